@@ -45,6 +45,7 @@ function split(text: string): { kind: 'ok'; pairs: Map<string, string | null> } 
     const key = (eq < 0 ? item : item.slice(0, eq)).toUpperCase();
     const value = eq < 0 ? null : item.slice(eq + 1);
     if (!KEYWORD.test(key)) return err(501, '5.5.4', `Malformed parameter "${item.slice(0, 40)}"`);
+    // eslint-disable-next-line no-control-regex
     if (value !== null && (value === '' || /[=\x00-\x20\x7f]/.test(value))) {
       return err(501, '5.5.4', `Malformed value for ${key}`);
     }

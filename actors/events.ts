@@ -1,0 +1,66 @@
+// Every event and emitted event between Petrel's actors, in one place (see ARCHITECTURE.md, "Actors").
+import type { Command } from '../protocol/smtp/command.js';
+import type { HeaderField } from '../protocol/message/headers.js';
+import type { TlsRecord } from '../store/envelope.js';
+
+// ---- smtp-session: sent by the connection driver --------------------------------------------
+
+/** One command line read off the socket. */
+export interface CommandEvent {
+  readonly type: 'SMTP.COMMAND';
+  readonly command: Command;
+  /** Octets of the line including its line ending. */
+  readonly octets: number;
+  /** More input was already waiting behind this line when it was read (pipelining). */
+  readonly pipelined: boolean;
+  /** Input arrived before the banner was sent. */
+  readonly early: boolean;
+}
+
+/** What the receiver learnt about the message content at <CRLF>.<CRLF>. */
+export interface DataSummary {
+  readonly size: number;
+  readonly tooBig: boolean;
+  readonly bareNewline: boolean;
+  readonly longLine: boolean;
+  /** Header fields, or 'tooBig' when the header section exceeded header_maxsize. */
+  readonly headers: readonly HeaderField[] | 'tooBig';
+}
+
+export type SessionEvent =
+  | CommandEvent
+  | { readonly type: 'DATA.PROGRESS' }
+  | { readonly type: 'DATA.END'; readonly summary: DataSummary }
+  | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
+  | { readonly type: 'TLS.FAILED'; readonly reason: string }
+  | { readonly type: 'SOCKET.CLOSED' }
+  /** From the listener: the daemon is stopping. */
+  | { readonly type: 'SESSION.SHUTDOWN' };
+
+/** Side effects the session asks its driver to perform, in order. */
+export type SessionEmitted =
+  | { readonly type: 'reply'; readonly text: string }
+  | { readonly type: 'close' }
+  | { readonly type: 'startTls' }
+  | { readonly type: 'beginData'; readonly id: string; readonly header: string }
+  | { readonly type: 'discardData' }
+  | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Readonly<Record<string, unknown>> };
+
+// ---- listener ---------------------------------------------------------------------------------
+
+export type ListenerEvent =
+  | { readonly type: 'CONN.OPEN'; readonly ip: string }
+  | { readonly type: 'CONN.CLOSED'; readonly ip: string }
+  | { readonly type: 'LISTENER.STOP' };
+
+export type ListenerEmitted =
+  | { readonly type: 'admit' }
+  | { readonly type: 'refuse'; readonly reason: 'total' | 'per-host' | 'stopping' };
+
+// ---- supervisor -------------------------------------------------------------------------------
+
+export type SupervisorEvent =
+  | { readonly type: 'SERVICE.UP'; readonly service: string }
+  | { readonly type: 'SERVICE.FAILED'; readonly service: string; readonly error: string }
+  | { readonly type: 'DAEMON.RELOAD' }
+  | { readonly type: 'DAEMON.STOP' };

@@ -1,0 +1,325 @@
+// The smtp-session's driver: moves bytes between one socket and its session actor, and performs
+// what the actor emits (replies, TLS upgrade, data streaming, close). All socket I/O lives here.
+import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import { createActor } from 'xstate';
+import type { Actor } from 'xstate';
+import { parseCommand } from '../../protocol/smtp/command.js';
+import type { Command } from '../../protocol/smtp/command.js';
+import { LineReader } from '../../protocol/smtp/lines.js';
+import { R } from '../../protocol/smtp/reply.js';
+import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/sequencer.js';
+import type { Offer } from '../../protocol/smtp/sequencer.js';
+import type { Spool } from '../../store/spool.js';
+import type { TlsRecord } from '../../store/envelope.js';
+import type { SessionEmitted } from '../events.js';
+import { sessionMachine } from './machine.js';
+import { Receiver } from './receiver.js';
+import type { AclOutcome, AclRequest, ConnectionFacts, SessionPorts, SessionSettings } from './types.js';
+
+/** What every connection shares: the daemon's services, as the listener hands them over. */
+export interface ConnectionDeps {
+  readonly settings: SessionSettings;
+  readonly spool: Spool;
+  readonly logger: Logger;
+  runAcl(request: AclRequest): Promise<AclOutcome>;
+  newMessage(): { id: string; time: number };
+  offer(clientIp: string, tls: boolean): Offer;
+  /** The current TLS server context, or undefined when no certificate is configured. */
+  tlsContext(): SecureContext | undefined;
+}
+
+export type SessionActor = Actor<typeof sessionMachine>;
+
+/** A client that neither closes nor reads after our last reply is cut off after this long. */
+const LINGER_MS = 5000;
+
+export class Connection {
+  #socket: Socket;
+  readonly #deps: ConnectionDeps;
+  readonly #reader = new LineReader(COMMAND_LINE_MAX + PARAMETER_ALLOWANCE);
+  #mode: 'command' | 'data' | 'tls' | 'closed' = 'command';
+  #receiver: Receiver | undefined;
+  #out: string[] = [];
+  #flushQueued = false;
+  #bannerSent = false;
+  #early = false;
+  #ready = false;
+  #pumping = false;
+  #actor: SessionActor | undefined;
+  #facts: ConnectionFacts;
+  readonly #onEnd: () => void;
+  #ended = false;
+
+  constructor(socket: Socket, deps: ConnectionDeps, onEnd: () => void) {
+    this.#socket = socket;
+    this.#deps = deps;
+    this.#onEnd = onEnd;
+    this.#facts = {
+      clientIp: normaliseIp(socket.remoteAddress ?? ''),
+      clientPort: socket.remotePort ?? 0,
+      serverIp: normaliseIp(socket.localAddress ?? ''),
+      serverPort: socket.localPort ?? 0,
+    };
+  }
+
+  get clientIp(): string {
+    return this.#facts.clientIp;
+  }
+
+  get actor(): SessionActor | undefined {
+    return this.#actor;
+  }
+
+  /** Begin the session; with tlsOnConnect the TLS handshake comes first (implicit TLS, RFC 8314). */
+  start(tlsOnConnect: boolean): void {
+    this.#socket.setNoDelay(true);
+    this.#socket.on('error', (e) => this.#deps.logger.debug({ err: e.message, ip: this.#facts.clientIp }, 'socket error'));
+    this.#socket.once('close', () => this.#closed());
+    if (!tlsOnConnect) {
+      this.#attach(this.#socket);
+      this.#startActor();
+      return;
+    }
+    this.#upgrade((tls) => {
+      this.#facts = { ...this.#facts, tls };
+      this.#startActor();
+    });
+  }
+
+  /** The daemon is stopping: the session answers 421 at its next chance. */
+  shutdown(): void {
+    this.#actor?.send({ type: 'SESSION.SHUTDOWN' });
+  }
+
+  /** Cut the connection now (shutdown deadline passed). */
+  destroy(): void {
+    this.#socket.destroy();
+  }
+
+  #attach(socket: Socket): void {
+    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
+  }
+
+  #startActor(): void {
+    const ports: SessionPorts = {
+      runAcl: (r) => this.#deps.runAcl(r),
+      newMessage: () => this.#deps.newMessage(),
+      commit: (draft) => {
+        const rx = this.#receiver;
+        if (!rx) return Promise.reject(new Error('no message is being received'));
+        this.#receiver = undefined;
+        return rx.commit(draft);
+      },
+      offer: (tls) => this.#deps.offer(this.#facts.clientIp, tls),
+    };
+    const actor = createActor(sessionMachine, { input: { conn: this.#facts, settings: this.#deps.settings, ports } });
+    this.#actor = actor;
+    actor.on('*', (e) => this.#perform(e as SessionEmitted));
+    actor.subscribe({
+      next: (snap) => {
+        if (snap.status === 'done') return;
+        if (snap.hasTag('awaitCommand') && !this.#ready) {
+          this.#ready = true;
+          // Not from inside the actor's notification: an event sent now would be queued behind
+          // this transition and the snapshot read after it would be stale.
+          queueMicrotask(() => {
+            if (!this.#pumping) this.#pump();
+          });
+        }
+      },
+      error: (err) => this.#crashed(err),
+      complete: () => this.#finish(),
+    });
+    actor.start();
+  }
+
+  #onData(chunk: Buffer): void {
+    if (!this.#bannerSent) this.#early = true;
+    switch (this.#mode) {
+      case 'command':
+        this.#reader.push(chunk);
+        if (!this.#pumping) this.#pump();
+        return;
+      case 'data':
+        this.#feedData(chunk);
+        return;
+      default:
+        return; // closing, or plaintext during a TLS upgrade: ignored
+    }
+  }
+
+  /** Hand complete command lines to the actor, one at a time, whenever it waits for one. */
+  #pump(): void {
+    const actor = this.#actor;
+    if (!actor) return;
+    this.#pumping = true;
+    try {
+      while (this.#ready && this.#mode === 'command') {
+        const ev = this.#reader.next();
+        if (!ev) break;
+        this.#ready = false;
+        let command: Command;
+        let octets: number;
+        if (ev.kind === 'tooLong') {
+          command = { kind: 'invalid', reply: R.lineTooLong, line: '' };
+          octets = COMMAND_LINE_MAX + PARAMETER_ALLOWANCE + 1;
+        } else if (ev.bareLf && this.#deps.settings.bareNewline === 'reject') {
+          command = { kind: 'invalid', reply: R.bareLf, line: '' };
+          octets = ev.bytes.length + 1;
+        } else {
+          command = parseCommand(ev.bytes);
+          octets = ev.bytes.length + (ev.bareLf ? 1 : 2);
+        }
+        actor.send({ type: 'SMTP.COMMAND', command, octets, pipelined: this.#reader.pending > 0, early: this.#early });
+        const snap = actor.getSnapshot();
+        if (snap.status === 'active' && snap.hasTag('awaitCommand')) this.#ready = true;
+      }
+    } finally {
+      this.#pumping = false;
+    }
+  }
+
+  #feedData(chunk: Buffer): void {
+    const rx = this.#receiver;
+    const actor = this.#actor;
+    if (!rx || !actor) return;
+    const r = rx.feed(chunk);
+    if (r.pause) {
+      this.#socket.pause();
+      void rx.drain().then(() => this.#socket.resume());
+    }
+    if (!r.end) {
+      actor.send({ type: 'DATA.PROGRESS' });
+      return;
+    }
+    this.#mode = 'command';
+    if (r.rest.length > 0) this.#reader.push(r.rest);
+    actor.send({ type: 'DATA.END', summary: rx.summary() });
+  }
+
+  /** Carry out one thing the actor asked for. Runs inside the actor's transition: no re-entry. */
+  #perform(e: SessionEmitted): void {
+    switch (e.type) {
+      case 'reply':
+        this.#out.push(e.text);
+        if (!this.#flushQueued) {
+          this.#flushQueued = true;
+          // Replies produced in one turn (a pipelined group) go out in one write (RFC 2920).
+          setImmediate(() => this.#flush());
+        }
+        return;
+      case 'beginData': {
+        const s = this.#deps.settings;
+        this.#receiver = new Receiver(this.#deps.spool.beginMessage(e.id), e.header, {
+          bareNewline: s.bareNewline, lineLengthLimit: s.lineLengthLimit, sizeLimit: s.messageSizeLimit, headerMax: s.headerMax,
+        });
+        this.#mode = 'data';
+        const pending = this.#reader.take();
+        if (pending.length > 0) queueMicrotask(() => this.#feedData(pending));
+        return;
+      }
+      case 'discardData': {
+        const rx = this.#receiver;
+        this.#receiver = undefined;
+        if (rx) void rx.abort().catch((err: Error) => this.#deps.logger.error({ err: err.message }, 'discarding message data failed'));
+        return;
+      }
+      case 'startTls':
+        this.#mode = 'tls';
+        queueMicrotask(() => {
+          this.#flush();
+          // RFC 3207 section 4.2: anything the client sent after STARTTLS, before the handshake,
+          // is discarded (it could have been injected by a man in the middle).
+          this.#reader.take();
+          this.#socket.removeAllListeners('data');
+          this.#upgrade((tls) => {
+            this.#mode = 'command';
+            this.#actor?.send({ type: 'TLS.READY', tls });
+          });
+        });
+        return;
+      case 'close':
+        this.#mode = 'closed';
+        this.#flush();
+        this.#socket.end();
+        setTimeout(() => this.#socket.destroy(), LINGER_MS).unref();
+        return;
+      case 'log':
+        this.#deps.logger[e.level]({ ...e.fields, ip: this.#facts.clientIp, port: this.#facts.clientPort }, e.msg);
+        return;
+    }
+  }
+
+  #flush(): void {
+    this.#flushQueued = false;
+    if (this.#out.length === 0) return;
+    const text = this.#out.length === 1 ? (this.#out[0] as string) : this.#out.join('');
+    this.#out = [];
+    this.#bannerSent = true;
+    if (!this.#socket.destroyed && this.#socket.writable) this.#socket.write(text);
+  }
+
+  #upgrade(done: (tls: TlsRecord) => void): void {
+    const context = this.#deps.tlsContext();
+    if (!context) {
+      this.#actor?.send({ type: 'TLS.FAILED', reason: 'no TLS certificate configured' });
+      this.#socket.destroy();
+      return;
+    }
+    const raw = this.#socket;
+    const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
+    this.#socket = secure;
+    secure.on('error', (err) => {
+      this.#actor?.send({ type: 'TLS.FAILED', reason: err.message });
+      secure.destroy();
+    });
+    secure.once('secure', () => {
+      const cipher = secure.getCipher();
+      const peer = secure.getPeerCertificate();
+      const tls: TlsRecord = {
+        version: secure.getProtocol() ?? 'unknown',
+        cipher: cipher.standardName ?? cipher.name,
+        ...(peer && peer.subject ? { peerSubject: String(peer.subject.CN ?? '') } : {}),
+      };
+      this.#attach(secure);
+      done(tls);
+    });
+  }
+
+  #crashed(err: unknown): void {
+    this.#deps.logger.error({ err: err instanceof Error ? err.stack : String(err), ip: this.#facts.clientIp }, 'session failed; connection closed');
+    if (!this.#socket.destroyed) {
+      this.#socket.end(`${R.localError.code} ${R.localError.enhanced} ${R.localError.lines[0]}\r\n`);
+      setTimeout(() => this.#socket.destroy(), LINGER_MS).unref();
+    }
+    void this.#receiver?.abort().catch(() => undefined);
+    this.#receiver = undefined;
+    this.#finish();
+  }
+
+  #closed(): void {
+    this.#mode = 'closed';
+    // A client that vanished mid-DATA: nothing it sent is kept (it was never acknowledged).
+    const rx = this.#receiver;
+    this.#receiver = undefined;
+    if (rx) void rx.abort().catch(() => undefined);
+    const actor = this.#actor;
+    if (actor && actor.getSnapshot().status === 'active') actor.send({ type: 'SOCKET.CLOSED' });
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#ended) return;
+    this.#ended = true;
+    if (!this.#socket.destroyed && this.#mode !== 'closed') this.#socket.destroy();
+    this.#onEnd();
+  }
+}
+
+/** IPv4-mapped IPv6 addresses (::ffff:1.2.3.4) are shown and matched as plain IPv4. */
+export function normaliseIp(ip: string): string {
+  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+}

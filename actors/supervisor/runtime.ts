@@ -1,0 +1,161 @@
+// The daemon's services behind the supervisor: config, policy, spool, listener, TLS context, ids.
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { createSecureContext } from 'node:tls';
+import type { SecureContext } from 'node:tls';
+import type { Logger } from 'pino';
+import type { Config } from '../../config/load.js';
+import { loadConfig } from '../../config/load.js';
+import { Spool } from '../../store/spool.js';
+import type { RecoveryReport } from '../../store/spool.js';
+import { createIdGenerator } from '../../store/ids.js';
+import { ListenerService } from '../listener/service.js';
+import type { ConnectionDeps } from '../smtp-session/connection.js';
+import type { SessionSettings } from '../smtp-session/types.js';
+import type { CompiledPolicy } from './policy.js';
+import { compilePolicy } from './policy.js';
+
+export function sessionSettings(c: Config): SessionSettings {
+  return {
+    hostname: c.primary_hostname,
+    banner: c.smtp_banner,
+    messageSizeLimit: c.message_size_limit,
+    recipientsMax: c.recipients_max,
+    maxSynprotErrors: c.smtp_max_synprot_errors,
+    maxUnknownCommands: c.smtp_max_unknown_commands,
+    bareNewline: c.smtp_bare_newline,
+    lineLengthLimit: c.message_linelength_limit,
+    headerMax: c.header_maxsize,
+    timeouts: {
+      command: c.smtp_receive_timeout,
+      data: c.smtp_data_timeout,
+      acl: c.acl_timeout,
+      commit: c.spool_commit_timeout,
+      tlsHandshake: c.tls_handshake_timeout,
+    },
+  };
+}
+
+function loadTls(c: Config): SecureContext | undefined {
+  if (!c.tls_certificate || !c.tls_privatekey) return undefined;
+  return createSecureContext({
+    cert: readFileSync(c.tls_certificate),
+    key: readFileSync(c.tls_privatekey),
+    minVersion: 'TLSv1.2',
+  });
+}
+
+const sameListen = (a: Config, b: Config): boolean =>
+  JSON.stringify(a.listen) === JSON.stringify(b.listen) &&
+  a.smtp_accept_max === b.smtp_accept_max && a.smtp_accept_max_per_host === b.smtp_accept_max_per_host;
+
+export class Runtime {
+  #config: Config;
+  #policy: CompiledPolicy;
+  #tls: SecureContext | undefined;
+  #deps: ConnectionDeps;
+  #spool: Spool | undefined;
+  #listener: ListenerService | undefined;
+  readonly logger: Logger;
+  readonly #newId = createIdGenerator(Date.now, () => randomInt(0, 2 ** 32));
+  /** Called when a started service fails on its own (the supervisor restarts it). */
+  onServiceFailure: (service: string, error: Error) => void = () => undefined;
+
+  constructor(config: Config, logger: Logger) {
+    this.#config = config;
+    this.#policy = compilePolicy(config);
+    this.#tls = loadTls(config);
+    this.logger = logger;
+    this.#deps = this.#makeDeps();
+  }
+
+  get config(): Config {
+    return this.#config;
+  }
+
+  get listener(): ListenerService | undefined {
+    return this.#listener;
+  }
+
+  #makeDeps(): ConnectionDeps {
+    const policy = this.#policy;
+    const tls = this.#tls;
+    const spool = this.#spool;
+    const ports = {
+      verifyRecipient: (a: { local: string; domain: string }) => policy.verifyRecipient(a),
+      sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+    };
+    return {
+      settings: sessionSettings(this.#config),
+      get spool() {
+        if (!spool) throw new Error('spool is not open');
+        return spool;
+      },
+      logger: this.logger,
+      runAcl: (request) => policy.run(request, ports),
+      newMessage: () => ({ id: this.#newId(), time: Date.now() }),
+      offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
+      tlsContext: () => tls,
+    };
+  }
+
+  async openSpool(): Promise<RecoveryReport> {
+    if (this.#spool) return { discarded: [] };
+    const spool = Spool.open(this.#config.spool_directory, { lock: true });
+    const report = await spool.recover();
+    this.#spool = spool;
+    this.#deps = this.#makeDeps();
+    this.logger.info(
+      { event: 'spool-open', dir: spool.dir, queued: spool.count(), discarded: report.discarded.length },
+      `spool ${spool.dir} open: ${spool.count()} messages queued` +
+        (report.discarded.length ? `, ${report.discarded.length} half-received messages discarded (${report.discarded.join(' ')})` : ''),
+    );
+    return report;
+  }
+
+  async startListener(): Promise<void> {
+    const c = this.#config;
+    const listener = new ListenerService({
+      listen: c.listen,
+      maxTotal: c.smtp_accept_max,
+      maxPerHost: c.smtp_accept_max_per_host,
+      logger: this.logger,
+      deps: () => this.#deps,
+      onFailure: (e) => this.onServiceFailure('listener', e),
+    });
+    await listener.start();
+    this.#listener = listener;
+    const where = listener.addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}${a.tlsOnConnect ? ' (TLS)' : ''}`);
+    this.logger.info({ event: 'ready', listen: listener.addresses, pid: process.pid, config: c.source }, `Petrel daemon ready: listening on ${where.join(', ')}`);
+  }
+
+  async stopListener(deadlineMs: number): Promise<void> {
+    const l = this.#listener;
+    this.#listener = undefined;
+    if (l) await l.stop(deadlineMs);
+  }
+
+  /** Re-read the config file; on any error keep running on the old one. */
+  async reload(): Promise<{ restartListener: boolean }> {
+    const file = this.#config.source.startsWith('(') ? undefined : this.#config.source;
+    const next = await loadConfig(file);
+    const policy = compilePolicy(next);
+    const tls = loadTls(next);
+    if (next.spool_directory !== this.#config.spool_directory) {
+      this.logger.warn({ event: 'reload' }, 'spool_directory changes take effect at the next restart');
+    }
+    const restartListener = !sameListen(this.#config, next);
+    this.#config = { ...next, spool_directory: this.#config.spool_directory };
+    this.#policy = policy;
+    this.#tls = tls;
+    this.#deps = this.#makeDeps();
+    this.logger.info({ event: 'reload', config: next.source }, `configuration reloaded from ${next.source}`);
+    return { restartListener };
+  }
+
+  async closeSpool(): Promise<void> {
+    const s = this.#spool;
+    this.#spool = undefined;
+    if (s) await s.close();
+  }
+}

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The petrel command: daemon, config check, queue inspection.
+import { Command } from 'commander';
+import { runDaemon } from './daemon.js';
+import { configCheck } from './config-check.js';
+import { queueCount, queueList, queueShow } from './queue.js';
+
+function finish(code: number): void {
+  process.exitCode = code;
+}
+
+const program = new Command();
+program.name('petrel').description('Petrel: an actor-based concurrent mail transfer agent').showHelpAfterError();
+
+program
+  .command('daemon')
+  .description('run the MTA (embedded default config unless --config is given)')
+  .option('-c, --config <file>', 'config file (.json, .js, .mjs or .ts)')
+  .action(async (o: { config?: string }) => {
+    const code = await runDaemon(o);
+    process.exit(code);
+  });
+
+const config = program.command('config').description('configuration tools');
+config
+  .command('check [file]')
+  .description('validate a config file (or the embedded default) and report every problem')
+  .action(async (file: string | undefined) => finish(await configCheck(file, process.stdout, process.stderr)));
+
+const queue = program.command('queue').description('inspect the spool').option('-c, --config <file>', 'config file naming the spool');
+const qopts = (): { config?: string } => queue.opts<{ config?: string }>();
+queue
+  .command('list')
+  .description('every queued message with its recipients')
+  .option('--json', 'JSON output')
+  .action(async (o: { json?: boolean }) => finish(await queueList({ ...qopts(), ...o }, process.stdout)));
+queue
+  .command('show <id>')
+  .description("a message's envelope and headers")
+  .option('--json', 'JSON output')
+  .option('--body', 'print the body too')
+  .action(async (id: string, o: { json?: boolean; body?: boolean }) => finish(await queueShow(id, { ...qopts(), ...o }, process.stdout, process.stderr)));
+queue
+  .command('count')
+  .description('number of queued messages')
+  .action(async () => finish(await queueCount(qopts(), process.stdout)));
+
+await program.parseAsync(process.argv);

@@ -1,0 +1,88 @@
+// The configuration file's schema: every key, its type, its default, and its check.
+import { z } from 'zod';
+import { DEFAULT_RCPT_ACL } from './defaults.js';
+import { parseHostPort, parseSize, parseTime } from './units.js';
+
+/** A list: an array of items, or one Exim-style string ("a : b : c", "<; a ; b"). */
+const list = z.union([z.string(), z.array(z.string())]);
+
+const time = z.union([z.string(), z.number()]).refine((v) => parseTime(v) !== null, {
+  message: 'expected a time such as "30s", "5m", "1h" or a number of seconds',
+});
+const size = z.union([z.string(), z.number()]).refine((v) => parseSize(v) !== null, {
+  message: 'expected a size such as "50M", "64K" or a number of octets',
+});
+const hostPort = z.string().refine((v) => parseHostPort(v) !== null, {
+  message: 'expected "host:port" (IPv6 as "[::1]:25")',
+});
+const count = z.number().int().min(0);
+
+export const ACL_STAGES = ['connect', 'helo', 'mail', 'rcpt', 'predata', 'data'] as const;
+
+export const configSchema = z
+  .object({
+    primary_hostname: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected a host name').optional(),
+    listen: z.array(hostPort).min(1).default(['127.0.0.1:2525']),
+    tls_on_connect_ports: z.array(z.number().int().min(1).max(65535)).default([]),
+    spool_directory: z.string().min(1).default('./var/spool'),
+    log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+    log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+
+    local_domains: list.default(['@', 'localhost']),
+    relay_to_domains: list.default([]),
+    relay_from_hosts: list.default(['127.0.0.1']),
+    domainlists: z.record(z.string(), list).default({}),
+    hostlists: z.record(z.string(), list).default({}),
+    addresslists: z.record(z.string(), list).default({}),
+    localpartlists: z.record(z.string(), list).default({}),
+    local_users: list.default(['*']),
+
+    message_size_limit: size.default('50M'),
+    recipients_max: count.default(50000),
+    header_maxsize: size.default('1M'),
+    message_linelength_limit: z.number().int().min(78).default(998),
+    smtp_bare_newline: z.enum(['reject', 'normalize']).default('reject'),
+    smtp_accept_max: count.default(1000),
+    smtp_accept_max_per_host: count.default(100),
+    smtp_max_synprot_errors: count.default(3),
+    smtp_max_unknown_commands: count.default(3),
+    smtp_banner: z.string().default('$primary_hostname ESMTP Petrel'),
+
+    smtp_receive_timeout: time.default('5m'),
+    smtp_data_timeout: time.default('5m'),
+    acl_timeout: time.default('1m'),
+    spool_commit_timeout: time.default('1m'),
+    tls_handshake_timeout: time.default('30s'),
+    shutdown_timeout: time.default('30s'),
+
+    pipelining_advertise_hosts: list.default(['*']),
+    dsn_advertise_hosts: list.default(['*']),
+    smtputf8_advertise_hosts: list.default(['*']),
+    tls_advertise_hosts: list.default(['*']),
+    tls_certificate: z.string().optional(),
+    tls_privatekey: z.string().optional(),
+
+    acl_smtp_connect: z.string().optional(),
+    acl_smtp_helo: z.string().optional(),
+    acl_smtp_mail: z.string().optional(),
+    acl_smtp_rcpt: z.string().default(DEFAULT_RCPT_ACL),
+    acl_smtp_predata: z.string().optional(),
+    acl_smtp_data: z.string().optional(),
+    acls: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'ACL names are letters, digits and underscores'), z.string()).default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if ((c.tls_certificate === undefined) !== (c.tls_privatekey === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['tls_privatekey'], message: 'tls_certificate and tls_privatekey go together' });
+    }
+    if (c.tls_on_connect_ports.length > 0 && c.tls_certificate === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['tls_on_connect_ports'], message: 'needs tls_certificate and tls_privatekey' });
+    }
+  });
+
+/** What a config file may contain (all keys optional). */
+export type ConfigInput = z.input<typeof configSchema>;
+/** A config file after validation, defaults filled in, values still as written. */
+export type ConfigParsed = z.output<typeof configSchema>;
+export type ListSpec = z.output<typeof list>;
+export type AclStageName = (typeof ACL_STAGES)[number];

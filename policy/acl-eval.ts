@@ -1,0 +1,307 @@
+// Runs a parsed ACL with Exim's semantics (Exim spec, "Access control lists": verbs, modifiers, processing order).
+import { evalCondition } from './acl-conditions.js';
+import type { CondEnv, CondOutcome } from './acl-conditions.js';
+import { ACL_VAR_NAME, parseEximTime, splitSetValue } from './acl-parse.js';
+import type { Acl, Item, Statement } from './acl-parse.js';
+import type { AclInput, AclResult, AclVerdict } from './acl-types.js';
+import { expand } from './expand.js';
+import type { HeaderLookup, VarLookup } from './expand.js';
+import { validateList } from './lists.js';
+import type { ListKind, NamedLists } from './lists.js';
+
+export type { AclAddress, AclInput, AclPorts, AclResult, AclStage, AclVerdict } from './acl-types.js';
+
+// Exim's own limit on nested `acl` conditions; it also stops an ACL calling itself forever.
+const MAX_DEPTH = 20;
+
+/** What a run has done so far; nested ACLs share it, so their sets and headers count. */
+interface RunState {
+  readonly set: Record<string, string>;
+  readonly addHeaders: string[];
+  readonly logwrites: string[];
+  readonly controls: string[];
+  delayedMs: number;
+}
+
+/** How an ACL (or one statement of it) ended. */
+interface Decision {
+  readonly verdict: AclVerdict;
+  readonly message?: string;
+  readonly logMessage?: string;
+  readonly line?: number;
+}
+
+interface Run {
+  readonly input: AclInput;
+  readonly state: RunState;
+  readonly standard: Readonly<Record<string, string>>;
+  readonly headers: HeaderLookup;
+}
+
+/** Evaluates `acl` for one SMTP event. Never throws for policy reasons: problems become `defer`. */
+export async function runAcl(acl: Acl, input: AclInput): Promise<AclResult> {
+  const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], delayedMs: 0 };
+  const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input) };
+  const d = await runStatements(acl, run, 0);
+  return {
+    verdict: d.verdict,
+    ...(d.message === undefined ? {} : { message: d.message }),
+    ...(d.logMessage === undefined ? {} : { logMessage: d.logMessage }),
+    ...(d.line === undefined ? {} : { line: d.line }),
+    addHeaders: state.addHeaders,
+    set: { ...state.set },
+    logwrites: state.logwrites,
+    controls: state.controls,
+    delayedMs: state.delayedMs,
+  };
+}
+
+/** The Exim variables Petrel can fill from the input; empty where they do not apply yet. */
+function standardVars(input: AclInput): Record<string, string> {
+  const s = input.sender;
+  const r = input.stage === 'rcpt' ? input.recipient : undefined;
+  return {
+    sender_host_address: input.clientIp,
+    sender_address: s ? `${s.local}@${s.domain}` : '',
+    sender_address_local_part: s ? s.local : '',
+    sender_address_domain: s ? s.domain : '',
+    local_part: r ? r.local : '',
+    domain: r ? r.domain : '',
+    authenticated_id: input.authenticatedId ?? '',
+    primary_hostname: input.primaryHostname,
+    recipients_count: String(input.recipients.length),
+  };
+}
+
+function headerLookup(input: AclInput): HeaderLookup {
+  return (name) => {
+    const lname = name.toLowerCase();
+    return input.headers?.find((h) => h.name.toLowerCase() === lname)?.value;
+  };
+}
+
+/** Variables seen by expansions: this run's sets, then the caller's, then the standard ones. */
+function varLookup(run: Run, verifyMessage?: string): VarLookup {
+  return (name) => {
+    if (Object.hasOwn(run.state.set, name)) return run.state.set[name];
+    if (Object.hasOwn(run.input.vars, name)) return run.input.vars[name];
+    if (Object.hasOwn(run.standard, name)) return run.standard[name];
+    if (name === 'acl_verify_message') return verifyMessage ?? '';
+    // Exim's default (strict_acl_vars off): an ACL variable never set is empty.
+    if (ACL_VAR_NAME.test(name)) return '';
+    return undefined;
+  };
+}
+
+async function runStatements(acl: Acl, run: Run, depth: number): Promise<Decision> {
+  for (const stmt of acl.statements) {
+    const d = await runStatement(stmt, run, depth);
+    if (d !== null) return d;
+  }
+  return { verdict: 'deny' };
+}
+
+/** Runs one statement; null means "go on with the next statement". */
+async function runStatement(stmt: Statement, run: Run, depth: number): Promise<Decision | null> {
+  let message: string | undefined;
+  let logMessage: string | undefined;
+  let endpass = false;
+  let fallback: string | undefined; // reply text from a failed verify or a refusing nested ACL
+  let allTrue = true;
+
+  for (const item of stmt.items) {
+    let outcome: CondOutcome | Decision | null;
+    if (item.kind === 'modifier') {
+      if (item.name === 'message') { message = item.value; continue; }
+      if (item.name === 'log_message') { logMessage = item.value; continue; }
+      if (item.name === 'endpass') { endpass = true; continue; }
+      outcome = await applyModifier(item, run);
+      if (outcome === null) continue;
+    } else if (item.name === 'acl') {
+      outcome = await callAcl(item, run, depth);
+    } else {
+      const env: CondEnv = { input: run.input, vars: varLookup(run), headers: run.headers };
+      outcome = await evalCondition(item, env);
+    }
+
+    if ('verdict' in outcome) return outcome; // drop or discard from a nested ACL
+    if (outcome.kind === 'defer') {
+      // Exim skips a warn statement whose test cannot finish, and carries on.
+      if (stmt.verb === 'warn') {
+        run.state.logwrites.push(`warn statement at line ${stmt.line} skipped: ${outcome.reason}`);
+        return null;
+      }
+      return { verdict: 'defer', logMessage: outcome.reason, line: stmt.line, ...(outcome.message === undefined ? {} : { message: outcome.message }) };
+    }
+    if (outcome.message !== undefined) fallback = outcome.message;
+    if (outcome.value === item.negated) {
+      allTrue = false;
+      break;
+    }
+  }
+
+  const decide = (verdict: AclVerdict, useFallback: boolean): Decision => {
+    const msg = expandMessage(message, run, fallback, stmt, 'message');
+    const log = expandMessage(logMessage, run, fallback, stmt, 'log_message');
+    const text = msg ?? (useFallback ? fallback : undefined);
+    return { verdict, line: stmt.line, ...(text === undefined ? {} : { message: text }), ...(log === undefined ? {} : { logMessage: log }) };
+  };
+
+  if (allTrue) {
+    switch (stmt.verb) {
+      case 'accept':
+      case 'discard':
+        // With endpass, `message` is the refusal text, not the acceptance text (Exim keeps this for compatibility).
+        if (endpass) message = undefined;
+        return decide(stmt.verb, false);
+      case 'deny':
+      case 'defer':
+      case 'drop':
+        return decide(stmt.verb, true);
+      case 'require':
+        return null;
+      case 'warn': {
+        const log = expandMessage(logMessage, run, fallback, stmt, 'log_message');
+        if (log !== undefined) run.state.logwrites.push(log);
+        return null;
+      }
+    }
+  }
+  if (stmt.verb === 'require' || ((stmt.verb === 'accept' || stmt.verb === 'discard') && endpass)) {
+    return decide('deny', true);
+  }
+  return null;
+}
+
+/**
+ * Expands `message` or `log_message` when the statement decides (so it can
+ * use $acl_verify_message). Like Exim, a failed or empty expansion is
+ * ignored rather than turning the verdict into an error; the failure is logged.
+ */
+function expandMessage(text: string | undefined, run: Run, fallback: string | undefined, stmt: Statement, what: string): string | undefined {
+  if (text === undefined) return undefined;
+  const ex = expand(text, varLookup(run, fallback), run.headers);
+  if (ex.kind === 'error') {
+    run.state.logwrites.push(`line ${stmt.line}: ${what} not used, cannot expand it: ${ex.reason}`);
+    return undefined;
+  }
+  return ex.value === '' ? undefined : ex.value;
+}
+
+/** Applies a modifier that acts when reached; a defer outcome if its value cannot be expanded. */
+async function applyModifier(item: Item, run: Run): Promise<CondOutcome | null> {
+  const { state } = run;
+  let source = item.value;
+  let setName: string | undefined;
+  if (item.name === 'set') {
+    const parts = splitSetValue(item.value);
+    if (parts === null) return { kind: 'defer', reason: `line ${item.line}: set: malformed "${item.value}"` };
+    setName = parts.name;
+    source = parts.text;
+  }
+  const ex = expand(source, varLookup(run), run.headers);
+  if (ex.kind === 'error') return { kind: 'defer', reason: `line ${item.line}: ${item.name}: cannot expand: ${ex.reason}` };
+  const value = ex.value;
+  switch (item.name) {
+    case 'set':
+      state.set[setName as string] = value;
+      return null;
+    case 'add_header': {
+      // Exim drops leading and trailing newlines; what remains may be several header lines.
+      const text = value.replace(/^[\r\n]+|[\r\n]+$/g, '');
+      if (text !== '') state.addHeaders.push(text);
+      return null;
+    }
+    case 'logwrite':
+      state.logwrites.push(value);
+      return null;
+    case 'control':
+      state.controls.push(value.trim());
+      return null;
+    case 'delay': {
+      const ms = parseEximTime(value);
+      if (ms === null) return { kind: 'defer', reason: `line ${item.line}: delay: bad time "${value}"` };
+      await run.input.ports.sleep(ms);
+      state.delayedMs += ms;
+      return null;
+    }
+    default:
+      throw new Error(`internal: modifier "${item.name}" not handled`);
+  }
+}
+
+/**
+ * The `acl` condition: accept is true, deny is false (its message becomes the
+ * default reply), defer defers, and drop or discard end the calling ACL too.
+ */
+async function callAcl(item: Item, run: Run, depth: number): Promise<CondOutcome | Decision> {
+  const ex = expand(item.value, varLookup(run), run.headers);
+  if (ex.kind === 'error') return { kind: 'defer', reason: `line ${item.line}: acl: cannot expand: ${ex.reason}` };
+  const name = ex.value.trim();
+  const nested = run.input.acls.get(name);
+  if (nested === undefined) return { kind: 'defer', reason: `line ${item.line}: acl: unknown ACL "${name}"` };
+  if (depth + 1 >= MAX_DEPTH) {
+    return { kind: 'defer', reason: `line ${item.line}: acl: ACLs nested more than ${MAX_DEPTH} deep (does "${name}" call itself?)` };
+  }
+  const d = await runStatements(nested, run, depth + 1);
+  switch (d.verdict) {
+    case 'accept':
+      return { kind: 'bool', value: true };
+    case 'deny':
+      return { kind: 'bool', value: false, ...(d.message === undefined ? {} : { message: d.message }) };
+    case 'defer':
+      return {
+        kind: 'defer',
+        reason: `line ${item.line}: acl "${name}" deferred${d.logMessage === undefined ? '' : `: ${d.logMessage}`}`,
+        ...(d.message === undefined ? {} : { message: d.message }),
+      };
+    default:
+      return d;
+  }
+}
+
+// ---------------------------------------------------------------- load-time checks
+
+/** The kind of list each list-valued condition takes. */
+const LIST_KIND: Readonly<Record<string, ListKind>> = {
+  hosts: 'host',
+  domains: 'domain',
+  local_parts: 'localPart',
+  senders: 'address',
+  sender_domains: 'domain',
+  recipients: 'address',
+  authenticated: 'localPart',
+};
+
+/**
+ * A value's text when it uses no variables or headers (escapes resolved), so
+ * it can be checked now; null when it depends on the message.
+ */
+function staticValue(value: string): string | null {
+  let dynamic = false;
+  const ex = expand(value, () => undefined, () => {
+    dynamic = true;
+    return undefined;
+  });
+  return ex.kind === 'ok' && !dynamic ? ex.value : null;
+}
+
+/** Returns one message per problem, each starting with "line N:". */
+export function validateAcl(acl: Acl, named: NamedLists, knownAcls: { has(name: string): boolean }): string[] {
+  const problems: string[] = [];
+  for (const stmt of acl.statements) {
+    for (const item of stmt.items) {
+      if (item.kind !== 'condition') continue;
+      const value = staticValue(item.value);
+      if (value === null) continue;
+      const kind = LIST_KIND[item.name];
+      if (kind !== undefined) {
+        const problem = validateList(kind, value, named);
+        if (problem !== null) problems.push(`line ${item.line}: ${item.name}: ${problem}`);
+      } else if (item.name === 'acl' && !knownAcls.has(value.trim())) {
+        problems.push(`line ${item.line}: acl: unknown ACL "${value.trim()}"`);
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,67 @@
+// The inputs and outputs of ACL evaluation, shared by the evaluator and its condition tests.
+import type { Acl } from './acl-parse.js';
+import type { NamedLists } from './lists.js';
+
+export type AclStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'predata' | 'data';
+
+export interface AclAddress {
+  readonly local: string;
+  readonly domain: string;
+}
+
+/** The only I/O an ACL does, passed in so evaluation stays testable. */
+export interface AclPorts {
+  /**
+   * Checks that a recipient can be delivered to. `message` is shown to the
+   * client (as the default reply text when the ACL then refuses), so it must
+   * not leak internals.
+   */
+  verifyRecipient(address: AclAddress): Promise<{ ok: true } | { ok: false; message: string; temporary: boolean }>;
+  sleep(ms: number): Promise<void>;
+}
+
+export interface AclInput {
+  readonly stage: AclStage;
+  readonly clientIp: string;
+  /** undefined before MAIL; null is the null sender <>. */
+  readonly sender?: AclAddress | null;
+  /** rcpt stage: the recipient being tested. */
+  readonly recipient?: AclAddress;
+  /** Recipients accepted so far (what predata and data test). */
+  readonly recipients: readonly AclAddress[];
+  readonly authenticatedId?: string;
+  /** Expansion variables, including the current acl_c and acl_m values. */
+  readonly vars: Readonly<Record<string, string>>;
+  /** data stage: the message's header fields, in order. */
+  readonly headers?: readonly { readonly name: string; readonly value: string }[];
+  readonly named: NamedLists;
+  readonly primaryHostname: string;
+  /** ACLs that the `acl` condition may call, by name. */
+  readonly acls: ReadonlyMap<string, Acl>;
+  readonly ports: AclPorts;
+}
+
+export type AclVerdict = 'accept' | 'deny' | 'defer' | 'discard' | 'drop';
+
+export interface AclResult {
+  readonly verdict: AclVerdict;
+  /** Reply text for the client (expanded `message`, or a verification failure's message). */
+  readonly message?: string;
+  /** Text for the log: the expanded `log_message`, or why the ACL deferred. */
+  readonly logMessage?: string;
+  /**
+   * Header lines from `add_header`, one entry per modifier (an entry may hold
+   * several lines separated by "\n"). Collected whatever the verdict, as Exim
+   * does; they matter only if the message is finally accepted.
+   */
+  readonly addHeaders: string[];
+  /** acl_c and acl_m assignments made by this run; later ones win. */
+  readonly set: Record<string, string>;
+  /** Texts from `logwrite`, true `warn` statements' `log_message`, and skipped-statement notes. */
+  readonly logwrites: string[];
+  readonly controls: string[];
+  /** Total time spent in `delay` modifiers. */
+  readonly delayedMs: number;
+  /** Line of the statement that decided; absent for the implicit deny at the end. */
+  readonly line?: number;
+}

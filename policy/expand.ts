@@ -1,0 +1,115 @@
+// String expansion for ACL values: a small subset of Exim's (Exim spec, "String expansions").
+//
+// Supported:
+//   $name, ${name}        a variable; names are [A-Za-z0-9_]+. An unknown
+//                         variable fails the expansion (Exim does the same; the
+//                         ACL then defers and the reason is logged).
+//   $h_Name: $header_Name:  the first header called Name (case-insensitive),
+//                         unfolded and trimmed; empty when absent or when no
+//                         headers exist yet. The colon ends the name; without
+//                         it the name ends at white space or the end of text.
+//                         ${h_Name} and ${header_Name:} work too.
+//   \$  \\                a literal dollar sign / backslash.
+//   \n  \t  \r          newline, tab, carriage return (for add_header with
+//                         several lines; inside a regex they mean the same).
+// Deliberately different from Exim:
+//   - Any other backslash is kept as it is, so regexes such as `^\d+@` need no
+//     doubling (Exim would turn `\d` into `d`).
+//   - A `$` that is not followed by a name or `{` is a literal dollar, so a
+//     regex can end with `$` without escaping it.
+// Not supported (an expansion error): `${` items other than a variable or a
+// header, i.e. ${if ...}, ${lookup ...}, operators, `\N...\N`, $rh_/$bh_.
+
+export type ExpandResult = { kind: 'ok'; value: string } | { kind: 'error'; reason: string };
+
+export type VarLookup = (name: string) => string | undefined;
+export type HeaderLookup = (name: string) => string | undefined;
+
+const NAME_CHAR = /[A-Za-z0-9_]/;
+// Header field names are printable ASCII except the colon (RFC 5322 section 2.2).
+const HEADER_CHAR = /[!-9;-~]/;
+const HEADER_PREFIX = /^(?:h|header)_/;
+const CONTROL_ESCAPES = new Map([['n', '\n'], ['t', '\t'], ['r', '\r']]);
+
+function headerValue(name: string, headers: HeaderLookup | undefined): string {
+  const raw = headers?.(name);
+  if (raw === undefined) return '';
+  // Unfold (RFC 5322 section 2.2.3) so a header can be put in a reply or log line.
+  return raw.replace(/\r?\n(?=[ \t])/g, '').trim();
+}
+
+/** Expands `text`; see the top of this file for the supported subset. */
+export function expand(text: string, vars: VarLookup, headers?: HeaderLookup): ExpandResult {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i] as string;
+    if (c === '\\') {
+      const next = text[i + 1];
+      if (next === '$' || next === '\\') {
+        out += next;
+        i += 2;
+      } else if (next !== undefined && CONTROL_ESCAPES.has(next)) {
+        out += CONTROL_ESCAPES.get(next) as string;
+        i += 2;
+      } else {
+        out += c;
+        i++;
+      }
+      continue;
+    }
+    if (c !== '$') {
+      out += c;
+      i++;
+      continue;
+    }
+    const next = text[i + 1];
+    if (next === '{') {
+      const close = text.indexOf('}', i + 2);
+      if (close < 0) return { kind: 'error', reason: `missing "}" after "\${" at offset ${i}` };
+      const inner = text.slice(i + 2, close);
+      const r = braced(inner, vars, headers);
+      if (r.kind === 'error') return r;
+      out += r.value;
+      i = close + 1;
+      continue;
+    }
+    if (next === undefined || !NAME_CHAR.test(next)) {
+      out += '$';
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < text.length && NAME_CHAR.test(text[j] as string)) j++;
+    const name = text.slice(i + 1, j);
+    if (HEADER_PREFIX.test(name)) {
+      // The header name may contain characters (such as "-") that end a variable name.
+      while (j < text.length && HEADER_CHAR.test(text[j] as string)) j++;
+      const headerName = text.slice(i + 1, j).replace(HEADER_PREFIX, '');
+      if (text[j] === ':') j++;
+      out += headerValue(headerName, headers);
+      i = j;
+      continue;
+    }
+    const value = vars(name);
+    if (value === undefined) return { kind: 'error', reason: `unknown variable "$${name}"` };
+    out += value;
+    i = j;
+  }
+  return { kind: 'ok', value: out };
+}
+
+function braced(inner: string, vars: VarLookup, headers: HeaderLookup | undefined): ExpandResult {
+  if (HEADER_PREFIX.test(inner)) {
+    const headerName = inner.replace(HEADER_PREFIX, '').replace(/:$/, '');
+    if (headerName !== '' && [...headerName].every((ch) => HEADER_CHAR.test(ch))) {
+      return { kind: 'ok', value: headerValue(headerName, headers) };
+    }
+  }
+  if (!/^[A-Za-z0-9_]+$/.test(inner)) {
+    return { kind: 'error', reason: `unsupported expansion item "\${${inner}}" (only variables and headers are supported)` };
+  }
+  const value = vars(inner);
+  if (value === undefined) return { kind: 'error', reason: `unknown variable "$${inner}"` };
+  return { kind: 'ok', value };
+}

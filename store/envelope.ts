@@ -1,0 +1,50 @@
+// The envelope record kept in the spool beside each message's data (see ARCHITECTURE.md, spool format).
+
+export type RecipientState = 'pending' | 'delivered' | 'deferred' | 'failed';
+
+export interface RecipientRecord {
+  /** local@domain as given at RCPT (domain as written). */
+  readonly address: string;
+  /** DSN parameters (RFC 3461), passed on or used for reports. */
+  readonly notify?: 'NEVER' | readonly ('SUCCESS' | 'FAILURE' | 'DELAY')[];
+  readonly orcpt?: { readonly type: string; readonly address: string };
+  state: RecipientState;
+}
+
+export interface TlsRecord {
+  readonly version: string;
+  readonly cipher: string;
+  readonly peerSubject?: string;
+}
+
+export interface Envelope {
+  readonly format: 1;
+  readonly id: string;
+  /** "" is the null reverse-path <>. */
+  readonly sender: string;
+  readonly recipients: RecipientRecord[];
+  readonly ret?: 'FULL' | 'HDRS';
+  readonly envid?: string;
+  readonly smtputf8: boolean;
+  readonly body?: '7BIT' | '8BITMIME';
+  readonly client: {
+    readonly ip: string;
+    readonly port: number;
+    readonly helo: string;
+    readonly authenticatedId?: string;
+  };
+  readonly server: { readonly ip: string; readonly port: number };
+  /** RFC 3848 protocol name, lower case (esmtp, esmtps, esmtpsa, smtp, utf8smtps...). */
+  readonly protocol: string;
+  readonly tls?: TlsRecord;
+  readonly receivedAt: number;
+  /** Octets of stored data (Received: header included, added headers not). */
+  readonly size: number;
+  /** Offset in the stored data where the body starts, and whether a blank line separated it. */
+  readonly headerEnd: number;
+  readonly headerSeparator: boolean;
+  /** Headers added by ACLs, placed at the end of the header section on delivery. */
+  readonly addedHeaders: readonly string[];
+  readonly messageIdHeader?: string;
+  readonly chunks: number;
+}
