@@ -15,15 +15,37 @@ export type HeaderScan =
   | { kind: 'tooBig' };
 
 const FIELD_NAME = /^[\x21-\x39\x3b-\x7e]+:/;
+/** FIELD_NAME is tried on this many leading octets of a line; a longer name is not a field. */
+const NAME_SCAN = 200;
+
+/**
+ * What an unfinished line will be, judged from its first octets as the finished line would be:
+ * a field or continuation, something else (the body starts there), or not yet known.
+ */
+function lineKind(partial: Buffer): 'field' | 'other' | 'open' {
+  if (partial.length === 0 || (partial.length === 1 && partial[0] === 0x0d)) return 'open'; // may be the blank line
+  const first = partial[0];
+  if (first === 0x20 || first === 0x09) return 'field';
+  const n = Math.min(partial.length, NAME_SCAN);
+  for (let i = 0; i < n; i++) {
+    const c = partial[i] as number;
+    if (c === 0x3a) return i > 0 ? 'field' : 'other';
+    if (c < 0x21 || c > 0x7e) return 'other';
+  }
+  return n < NAME_SCAN ? 'open' : 'other';
+}
 
 /**
  * Watches content as it is written and keeps the header section, up to a size limit.
  * The section ends at an empty line, or at a line that is neither a field nor a continuation.
+ * Content arrives in many small pieces, so it is kept in one buffer that grows by doubling:
+ * copying everything on each piece would make a large header section cost quadratic time.
  */
 export class HeaderTracker {
-  #parts: Buffer[] = [];
+  #buf: Buffer = Buffer.alloc(0);
   #length = 0;
   #lineStart = 0; // offset of the current line within the kept bytes
+  #searched = 0; // no LF between #lineStart and here
   #result: HeaderScan = { kind: 'open' };
   readonly #max: number;
 
@@ -37,13 +59,12 @@ export class HeaderTracker {
 
   feed(chunk: Buffer): void {
     if (this.#result.kind !== 'open') return;
-    this.#parts.push(chunk);
-    this.#length += chunk.length;
-    const all = this.#parts.length === 1 ? chunk : Buffer.concat(this.#parts);
-    this.#parts = [all];
+    this.#append(chunk);
+    const all = this.#buf.subarray(0, this.#length);
     let pos = this.#lineStart;
+    let from = Math.max(pos, this.#searched);
     for (;;) {
-      const lf = all.indexOf(0x0a, pos);
+      const lf = all.indexOf(0x0a, from);
       if (lf < 0) break;
       const line = all.subarray(pos, lf > pos && all[lf - 1] === 0x0d ? lf - 1 : lf);
       if (line.length === 0) {
@@ -52,26 +73,46 @@ export class HeaderTracker {
       }
       const first = line[0];
       const continuation = first === 0x20 || first === 0x09;
-      if (!continuation && !FIELD_NAME.test(line.subarray(0, Math.min(line.length, 200)).toString('latin1'))) {
+      if (!continuation && !FIELD_NAME.test(line.subarray(0, Math.min(line.length, NAME_SCAN)).toString('latin1'))) {
         this.#finish(all, pos, pos, false);
         return;
       }
       pos = lf + 1;
+      from = pos;
     }
     this.#lineStart = pos;
+    this.#searched = all.length;
     if (this.#length > this.#max) {
-      this.#result = { kind: 'tooBig' };
-      this.#parts = [];
+      // Decide now what the unfinished line is, so that the outcome does not depend on where
+      // the content was split, and so that at most NAME_SCAN octets more than the limit are kept.
+      const kind = pos > this.#max ? 'field' : lineKind(all.subarray(pos));
+      if (kind === 'field') {
+        this.#result = { kind: 'tooBig' };
+        this.#buf = Buffer.alloc(0);
+      } else if (kind === 'other') {
+        this.#finish(all, pos, pos, false);
+      }
     }
   }
 
   /** Content ended: whatever was kept is the header section (a message without a body). */
   end(): HeaderScan {
     if (this.#result.kind === 'open') {
-      const all = Buffer.concat(this.#parts);
+      const all = this.#buf.subarray(0, this.#length);
       this.#finish(all, all.length, all.length, false);
     }
     return this.#result;
+  }
+
+  #append(chunk: Buffer): void {
+    const need = this.#length + chunk.length;
+    if (need > this.#buf.length) {
+      const grown = Buffer.allocUnsafe(Math.max(need, this.#buf.length * 2, 4096));
+      this.#buf.copy(grown, 0, 0, this.#length);
+      this.#buf = grown;
+    }
+    chunk.copy(this.#buf, this.#length);
+    this.#length = need;
   }
 
   #finish(all: Buffer, headerLength: number, bodyStart: number, separator: boolean): void {
@@ -80,7 +121,7 @@ export class HeaderTracker {
     } else {
       this.#result = { kind: 'done', headerBytes: Buffer.from(all.subarray(0, headerLength)), end: bodyStart, separator };
     }
-    this.#parts = [];
+    this.#buf = Buffer.alloc(0);
   }
 }
 

@@ -169,7 +169,8 @@ export function parsePath(arg: string, opts: { allowNull: boolean; utf8: boolean
     if (inner.length === 0) return { kind: 'error', reason: 'missing address' };
   }
   s = inner;
-  if (Buffer.byteLength(s) > PATH_MAX) return { kind: 'error', reason: 'path longer than 256 octets' };
+  // The limit counts the angle brackets (RFC 5321 section 4.5.3.1.3), also when the client left them out.
+  if (Buffer.byteLength(s) + 2 > PATH_MAX) return { kind: 'error', reason: 'path longer than 256 octets' };
   if (s.startsWith('@')) {
     const colon = s.indexOf(':');
     if (colon < 0) return { kind: 'error', reason: 'malformed source route' };

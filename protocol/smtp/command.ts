@@ -52,7 +52,9 @@ export function parseCommand(bytes: Uint8Array): Command {
     if (hasControl(line)) return { kind: 'invalid', reply: R.badChars, line: printable(line) };
   }
   const sp = line.indexOf(' ');
-  const word = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+  // Upper-case ASCII letters only: toUpperCase() turns "ı" into "I" and "ſ" into "S", which would
+  // let a non-ASCII word pass for a verb ("maıl") that other software reads differently.
+  const word = (sp < 0 ? line : line.slice(0, sp)).replace(/[a-z]+/g, (m) => m.toUpperCase());
   const rest = sp < 0 ? '' : line.slice(sp + 1);
   if (!VERBS.has(word)) return { kind: 'unknown', word: printable(word), line: printable(line) };
   const verb = word as Verb;

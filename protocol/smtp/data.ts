@@ -66,10 +66,12 @@ export class DataDecoder {
       }
     };
     // A bare CR or LF: kept as it is for 'reject' (the message will be refused anyway),
-    // turned into CRLF for 'normalize'. Either way it never starts a new line.
+    // turned into CRLF for 'normalize'. Either way it never starts a new line (no dot
+    // handling after it), but it does end one for the line-length count, CR and LF alike.
     const bare = (b: Buffer): void => {
       this.flags.bareNewline = true;
       emit(this.#policy === 'normalize' ? CRLF : b);
+      lineLen = 0;
     };
     for (let i = 0; i < chunk.length; i++) {
       const c = chunk[i] as number;
@@ -92,7 +94,6 @@ export class DataDecoder {
             emit(chunk.subarray(segStart, i));
             segStart = i + 1;
             bare(chunk.subarray(i, i + 1));
-            lineLen = 0;
           } else if (++lineLen > max) {
             this.flags.longLine = true;
           }

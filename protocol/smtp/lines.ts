@@ -19,7 +19,9 @@ export class LineReader {
   }
 
   push(chunk: Buffer): void {
-    if (this.#discarding) {
+    // While discarding, the buffer stays empty until the LF that ends the long line arrives;
+    // once it holds that LF, later chunks belong to the next lines and are kept whole.
+    if (this.#discarding && this.#buf.length === 0) {
       const lf = chunk.indexOf(0x0a);
       if (lf < 0) return;
       // Keep the LF so that next() reports the end of the over-long line.

@@ -1,0 +1,53 @@
+// Micro-benchmark of the smtp-session actor alone: one message per actor, ports answered at once.
+import { createActor } from 'xstate';
+import { sessionMachine } from '../../actors/smtp-session/machine.js';
+import type { SessionInput } from '../../actors/smtp-session/types.js';
+import { parseCommand } from '../../protocol/smtp/command.js';
+import type { Envelope } from '../../store/envelope.js';
+
+const ACCEPT = { verdict: 'accept' as const, addHeaders: [], set: {}, logwrites: [], controls: [] };
+const offer = { size: true, eightBitMime: true, smtpUtf8: true, dsn: true, auth: false, pipelining: true, starttls: false, authMechanisms: [] };
+
+function input(): SessionInput {
+  return {
+    conn: { clientIp: '127.0.0.1', clientPort: 1234, serverIp: '127.0.0.1', serverPort: 25 },
+    settings: {
+      hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
+      maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
+      timeouts: { command: 300000, data: 300000, acl: 60000, commit: 60000, tlsHandshake: 30000 },
+    },
+    ports: {
+      runAcl: async () => ACCEPT,
+      newMessage: () => ({ id: '01ABCDEFGHJKMNPQ', time: Date.now() }),
+      commit: async (d) => ({ ...d, format: 1, id: '01ABCDEFGHJKMNPQ', size: 2048, chunks: 1 }) as Envelope,
+      offer: () => offer,
+    },
+  };
+}
+
+const lines = ['EHLO client.test', 'MAIL FROM:<a@b.test>', 'RCPT TO:<c@d.test>', 'DATA'].map((l) => Buffer.from(l));
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+async function one(): Promise<void> {
+  const actor = createActor(sessionMachine, { input: input() });
+  let replies = 0;
+  actor.on('reply', () => replies++);
+  actor.start();
+  await tick();
+  for (const l of lines) {
+    actor.send({ type: 'SMTP.COMMAND', command: parseCommand(l), octets: l.length + 2, pipelined: false, early: false });
+    await tick();
+  }
+  actor.send({ type: 'DATA.PROGRESS' });
+  actor.send({ type: 'DATA.END', summary: { size: 2048, tooBig: false, bareNewline: false, longLine: false, headers: [] } });
+  await tick();
+  actor.send({ type: 'SMTP.COMMAND', command: parseCommand(Buffer.from('QUIT')), octets: 6, pipelined: false, early: false });
+  if (replies !== 7) throw new Error(`expected 7 replies, got ${replies}`);
+}
+
+const n = Number(process.argv[2] ?? 5000);
+for (let i = 0; i < 500; i++) await one();
+const t0 = performance.now();
+for (let i = 0; i < n; i++) await one();
+const dt = performance.now() - t0;
+process.stdout.write(`session machine: ${n} messages, ${((dt * 1000) / n).toFixed(1)} us per message (including ${6} event-loop turns)\n`);

@@ -1,0 +1,29 @@
+// The systems the bench knows by name, and the install helper for the Debian ones.
+
+import { PeerError } from '../errors.js';
+import { petrelTarget } from './petrel.js';
+import { postfixTarget } from './postfix.js';
+import { sinkTarget } from './sink.js';
+import type { PeerTarget } from './types.js';
+
+export { ensurePeers, missingPackages, postfixVersion } from './install.js';
+export { petrelConfig, petrelTarget, type PetrelBenchConfig, type PetrelTargetOptions } from './petrel.js';
+export { postfixTarget, stopPostfix } from './postfix.js';
+export { sinkTarget } from './sink.js';
+export type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js';
+
+/** Names in the order tables list them: the system under test first, the ceiling last. */
+export const PEER_NAMES = ['petrel', 'postfix', 'sink'] as const;
+
+export function createTarget(name: string): PeerTarget {
+  switch (name) {
+    case 'petrel':
+      return petrelTarget();
+    case 'postfix':
+      return postfixTarget();
+    case 'sink':
+      return sinkTarget();
+    default:
+      throw new PeerError('ERR_PEER_UNKNOWN', `unknown peer "${name}" (known: ${PEER_NAMES.join(', ')})`);
+  }
+}

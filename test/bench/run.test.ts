@@ -1,0 +1,207 @@
+// Tests of runBench end to end with injected targets, and of the Petrel target's start/stop contract.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { SMTPServer } from 'smtp-server';
+import { parseBenchArgs } from '../../bench/main.js';
+import { petrelTarget } from '../../bench/peers/petrel.js';
+import { waitPortClosed } from '../../bench/peers/process.js';
+import type { PeerTarget, RunningPeer } from '../../bench/peers/types.js';
+import { runBench } from '../../bench/run.js';
+
+/** A target backed by an in-process smtp-server: lets runBench run without Postfix. */
+function smtpServerTarget(name: string, durable: boolean): PeerTarget & { starts: number; stops: number } {
+  const t = {
+    name,
+    description: `smtp-server stand-in ${name}`,
+    durable,
+    durability: durable ? 'claims yes' : 'no',
+    starts: 0,
+    stops: 0,
+    async start(): Promise<RunningPeer> {
+      t.starts++;
+      const server = new SMTPServer({
+        logger: false,
+        disabledCommands: ['AUTH', 'STARTTLS'],
+        authOptional: true,
+        onData(stream, _s, cb) {
+          stream.resume();
+          stream.on('end', () => cb());
+        },
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+      const port = (server.server.address() as AddressInfo).port;
+      return {
+        info: t,
+        host: '127.0.0.1',
+        port,
+        version: 'test',
+        stop: async () => {
+          t.stops++;
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+      };
+    },
+  };
+  return t;
+}
+
+describe('runBench with injected targets', { timeout: 60_000 }, () => {
+  let dir = '';
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'petrel-bench-test-'));
+  });
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs each scenario against each target, writes JSON and prints the table', async () => {
+    const a = smtpServerTarget('alpha', true);
+    const b = smtpServerTarget('beta', false);
+    let printed = '';
+    const progress: string[] = [];
+    const report = await runBench(
+      { scenarios: ['inbound-reuse', 'inbound-1conn'], peers: ['alpha', 'beta'], messages: 60, concurrency: 4, warmup: 8, report: dir },
+      {
+        targets: { alpha: a, beta: b },
+        out: (t) => (printed += t),
+        progress: { isTTY: false, write: (t) => progress.push(t) },
+        handleSignals: false,
+      },
+    );
+    assert.equal(a.starts, 2);
+    assert.equal(a.stops, 2, 'every started target is stopped');
+    assert.equal(b.stops, 2);
+    assert.deepEqual(
+      report.scenarios.map((s) => s.name),
+      ['inbound-reuse', 'inbound-1conn'],
+    );
+    for (const s of report.scenarios) {
+      assert.deepEqual(
+        s.runs.map((r) => [r.system, r.result?.sent, r.warmup?.sent]),
+        [
+          ['alpha', 60, 8],
+          ['beta', 60, 8],
+        ],
+      );
+    }
+    assert.equal(report.incomplete, false);
+    assert.match(printed, /\| inbound-reuse \| alpha \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| yes \| alpha\/beta = [\d.]+x \|/);
+    assert.match(printed, /\| inbound-1conn \| beta \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| no \| {2}\|/);
+    assert.ok(report.file);
+    const files = await readdir(dir);
+    assert.equal(files.length, 1);
+    assert.match(files[0] ?? '', /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.json$/);
+    const json = JSON.parse(await readFile(join(dir, files[0] ?? ''), 'utf8')) as { machine: { cores: number }; table: string };
+    assert.ok(json.machine.cores >= 1);
+    assert.equal(json.table, report.table);
+    assert.ok(progress.every((l) => l.endsWith('\n') && !l.includes('\r')), 'no live line when not a TTY');
+  });
+
+  it('reports a target that fails to start and still runs the others', async () => {
+    const good = smtpServerTarget('good', false);
+    const broken: PeerTarget = {
+      name: 'broken',
+      description: 'never starts',
+      durable: true,
+      durability: 'n/a',
+      start: () => Promise.reject(Object.assign(new Error('no banner'), { code: 'ERR_PEER_START' })),
+    };
+    const report = await runBench(
+      { scenarios: ['inbound-reuse'], peers: ['broken', 'good'], messages: 20, concurrency: 2, warmup: 0, report: dir },
+      { targets: { broken, good }, out: () => undefined, progress: { write: () => true }, handleSignals: false },
+    );
+    const [first, second] = report.scenarios[0]?.runs ?? [];
+    assert.equal(first?.error, 'ERR_PEER_START: no banner');
+    assert.equal(second?.result?.sent, 20);
+    assert.match(report.table, /\| broken \| failed: ERR_PEER_START: no banner \|/);
+  });
+
+  it('rejects unknown scenarios and peers before starting anything', async () => {
+    await assert.rejects(runBench({ scenarios: ['nope'], peers: ['sink'], install: false }), { code: 'ERR_BENCH_SCENARIO' });
+    await assert.rejects(runBench({ scenarios: [], peers: ['exim'], install: false }), { code: 'ERR_PEER_UNKNOWN' });
+  });
+
+  it('parses the command line of bench/main', () => {
+    assert.deepEqual(parseBenchArgs(['inbound-1conn', '--peers', 'postfix,sink', '--messages', '5000', '--size', '4096']), {
+      scenarios: ['inbound-1conn'],
+      peers: ['postfix', 'sink'],
+      messages: 5000,
+      size: 4096,
+    });
+    assert.equal(parseBenchArgs(['--help']), undefined);
+    assert.throws(() => parseBenchArgs(['--messages', 'many']), { code: 'ERR_BENCH_OPTIONS' });
+  });
+});
+
+// A stand-in daemon written to a temporary "repository": it checks the contract (argv, config keys),
+// greets on the configured port and exits on SIGTERM. It is test scaffolding, not Petrel.
+const STAND_IN = `
+import net from 'node:net';
+import { readFileSync, writeFileSync } from 'node:fs';
+const i = process.argv.indexOf('--config');
+const config = JSON.parse(readFileSync(process.argv[i + 1], 'utf8'));
+writeFileSync(process.env.STAND_IN_RECORD, JSON.stringify({ argv: process.argv.slice(2), config }));
+if (process.env.STAND_IN_MODE === 'crash') { console.error('stand-in: cannot open spool'); process.exit(3); }
+const [host, port] = config.listen[0].split(':');
+const server = net.createServer((s) => { s.write('220 ' + config.primary_hostname + ' ESMTP\\r\\n'); s.on('data', () => { s.end('221 bye\\r\\n'); }); s.on('error', () => {}); });
+server.listen(Number(port), host);
+process.on('SIGTERM', () => { server.close(); process.exit(0); });
+`;
+
+describe('petrel target contract', { timeout: 30_000 }, () => {
+  let root = '';
+  let record = '';
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'petrel-target-test-'));
+    await mkdir(join(root, 'dist', 'cli'), { recursive: true });
+    await writeFile(join(root, 'dist', 'cli', 'petrel.js'), STAND_IN);
+    await writeFile(join(root, 'package.json'), '{"type":"module","version":"9.8.7"}');
+    record = join(root, 'record.json');
+    process.env.STAND_IN_RECORD = record;
+  });
+  after(async () => {
+    delete process.env.STAND_IN_RECORD;
+    delete process.env.STAND_IN_MODE;
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it('starts `petrel daemon --config` with the agreed keys, waits for the banner, stops and cleans up', async () => {
+    const peer = await petrelTarget({ root }).start();
+    const seen = JSON.parse(await readFile(record, 'utf8')) as { argv: string[]; config: Record<string, unknown> };
+    assert.equal(seen.argv[0], 'daemon');
+    assert.equal(seen.argv[1], '--config');
+    const configPath = seen.argv[2] ?? '';
+    assert.match(configPath, /petrel\.config\.json$/);
+    const tmp = join(configPath, '..');
+    assert.deepEqual(seen.config, {
+      listen: [`127.0.0.1:${peer.port}`],
+      spool_directory: join(tmp, 'spool'),
+      primary_hostname: 'bench.petrel.test',
+      relay_to_domains: ['example.com'],
+      log_level: 'warn',
+    });
+    assert.equal(peer.version, '9.8.7');
+    assert.equal(peer.info.durable, true);
+    await peer.stop();
+    assert.equal(existsSync(tmp), false, 'temporary directory removed');
+    assert.equal(await waitPortClosed('127.0.0.1', peer.port, 100), true);
+    await peer.stop();
+  });
+
+  it('fails fast with the daemon output when the daemon exits during start', async () => {
+    process.env.STAND_IN_MODE = 'crash';
+    const started = Date.now();
+    await assert.rejects(petrelTarget({ root }).start(), (err: unknown) => {
+      const e = err as { code?: string; message?: string };
+      return e.code === 'ERR_PEER_START' && /exited/.test(e.message ?? '') && /cannot open spool/.test(e.message ?? '');
+    });
+    assert.ok(Date.now() - started < 10_000);
+    delete process.env.STAND_IN_MODE;
+  });
+});

@@ -1,0 +1,143 @@
+// Test helper: run the real `petrel daemon` as a child process on a free loopback port.
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/** The compiled CLI entry (dist/cli/petrel.js), as package.json's bin names it. */
+export const PETREL = resolve(fileURLToPath(import.meta.url), '../../../cli/petrel.js');
+export const REPO = resolve(fileURLToPath(import.meta.url), '../../../..');
+
+export interface DaemonLog {
+  readonly level: number;
+  readonly msg: string;
+  readonly event?: string;
+  readonly [key: string]: unknown;
+}
+
+export interface Daemon {
+  readonly dir: string;
+  readonly configFile: string;
+  readonly port: number;
+  readonly ports: readonly number[];
+  readonly child: ChildProcess;
+  readonly logs: DaemonLog[];
+  /** Wait until a log line matching the predicate appears (or fail after timeoutMs). */
+  waitForLog(pred: (l: DaemonLog) => boolean, timeoutMs?: number): Promise<DaemonLog>;
+  /** Run a petrel CLI command against this daemon's config; resolves with its output. */
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  /** SIGTERM and wait for exit; returns the exit code. */
+  stop(): Promise<number | null>;
+  kill(): Promise<void>;
+  /** Remove the temporary directory (after stop). */
+  cleanup(): void;
+}
+
+export interface DaemonOptions {
+  /** Config keys; `listen` defaults to one port chosen by the system, `spool_directory` to the temp dir. */
+  config?: Record<string, unknown>;
+  /** Reuse a directory (restart on the same spool). */
+  dir?: string;
+  /** Wrap the node command (e.g. ['strace', '-f', ...]). */
+  wrap?: string[];
+}
+
+export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'petrel-test-'));
+  const configFile = join(dir, 'petrel.config.json');
+  const config = {
+    listen: ['127.0.0.1:0'],
+    spool_directory: join(dir, 'spool'),
+    primary_hostname: 'mx.petrel.test',
+    log_format: 'json',
+    log_level: 'debug',
+    ...opts.config,
+  };
+  // The ready line (with the chosen port) is logged at info.
+  if (['warn', 'error', 'fatal', 'silent'].includes(String(config.log_level))) config.log_level = 'info';
+  writeFileSync(configFile, JSON.stringify(config, null, 2));
+  const argv = [PETREL, 'daemon', '--config', configFile];
+  const child = opts.wrap
+    ? spawn(opts.wrap[0] as string, [...opts.wrap.slice(1), process.execPath, ...argv], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] })
+    : spawn(process.execPath, argv, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const logs: DaemonLog[] = [];
+  const waiters: { pred: (l: DaemonLog) => boolean; resolve: (l: DaemonLog) => void }[] = [];
+  let stderr = '';
+  let buf = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      let entry: DaemonLog;
+      try {
+        entry = JSON.parse(line) as DaemonLog;
+      } catch {
+        continue;
+      }
+      logs.push(entry);
+      for (const w of [...waiters]) {
+        if (w.pred(entry)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(entry);
+        }
+      }
+    }
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
+
+  const waitForLog = (pred: (l: DaemonLog) => boolean, timeoutMs = 10000): Promise<DaemonLog> => {
+    const found = logs.find(pred);
+    if (found) return Promise.resolve(found);
+    return new Promise((res, rej) => {
+      const t = setTimeout(() => rej(new Error(`timed out waiting for a log line; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
+      waiters.push({ pred, resolve: (l) => { clearTimeout(t); res(l); } });
+      void exited.then((code) => { clearTimeout(t); rej(new Error(`daemon exited with ${code} before the log line; stderr: ${stderr.slice(-2000)}`)); });
+    });
+  };
+
+  let ready: DaemonLog;
+  try {
+    ready = await waitForLog((l) => l.event === 'ready', 20000);
+  } catch (e) {
+    // Never leave a daemon behind: it would keep the test process alive.
+    child.kill('SIGKILL');
+    throw e;
+  }
+  const listen = ready.listen as { port: number }[];
+  const ports = listen.map((l) => l.port);
+  const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((res) => {
+      const p = spawn(process.execPath, [PETREL, ...args], { cwd: dir });
+      let out = '';
+      let err = '';
+      p.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+      p.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+      p.on('close', (code) => res({ code: code ?? -1, stdout: out, stderr: err }));
+    });
+  return {
+    dir, configFile, port: ports[0] as number, ports, child, logs, waitForLog, cli,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+      const code = await exited;
+      clearTimeout(t);
+      return code;
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await exited;
+    },
+    cleanup() {
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
