@@ -1,7 +1,9 @@
 // Every event and emitted event between Petrel's actors, in one place (see ARCHITECTURE.md, "Actors").
 import type { Command } from '../protocol/smtp/command.js';
 import type { HeaderField } from '../protocol/message/headers.js';
-import type { TlsRecord } from '../store/envelope.js';
+import type { Envelope, TlsRecord } from '../store/envelope.js';
+import type { EnvelopeDraft } from '../store/writer.js';
+import type { AclOutcome, AclRequest } from './smtp-session/types.js';
 
 // ---- smtp-session: sent by the connection driver --------------------------------------------
 
@@ -29,8 +31,16 @@ export interface DataSummary {
 
 export type SessionEvent =
   | CommandEvent
-  | { readonly type: 'DATA.PROGRESS' }
+  /**
+   * The client was silent too long: in command phase since the session became ready for a
+   * command, in data phase since the last data arrived (RFC 5321 section 4.5.3.2).
+   */
+  | { readonly type: 'SOCKET.TIMEOUT' }
   | { readonly type: 'DATA.END'; readonly summary: DataSummary }
+  | { readonly type: 'ACL.RESULT'; readonly seq: number; readonly outcome: AclOutcome }
+  | { readonly type: 'ACL.FAILED'; readonly seq: number; readonly error: string }
+  | { readonly type: 'SPOOL.COMMITTED'; readonly envelope: Envelope }
+  | { readonly type: 'SPOOL.FAILED'; readonly error: string }
   | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
   | { readonly type: 'TLS.FAILED'; readonly reason: string }
   | { readonly type: 'SOCKET.CLOSED' }
@@ -40,6 +50,10 @@ export type SessionEvent =
 /** Side effects the session asks its driver to perform, in order. */
 export type SessionEmitted =
   | { readonly type: 'reply'; readonly text: string }
+  /** Evaluate an ACL; the driver answers ACL.RESULT or ACL.FAILED with the same seq. */
+  | { readonly type: 'acl'; readonly seq: number; readonly request: AclRequest }
+  /** Durably store the message; the driver answers SPOOL.COMMITTED or SPOOL.FAILED. */
+  | { readonly type: 'commit'; readonly draft: EnvelopeDraft }
   | { readonly type: 'close' }
   | { readonly type: 'startTls' }
   | { readonly type: 'beginData'; readonly id: string; readonly header: string }
@@ -51,6 +65,7 @@ export type SessionEmitted =
 export type ListenerEvent =
   | { readonly type: 'CONN.OPEN'; readonly ip: string }
   | { readonly type: 'CONN.CLOSED'; readonly ip: string }
+  | { readonly type: 'LISTENER.LIMITS'; readonly maxTotal: number; readonly maxPerHost: number }
   | { readonly type: 'LISTENER.STOP' };
 
 export type ListenerEmitted =

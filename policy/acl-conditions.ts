@@ -16,6 +16,17 @@ export type CondOutcome =
   | { kind: 'bool'; value: boolean; message?: string }
   | { kind: 'defer'; reason: string; message?: string };
 
+/**
+ * ACL evaluation is written as generators so that one evaluator serves two callers: a run that
+ * never needs to wait finishes synchronously (the session decides inline), and a run that does
+ * (a delay, a verification over the network) yields the promise it waits for and resumes.
+ */
+export type Steps<T> = Generator<Promise<unknown>, T, unknown>;
+
+export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}
+
 export interface CondEnv {
   readonly input: AclInput;
   readonly vars: VarLookup;
@@ -30,10 +41,10 @@ function defer(item: Item, reason: string, message?: string): CondOutcome {
 }
 
 /** Evaluates one condition (not negated here: the caller applies `!`). `acl` is not handled here. */
-export async function evalCondition(item: Item, env: CondEnv): Promise<CondOutcome> {
+export function* evalCondition(item: Item, env: CondEnv): Steps<CondOutcome> {
   switch (item.name) {
     case 'verify':
-      return verify(item, env.input);
+      return yield* verify(item, env.input);
     case 'condition': {
       const ex = expand(item.value, env.vars, env.headers);
       if (ex.kind === 'error') return defer(item, `cannot expand: ${ex.reason}`);
@@ -94,7 +105,7 @@ function testList(name: string, list: string[], input: AclInput, ctx: MatchConte
   }
 }
 
-async function verify(item: Item, input: AclInput): Promise<CondOutcome> {
+function* verify(item: Item, input: AclInput): Steps<CondOutcome> {
   switch (item.value) {
     case 'recipient': {
       if (input.stage !== 'rcpt' || input.recipient === undefined) {
@@ -102,7 +113,8 @@ async function verify(item: Item, input: AclInput): Promise<CondOutcome> {
       }
       let r: Awaited<ReturnType<AclInput['ports']['verifyRecipient']>>;
       try {
-        r = await input.ports.verifyRecipient(input.recipient);
+        const got = input.ports.verifyRecipient(input.recipient);
+        r = isPromise(got) ? ((yield got) as typeof r) : got;
       } catch (err) {
         return defer(item, `recipient verification failed: ${(err as Error).message}`);
       }

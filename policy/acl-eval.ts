@@ -1,6 +1,6 @@
 // Runs a parsed ACL with Exim's semantics (Exim spec, "Access control lists": verbs, modifiers, processing order).
 import { evalCondition } from './acl-conditions.js';
-import type { CondEnv, CondOutcome } from './acl-conditions.js';
+import type { CondEnv, CondOutcome, Steps } from './acl-conditions.js';
 import { ACL_VAR_NAME, parseEximTime, splitSetValue } from './acl-parse.js';
 import type { Acl, Item, Statement } from './acl-parse.js';
 import type { AclInput, AclResult, AclVerdict } from './acl-types.js';
@@ -39,10 +39,41 @@ interface Run {
 }
 
 /** Evaluates `acl` for one SMTP event. Never throws for policy reasons: problems become `defer`. */
-export async function runAcl(acl: Acl, input: AclInput): Promise<AclResult> {
+export function runAcl(acl: Acl, input: AclInput): Promise<AclResult> {
+  const steps = evaluate(acl, input);
+  return new Promise((resolve, reject) => {
+    const advance = (next: () => IteratorResult<Promise<unknown>, AclResult>): void => {
+      let r: IteratorResult<Promise<unknown>, AclResult>;
+      try {
+        r = next();
+      } catch (e) {
+        reject(e);
+        return;
+      }
+      if (r.done) resolve(r.value);
+      else r.value.then((v) => advance(() => steps.next(v)), (e: unknown) => advance(() => steps.throw(e)));
+    };
+    advance(() => steps.next());
+  });
+}
+
+/**
+ * Evaluates `acl` if it can finish without waiting (no delay, no verification that has to go
+ * out), so that the session can decide at once; undefined when it would have to wait.
+ */
+export function tryAcl(acl: Acl, input: AclInput): AclResult | undefined {
+  const steps = evaluate(acl, input);
+  const r = steps.next();
+  if (r.done) return r.value;
+  // Abandoned: the caller runs the ACL again with runAcl, which waits properly.
+  r.value.catch(() => undefined);
+  return undefined;
+}
+
+function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
   const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], delayedMs: 0 };
   const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input) };
-  const d = await runStatements(acl, run, 0);
+  const d = yield* runStatements(acl, run, 0);
   return {
     verdict: d.verdict,
     ...(d.message === undefined ? {} : { message: d.message }),
@@ -93,16 +124,16 @@ function varLookup(run: Run, verifyMessage?: string): VarLookup {
   };
 }
 
-async function runStatements(acl: Acl, run: Run, depth: number): Promise<Decision> {
+function* runStatements(acl: Acl, run: Run, depth: number): Steps<Decision> {
   for (const stmt of acl.statements) {
-    const d = await runStatement(stmt, run, depth);
+    const d = yield* runStatement(stmt, run, depth);
     if (d !== null) return d;
   }
   return { verdict: 'deny' };
 }
 
 /** Runs one statement; null means "go on with the next statement". */
-async function runStatement(stmt: Statement, run: Run, depth: number): Promise<Decision | null> {
+function* runStatement(stmt: Statement, run: Run, depth: number): Steps<Decision | null> {
   let message: string | undefined;
   let logMessage: string | undefined;
   let endpass = false;
@@ -115,13 +146,13 @@ async function runStatement(stmt: Statement, run: Run, depth: number): Promise<D
       if (item.name === 'message') { message = item.value; continue; }
       if (item.name === 'log_message') { logMessage = item.value; continue; }
       if (item.name === 'endpass') { endpass = true; continue; }
-      outcome = await applyModifier(item, run);
+      outcome = yield* applyModifier(item, run);
       if (outcome === null) continue;
     } else if (item.name === 'acl') {
-      outcome = await callAcl(item, run, depth);
+      outcome = yield* callAcl(item, run, depth);
     } else {
       const env: CondEnv = { input: run.input, vars: varLookup(run), headers: run.headers };
-      outcome = await evalCondition(item, env);
+      outcome = yield* evalCondition(item, env);
     }
 
     if ('verdict' in outcome) return outcome; // drop or discard from a nested ACL
@@ -189,7 +220,7 @@ function expandMessage(text: string | undefined, run: Run, fallback: string | un
 }
 
 /** Applies a modifier that acts when reached; a defer outcome if its value cannot be expanded. */
-async function applyModifier(item: Item, run: Run): Promise<CondOutcome | null> {
+function* applyModifier(item: Item, run: Run): Steps<CondOutcome | null> {
   const { state } = run;
   let source = item.value;
   let setName: string | undefined;
@@ -221,7 +252,7 @@ async function applyModifier(item: Item, run: Run): Promise<CondOutcome | null> 
     case 'delay': {
       const ms = parseEximTime(value);
       if (ms === null) return { kind: 'defer', reason: `line ${item.line}: delay: bad time "${value}"` };
-      await run.input.ports.sleep(ms);
+      yield run.input.ports.sleep(ms);
       state.delayedMs += ms;
       return null;
     }
@@ -234,7 +265,7 @@ async function applyModifier(item: Item, run: Run): Promise<CondOutcome | null> 
  * The `acl` condition: accept is true, deny is false (its message becomes the
  * default reply), defer defers, and drop or discard end the calling ACL too.
  */
-async function callAcl(item: Item, run: Run, depth: number): Promise<CondOutcome | Decision> {
+function* callAcl(item: Item, run: Run, depth: number): Steps<CondOutcome | Decision> {
   const ex = expand(item.value, varLookup(run), run.headers);
   if (ex.kind === 'error') return { kind: 'defer', reason: `line ${item.line}: acl: cannot expand: ${ex.reason}` };
   const name = ex.value.trim();
@@ -243,7 +274,7 @@ async function callAcl(item: Item, run: Run, depth: number): Promise<CondOutcome
   if (depth + 1 >= MAX_DEPTH) {
     return { kind: 'defer', reason: `line ${item.line}: acl: ACLs nested more than ${MAX_DEPTH} deep (does "${name}" call itself?)` };
   }
-  const d = await runStatements(nested, run, depth + 1);
+  const d = yield* runStatements(nested, run, depth + 1);
   switch (d.verdict) {
     case 'accept':
       return { kind: 'bool', value: true };

@@ -9,14 +9,16 @@ export interface AclAddress {
   readonly domain: string;
 }
 
-/** The only I/O an ACL does, passed in so evaluation stays testable. */
+export type VerifyResult = { ok: true } | { ok: false; message: string; temporary: boolean };
+
+/** The only I/O an ACL does, passed in so evaluation stays testable. A port may answer at once. */
 export interface AclPorts {
   /**
    * Checks that a recipient can be delivered to. `message` is shown to the
    * client (as the default reply text when the ACL then refuses), so it must
    * not leak internals.
    */
-  verifyRecipient(address: AclAddress): Promise<{ ok: true } | { ok: false; message: string; temporary: boolean }>;
+  verifyRecipient(address: AclAddress): VerifyResult | Promise<VerifyResult>;
   sleep(ms: number): Promise<void>;
 }
 

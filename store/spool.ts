@@ -1,5 +1,5 @@
 // The durable spool: message data in chunks and envelopes in one LMDB environment (group commit + fsync).
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
@@ -52,7 +52,10 @@ export class Spool {
 
   static open(dir: string, opts: SpoolOptions = {}): Spool {
     let lockFile: string | undefined;
-    if (!opts.readOnly) mkdirSync(dir, { recursive: true });
+    if (opts.readOnly) {
+      // lmdb-js would create the directory before failing; a read-only look must leave no trace.
+      if (!existsSync(join(dir, 'petrel.lmdb'))) throw new SpoolError('SPOOL_OPEN', `no spool in ${dir}`);
+    } else mkdirSync(dir, { recursive: true });
     if (opts.lock) lockFile = takeLock(dir);
     let root: RootDatabase;
     try {

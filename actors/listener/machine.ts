@@ -7,7 +7,9 @@ export interface ListenerInput {
   readonly maxPerHost: number;
 }
 
-interface ListenerContext extends ListenerInput {
+interface ListenerContext {
+  maxTotal: number;
+  maxPerHost: number;
   total: number;
   /** Open connections per client IP; mutated in place (one entry per connected host). */
   perHost: Map<string, number>;
@@ -46,7 +48,11 @@ export const listenerMachine = setup({
   id: 'listener',
   context: ({ input }) => ({ ...input, total: 0, perHost: new Map() }),
   initial: 'accepting',
-  on: { 'CONN.CLOSED': { actions: 'uncount' } },
+  on: {
+    'CONN.CLOSED': { actions: 'uncount' },
+    // A reload changes the limits for connections yet to come; open ones are not touched.
+    'LISTENER.LIMITS': { actions: assign(({ event }) => (event.type === 'LISTENER.LIMITS' ? { maxTotal: event.maxTotal, maxPerHost: event.maxPerHost } : {})) },
+  },
   states: {
     accepting: {
       on: {

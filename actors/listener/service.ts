@@ -17,6 +17,8 @@ export class ListenError extends Error {
   }
 }
 
+const keyOf = (a: ListenAddress): string => `${a.host}|${a.port}|${a.tlsOnConnect}`;
+
 export interface ListenerOptions {
   readonly listen: readonly ListenAddress[];
   readonly maxTotal: number;
@@ -36,11 +38,10 @@ const REFUSALS: Record<Extract<ListenerEmitted, { type: 'refuse' }>['reason'], s
 
 export class ListenerService {
   readonly #opts: ListenerOptions;
-  readonly #servers: Server[] = [];
+  readonly #servers = new Map<string, { server: Server; bound: { host: string; port: number; tlsOnConnect: boolean } }>();
   readonly #connections = new Set<Connection>();
   readonly #actor;
   #verdict: ListenerEmitted | undefined;
-  #bound: { host: string; port: number; tlsOnConnect: boolean }[] = [];
 
   constructor(opts: ListenerOptions) {
     this.#opts = opts;
@@ -52,7 +53,7 @@ export class ListenerService {
 
   /** Addresses actually bound (port 0 in config becomes the port the system chose). */
   get addresses(): readonly { host: string; port: number; tlsOnConnect: boolean }[] {
-    return this.#bound;
+    return [...this.#servers.values()].map((s) => s.bound);
   }
 
   get active(): number {
@@ -62,26 +63,56 @@ export class ListenerService {
   async start(): Promise<void> {
     this.#actor.start();
     try {
-      for (const addr of this.#opts.listen) {
-        const server = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#accept(s, addr.tlsOnConnect));
-        server.maxConnections = Number.MAX_SAFE_INTEGER;
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen({ host: addr.host, port: addr.port, backlog: 1024 }, () => {
-            server.off('error', reject);
-            resolve();
-          });
+      for (const addr of this.#opts.listen) await this.#bind(addr);
+    } catch (e) {
+      await this.#closeServers([...this.#servers.keys()]);
+      throw e;
+    }
+  }
+
+  async #bind(addr: ListenAddress): Promise<void> {
+    const server = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#accept(s, addr.tlsOnConnect));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: addr.host, port: addr.port, backlog: 1024 }, () => {
+          server.off('error', reject);
+          resolve();
         });
-        server.on('error', (e) => this.#opts.onFailure(e));
-        this.#servers.push(server);
-        const info = server.address() as AddressInfo;
-        this.#bound.push({ host: info.address, port: info.port, tlsOnConnect: addr.tlsOnConnect });
+      });
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new ListenError(`cannot listen on ${addr.host}:${addr.port}: ${err.code ?? err.message}`, { cause: e });
+    }
+    server.on('error', (e) => {
+      // This address stops accepting; its sessions carry on. The supervisor rebinds it.
+      this.#servers.delete(keyOf(addr));
+      server.close();
+      this.#opts.onFailure(e);
+    });
+    const info = server.address() as AddressInfo;
+    this.#servers.set(keyOf(addr), { server, bound: { host: info.address, port: info.port, tlsOnConnect: addr.tlsOnConnect } });
+  }
+
+  /**
+   * Apply a reloaded config: new limits for new connections, servers opened and closed to match
+   * `listen`. Sessions in progress are never cut. Nothing changes if a new address cannot be bound.
+   */
+  async reconfigure(listen: readonly ListenAddress[], maxTotal: number, maxPerHost: number): Promise<void> {
+    const wanted = new Map(listen.map((a) => [keyOf(a), a]));
+    const added: string[] = [];
+    try {
+      for (const [key, addr] of wanted) {
+        if (this.#servers.has(key)) continue;
+        await this.#bind(addr);
+        added.push(key);
       }
     } catch (e) {
-      await this.#closeServers();
-      const err = e as NodeJS.ErrnoException;
-      throw new ListenError(`cannot listen on ${this.#opts.listen.map((l) => `${l.host}:${l.port}`).join(', ')}: ${err.code ?? err.message}`, { cause: e });
+      await this.#closeServers(added);
+      throw e;
     }
+    await this.#closeServers([...this.#servers.keys()].filter((k) => !wanted.has(k)));
+    this.#actor.send({ type: 'LISTENER.LIMITS', maxTotal, maxPerHost });
   }
 
   #accept(socket: Socket, tlsOnConnect: boolean): void {
@@ -113,9 +144,17 @@ export class ListenerService {
     }
   }
 
-  async #closeServers(): Promise<void> {
-    await Promise.all(this.#servers.map((s) => new Promise<void>((resolve) => s.close(() => resolve()))));
-    this.#servers.length = 0;
+  /** Stop accepting on these addresses; their connections carry on. */
+  async #closeServers(keys: readonly string[]): Promise<void> {
+    const closing: Promise<void>[] = [];
+    for (const key of keys) {
+      const entry = this.#servers.get(key);
+      if (!entry) continue;
+      this.#servers.delete(key);
+      // close() waits for the server's connections to end; we only need it to stop listening.
+      closing.push(new Promise<void>((resolve) => entry.server.close(() => resolve())));
+    }
+    void Promise.all(closing);
   }
 
   /**
@@ -124,12 +163,11 @@ export class ListenerService {
    */
   async stop(deadlineMs: number): Promise<void> {
     this.#actor.send({ type: 'LISTENER.STOP' });
-    const closing = this.#closeServers();
+    await this.#closeServers([...this.#servers.keys()]);
     for (const c of this.#connections) c.shutdown();
     const until = Date.now() + deadlineMs;
     while (this.#connections.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     for (const c of this.#connections) c.destroy();
-    await closing;
     this.#actor.stop();
   }
 }

@@ -14,7 +14,7 @@ import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/seque
 import type { Offer } from '../../protocol/smtp/sequencer.js';
 import type { Spool } from '../../store/spool.js';
 import type { TlsRecord } from '../../store/envelope.js';
-import type { SessionEmitted } from '../events.js';
+import type { SessionEmitted, SessionEvent } from '../events.js';
 import { sessionMachine } from './machine.js';
 import { Receiver } from './receiver.js';
 import type { AclOutcome, AclRequest, ConnectionFacts, SessionPorts, SessionSettings } from './types.js';
@@ -25,6 +25,7 @@ export interface ConnectionDeps {
   readonly spool: Spool;
   readonly logger: Logger;
   runAcl(request: AclRequest): Promise<AclOutcome>;
+  tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
   offer(clientIp: string, tls: boolean): Offer;
   /** The current TLS server context, or undefined when no certificate is configured. */
@@ -32,6 +33,9 @@ export interface ConnectionDeps {
 }
 
 export type SessionActor = Actor<typeof sessionMachine>;
+
+/** Buffered command input beyond which the socket is paused until the session catches up. */
+const INPUT_HIGH_WATER = 64 * 1024;
 
 /** A client that neither closes nor reads after our last reply is cut off after this long. */
 const LINGER_MS = 5000;
@@ -48,6 +52,9 @@ export class Connection {
   #early = false;
   #ready = false;
   #pumping = false;
+  #paused = false;
+  #silence: NodeJS.Timeout | undefined;
+  #silenceMs = 0;
   #actor: SessionActor | undefined;
   #facts: ConnectionFacts;
   readonly #onEnd: () => void;
@@ -105,14 +112,8 @@ export class Connection {
 
   #startActor(): void {
     const ports: SessionPorts = {
-      runAcl: (r) => this.#deps.runAcl(r),
+      tryAcl: (r) => this.#deps.tryAcl(r),
       newMessage: () => this.#deps.newMessage(),
-      commit: (draft) => {
-        const rx = this.#receiver;
-        if (!rx) return Promise.reject(new Error('no message is being received'));
-        this.#receiver = undefined;
-        return rx.commit(draft);
-      },
       offer: (tls) => this.#deps.offer(this.#facts.clientIp, tls),
     };
     const actor = createActor(sessionMachine, { input: { conn: this.#facts, settings: this.#deps.settings, ports } });
@@ -123,6 +124,7 @@ export class Connection {
         if (snap.status === 'done') return;
         if (snap.hasTag('awaitCommand') && !this.#ready) {
           this.#ready = true;
+          this.#arm(this.#deps.settings.timeouts.command);
           // Not from inside the actor's notification: an event sent now would be queued behind
           // this transition and the snapshot read after it would be stale.
           queueMicrotask(() => {
@@ -142,6 +144,12 @@ export class Connection {
       case 'command':
         this.#reader.push(chunk);
         if (!this.#pumping) this.#pump();
+        // The session is busy (an ACL, a commit) and the client keeps sending: stop reading
+        // rather than buffer without bound (RFC 2920 lets us apply this flow control).
+        if (this.#reader.pending > INPUT_HIGH_WATER && !this.#paused) {
+          this.#paused = true;
+          this.#socket.pause();
+        }
         return;
       case 'data':
         this.#feedData(chunk);
@@ -175,10 +183,20 @@ export class Connection {
         }
         actor.send({ type: 'SMTP.COMMAND', command, octets, pipelined: this.#reader.pending > 0, early: this.#early });
         const snap = actor.getSnapshot();
-        if (snap.status === 'active' && snap.hasTag('awaitCommand')) this.#ready = true;
+        if (snap.status === 'active' && snap.hasTag('awaitCommand')) {
+          this.#ready = true;
+          this.#silence?.refresh();
+        } else if (this.#mode === 'command') {
+          // Busy with an ACL or a commit: the silence timer restarts when the session is ready.
+          this.#disarm();
+        }
       }
     } finally {
       this.#pumping = false;
+    }
+    if (this.#paused && this.#reader.pending <= INPUT_HIGH_WATER) {
+      this.#paused = false;
+      this.#socket.resume();
     }
   }
 
@@ -192,10 +210,11 @@ export class Connection {
       void rx.drain().then(() => this.#socket.resume());
     }
     if (!r.end) {
-      actor.send({ type: 'DATA.PROGRESS' });
+      this.#silence?.refresh();
       return;
     }
     this.#mode = 'command';
+    this.#disarm();
     if (r.rest.length > 0) this.#reader.push(r.rest);
     actor.send({ type: 'DATA.END', summary: rx.summary() });
   }
@@ -211,12 +230,34 @@ export class Connection {
           setImmediate(() => this.#flush());
         }
         return;
+      case 'acl': {
+        const { seq, request } = e;
+        this.#deps.runAcl(request).then(
+          (outcome) => this.#send({ type: 'ACL.RESULT', seq, outcome }),
+          (err: unknown) => this.#send({ type: 'ACL.FAILED', seq, error: err instanceof Error ? err.message : String(err) }),
+        );
+        return;
+      }
+      case 'commit': {
+        const rx = this.#receiver;
+        this.#receiver = undefined;
+        if (!rx) {
+          queueMicrotask(() => this.#send({ type: 'SPOOL.FAILED', error: 'no message is being received' }));
+          return;
+        }
+        rx.commit(e.draft).then(
+          (envelope) => this.#send({ type: 'SPOOL.COMMITTED', envelope }),
+          (err: unknown) => this.#send({ type: 'SPOOL.FAILED', error: err instanceof Error ? err.message : String(err) }),
+        );
+        return;
+      }
       case 'beginData': {
         const s = this.#deps.settings;
         this.#receiver = new Receiver(this.#deps.spool.beginMessage(e.id), e.header, {
           bareNewline: s.bareNewline, lineLengthLimit: s.lineLengthLimit, sizeLimit: s.messageSizeLimit, headerMax: s.headerMax,
         });
         this.#mode = 'data';
+        this.#arm(this.#deps.settings.timeouts.data);
         const pending = this.#reader.take();
         if (pending.length > 0) queueMicrotask(() => this.#feedData(pending));
         return;
@@ -251,6 +292,34 @@ export class Connection {
         this.#deps.logger[e.level]({ ...e.fields, ip: this.#facts.clientIp, port: this.#facts.clientPort }, e.msg);
         return;
     }
+  }
+
+  /** Send an answer to the actor if it is still running (the client may have gone). */
+  #send(event: SessionEvent): void {
+    const actor = this.#actor;
+    if (actor && actor.getSnapshot().status === 'active') actor.send(event);
+  }
+
+  /**
+   * The client-silence timer: one per connection, re-armed by refresh() rather than rescheduled,
+   * because it restarts on every command (see docs/decisions, session waits).
+   */
+  #arm(ms: number): void {
+    if (this.#silence && this.#silenceMs === ms) {
+      this.#silence.refresh();
+      return;
+    }
+    this.#disarm();
+    this.#silenceMs = ms;
+    this.#silence = setTimeout(() => {
+      this.#silence = undefined;
+      this.#send({ type: 'SOCKET.TIMEOUT' });
+    }, ms);
+  }
+
+  #disarm(): void {
+    if (this.#silence) clearTimeout(this.#silence);
+    this.#silence = undefined;
   }
 
   #flush(): void {
@@ -314,6 +383,7 @@ export class Connection {
   #finish(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#disarm();
     if (!this.#socket.destroyed && this.#mode !== 'closed') this.#socket.destroy();
     this.#onEnd();
   }

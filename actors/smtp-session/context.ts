@@ -3,64 +3,99 @@ import type { Mailbox } from '../../protocol/smtp/address.js';
 import { formatMailbox } from '../../protocol/smtp/address.js';
 import type { Reply } from '../../protocol/smtp/reply.js';
 import { R, reply, replyFromText } from '../../protocol/smtp/reply.js';
-import { NOTHING_OFFERED } from '../../protocol/smtp/sequencer.js';
-import type { SessionFacts } from '../../protocol/smtp/sequencer.js';
+import { NOTHING_OFFERED, decide } from '../../protocol/smtp/sequencer.js';
+import type { Decision, SessionFacts } from '../../protocol/smtp/sequencer.js';
 import { receivedHeader, withProtocol } from '../../protocol/message/received.js';
 import { headerValue } from '../../protocol/message/headers.js';
-import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, SessionContext, SessionInput } from './types.js';
+import type { Envelope } from '../../store/envelope.js';
+import type { SessionEmitted, SessionEvent } from '../events.js';
+import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, SessionContext, SessionInput, Transaction } from './types.js';
+
+/** The outcome of a stage without an ACL. */
+export const ACCEPT: AclOutcome = { verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [] };
+
+// An ACL that needs no waiting is evaluated while the transition is chosen; once per event.
+const inline = new WeakMap<object, AclOutcome | null>();
+
+/**
+ * The outcome of a stage's ACL for this event if it can be known now: ACCEPT when the stage has
+ * no ACL, the result when the ACL finishes without waiting, null when the driver must run it.
+ */
+export function inlineOutcome(c: SessionContext, e: SessionEvent, stage: AclStage): AclOutcome | null {
+  let o = inline.get(e);
+  if (o !== undefined) return o;
+  o = c.settings.aclStages.has(stage) ? (c.ports.tryAcl(aclRequest(c, stage, decisionOf(c, e), e)) ?? null) : ACCEPT;
+  inline.set(e, o);
+  return o;
+}
+
+/** The ACL outcome an event carries: the driver's answer, or the inline one. */
+export function outcomeOf(e: SessionEvent): AclOutcome {
+  if (e.type === 'ACL.RESULT') return e.outcome;
+  return inline.get(e) ?? ACCEPT;
+}
+
+/** How a verdict continues the session: discard counts as acceptance for the client. */
+export type VerdictClass = 'accept' | 'discard' | 'drop' | 'refuse';
+export function verdictClass(o: AclOutcome): VerdictClass {
+  return o.verdict === 'accept' ? 'accept' : o.verdict === 'discard' ? 'discard' : o.verdict === 'drop' ? 'drop' : 'refuse';
+}
+
+// Guards and actions of one transition all ask what the command means; it is decided once per event.
+const decided = new WeakMap<object, Decision>();
+
+/** What an SMTP.COMMAND event means in this context (or the decision being worked on). */
+export function decisionOf(c: SessionContext, e: SessionEvent): Decision | undefined {
+  if (e.type !== 'SMTP.COMMAND') return c.decision;
+  let d = decided.get(e);
+  if (!d) {
+    d = decide(e.command, sessionFacts(c), e.octets);
+    decided.set(e, d);
+  }
+  return d;
+}
 
 export function initialContext(input: SessionInput): SessionContext {
   return {
     conn: input.conn,
     settings: input.settings,
     ports: input.ports,
-    greeting: 'none',
-    heloName: '',
-    offer: NOTHING_OFFERED,
-    tls: input.conn.tls,
-    sender: undefined,
-    mailParams: { smtputf8: false },
-    recipients: [],
-    rcptCommands: 0,
-    discarded: 0,
-    aclC: {},
-    aclM: {},
-    addedHeaders: [],
-    receivedAt: 0,
-    synprotErrors: 0,
-    unknownCommands: 0,
-    shuttingDown: false,
-    messages: 0,
+    aclSeq: 0,
+    session: {
+      greeting: 'none',
+      heloName: '',
+      offer: NOTHING_OFFERED,
+      ...(input.conn.tls ? { tls: input.conn.tls } : {}),
+      aclC: {},
+      synprotErrors: 0,
+      unknownCommands: 0,
+      shuttingDown: false,
+      messages: 0,
+    },
+    tx: emptyTransaction(),
   };
 }
 
-/** The transaction part of the context, cleared by RSET, EHLO/HELO, STARTTLS and each finished message. */
-export function clearedTransaction(): Partial<SessionContext> {
-  return {
-    sender: undefined,
-    mailParams: { smtputf8: false },
-    recipients: [],
-    rcptCommands: 0,
-    discarded: 0,
-    aclM: {},
-    addedHeaders: [],
-    messageId: undefined,
-    data: undefined,
-  };
+/** A fresh transaction: after RSET, EHLO/HELO, STARTTLS and each finished message. */
+export function emptyTransaction(): Transaction {
+  return { sender: undefined, mailParams: { smtputf8: false }, recipients: [], rcptCommands: 0, discarded: 0, aclM: {}, addedHeaders: [], receivedAt: 0 };
 }
 
 export function sessionFacts(c: SessionContext): SessionFacts {
+  const s = c.session;
+  const t = c.tx;
   return {
-    greeting: c.greeting,
-    offer: c.offer,
-    tls: c.tls !== undefined,
-    authenticated: c.authenticatedId !== undefined,
-    mailGiven: c.sender !== undefined,
-    smtputf8: c.mailParams.smtputf8,
-    recipients: c.recipients.length + c.discarded,
-    rcptCommands: c.rcptCommands,
+    greeting: s.greeting,
+    offer: s.offer,
+    tls: s.tls !== undefined,
+    authenticated: s.authenticatedId !== undefined,
+    mailGiven: t.sender !== undefined,
+    smtputf8: t.mailParams.smtputf8,
+    recipients: t.recipients.length + t.discarded,
+    rcptCommands: t.rcptCommands,
     messageSizeLimit: c.settings.messageSizeLimit,
     recipientsMax: c.settings.recipientsMax,
+    hostname: c.settings.hostname,
   };
 }
 
@@ -69,66 +104,75 @@ export const addressText = (m: Mailbox | null | undefined): string => (m ? forma
 /** RFC 3848 protocol name for this session (upper case, as in Received:). */
 export function protocolName(c: SessionContext): string {
   return withProtocol({
-    ehlo: c.greeting === 'ehlo',
-    tls: c.tls !== undefined,
-    auth: c.authenticatedId !== undefined,
-    utf8: c.mailParams.smtputf8,
+    ehlo: c.session.greeting === 'ehlo',
+    tls: c.session.tls !== undefined,
+    auth: c.session.authenticatedId !== undefined,
+    utf8: c.tx.mailParams.smtputf8,
   });
 }
 
 /** Expansion variables, named as Exim names them. */
 export function aclVars(c: SessionContext, extra: Record<string, string> = {}): Record<string, string> {
-  const sender = c.sender;
+  const { session, tx } = c;
+  const sender = tx.sender;
   const vars: Record<string, string> = {
     primary_hostname: c.settings.hostname,
     sender_host_address: c.conn.clientIp,
     sender_host_port: String(c.conn.clientPort),
     received_ip_address: c.conn.serverIp,
     received_port: String(c.conn.serverPort),
-    sender_helo_name: c.heloName,
+    sender_helo_name: session.heloName,
     sender_address: addressText(sender),
     sender_address_local_part: sender ? sender.local : '',
     sender_address_domain: sender ? sender.domain : '',
-    recipients_count: String(c.recipients.length),
-    recipients: c.recipients.map((r) => formatMailbox(r.mailbox)).join(', '),
+    recipients_count: String(tx.recipients.length),
+    recipients: tx.recipients.map((r) => formatMailbox(r.mailbox)).join(', '),
     received_protocol: protocolName(c).toLowerCase(),
-    tls_in_cipher: c.tls?.cipher ?? '',
-    tls_in_ver: c.tls?.version ?? '',
-    authenticated_id: c.authenticatedId ?? '',
-    message_id: c.messageId ?? '',
-    ...c.aclC,
-    ...c.aclM,
+    tls_in_cipher: session.tls?.cipher ?? '',
+    tls_in_ver: session.tls?.version ?? '',
+    authenticated_id: session.authenticatedId ?? '',
+    message_id: tx.messageId ?? '',
+    ...session.aclC,
+    ...tx.aclM,
     ...extra,
   };
   return vars;
 }
 
-export function aclRequest(c: SessionContext, stage: AclStage): AclRequest {
-  const d = c.decision;
+export function aclRequest(c: SessionContext, stage: AclStage, d = c.decision, e?: SessionEvent): AclRequest {
   const recipient = stage === 'rcpt' && d?.kind === 'rcpt' ? d.recipient : undefined;
-  const vars = aclVars(c, recipient ? { local_part: recipient.local, domain: recipient.domain } : {});
-  if (stage === 'data' && c.data) vars.message_size = String(c.data.size);
+  const extra: Record<string, string> = recipient ? { local_part: recipient.local, domain: recipient.domain } : {};
+  if (stage === 'helo' && d?.kind === 'helo') extra.sender_helo_name = d.name;
+  const vars = aclVars(c, extra);
+  // At the data stage the summary may still be on its way in (the DATA.END event itself).
+  const data = e?.type === 'DATA.END' ? e.summary : c.tx.data;
+  if (stage === 'data' && data) vars.message_size = String(data.size);
   return {
     stage,
     clientIp: c.conn.clientIp,
-    sender: stage === 'connect' || stage === 'helo' ? undefined : stage === 'mail' && d?.kind === 'mail' ? d.sender : c.sender,
+    sender: stage === 'connect' || stage === 'helo' ? undefined : stage === 'mail' && d?.kind === 'mail' ? d.sender : c.tx.sender,
     recipient,
-    recipients: c.recipients.map((r) => r.mailbox),
-    authenticatedId: c.authenticatedId,
+    recipients: c.tx.recipients.map((r) => r.mailbox),
+    authenticatedId: c.session.authenticatedId,
     vars,
-    headers: stage === 'data' && c.data && c.data.headers !== 'tooBig' ? c.data.headers : undefined,
+    headers: stage === 'data' && data && data.headers !== 'tooBig' ? data.headers : undefined,
   };
 }
 
-/** The ACL variables (acl_c*, acl_m*) an ACL run set, merged into the context. */
-export function withAclSets(c: SessionContext, out: AclOutcome): Pick<SessionContext, 'aclC' | 'aclM' | 'addedHeaders'> {
-  const aclC = { ...c.aclC };
-  const aclM = { ...c.aclM };
-  for (const [k, v] of Object.entries(out.set)) {
+/** The context after an ACL run: its acl_c and acl_m sets and added headers merged in. */
+export function withAclSets(c: SessionContext, out: AclOutcome): Pick<SessionContext, 'session' | 'tx'> {
+  const entries = Object.entries(out.set);
+  if (entries.length === 0 && out.addHeaders.length === 0) return { session: c.session, tx: c.tx };
+  const aclC = { ...c.session.aclC };
+  const aclM = { ...c.tx.aclM };
+  for (const [k, v] of entries) {
     if (k.startsWith('acl_c')) aclC[k] = v;
     else aclM[k] = v;
   }
-  return { aclC, aclM, addedHeaders: out.addHeaders.length > 0 ? [...c.addedHeaders, ...out.addHeaders] : c.addedHeaders };
+  return {
+    session: { ...c.session, aclC },
+    tx: { ...c.tx, aclM, addedHeaders: out.addHeaders.length > 0 ? [...c.tx.addedHeaders, ...out.addHeaders] : c.tx.addedHeaders },
+  };
 }
 
 const DENY_DEFAULT: Record<AclStage, { code: number; enhanced: string }> = {
@@ -159,26 +203,27 @@ export function bannerText(c: SessionContext): string {
 }
 
 export function receivedFor(c: SessionContext, id: string, time: number): string {
-  const only = c.recipients.length === 1 ? c.recipients[0] : undefined;
+  const only = c.tx.recipients.length === 1 ? c.tx.recipients[0] : undefined;
   return receivedHeader({
-    heloName: c.heloName,
+    heloName: c.session.heloName,
     clientIp: c.conn.clientIp,
     byHost: c.settings.hostname,
     protocol: protocolName(c),
-    tls: c.tls,
+    tls: c.session.tls,
     id,
-    sender: addressText(c.sender),
+    sender: addressText(c.tx.sender),
     recipient: only ? formatMailbox(only.mailbox) : undefined,
     time,
   });
 }
 
 export function envelopeDraft(c: SessionContext): EnvelopeDraft {
-  const headers = c.data && c.data.headers !== 'tooBig' ? c.data.headers : [];
-  const p = c.mailParams;
+  const { session, tx } = c;
+  const headers = tx.data && tx.data.headers !== 'tooBig' ? tx.data.headers : [];
+  const p = tx.mailParams;
   return {
-    sender: addressText(c.sender),
-    recipients: c.recipients.map((r) => ({
+    sender: addressText(tx.sender),
+    recipients: tx.recipients.map((r) => ({
       address: formatMailbox(r.mailbox),
       ...(r.params.notify ? { notify: r.params.notify } : {}),
       ...(r.params.orcpt ? { orcpt: r.params.orcpt } : {}),
@@ -191,17 +236,46 @@ export function envelopeDraft(c: SessionContext): EnvelopeDraft {
     client: {
       ip: c.conn.clientIp,
       port: c.conn.clientPort,
-      helo: c.heloName,
-      ...(c.authenticatedId ? { authenticatedId: c.authenticatedId } : {}),
+      helo: session.heloName,
+      ...(session.authenticatedId ? { authenticatedId: session.authenticatedId } : {}),
     },
     server: { ip: c.conn.serverIp, port: c.conn.serverPort },
     protocol: protocolName(c).toLowerCase(),
-    ...(c.tls ? { tls: c.tls } : {}),
-    receivedAt: c.receivedAt,
+    ...(session.tls ? { tls: session.tls } : {}),
+    receivedAt: tx.receivedAt,
     headerEnd: 0,
     headerSeparator: false,
-    addedHeaders: c.addedHeaders,
+    addedHeaders: tx.addedHeaders,
     ...(headerValue(headers, 'message-id') ? { messageIdHeader: headerValue(headers, 'message-id') } : {}),
+  };
+}
+
+/** The rejection log line: H=helo [ip] F=<sender> rejected RCPT <x>: reason. */
+export function refusalLog(c: SessionContext, stage: AclStage, out: AclOutcome): SessionEmitted {
+  const d = c.decision;
+  const what = stage === 'rcpt' && d?.kind === 'rcpt' ? `RCPT <${addressText(d.recipient)}>`
+    : stage === 'mail' && d?.kind === 'mail' ? `MAIL FROM:<${addressText(d.sender)}>` : stage.toUpperCase();
+  const r = refusalReply(stage, out);
+  const reason = out.logMessage ?? out.message ?? r.lines.join(' ');
+  const verb = out.verdict === 'defer' ? 'temporarily rejected' : 'rejected';
+  const sender = c.tx.sender !== undefined ? c.tx.sender : d?.kind === 'mail' ? d.sender : undefined;
+  return {
+    type: 'log', level: 'info',
+    msg: `H=${c.session.heloName || '(none)'} [${c.conn.clientIp}] F=<${addressText(sender)}> ${verb} ${what}: ${reason}`,
+    fields: { event: 'reject', stage },
+  };
+}
+
+/** The classic arrival line: <= id sender H=helo [ip]:port P=protocol S=size id=message-id for rcpts. */
+export function arrivalLog(c: SessionContext, env: Envelope): SessionEmitted {
+  const tls = env.tls ? ` X=${env.tls.version}:${env.tls.cipher}` : '';
+  const mid = env.messageIdHeader ? ` id=${env.messageIdHeader.replace(/^<|>$/g, '')}` : '';
+  const rcpts = env.recipients.map((r) => r.address).join(' ');
+  return {
+    type: 'log',
+    level: 'info',
+    msg: `<= ${env.id} ${env.sender || '<>'} H=${c.session.heloName} [${c.conn.clientIp}]:${c.conn.clientPort} P=${env.protocol}${tls} S=${env.size}${mid} for ${rcpts}`,
+    fields: { event: 'arrival', id: env.id, sender: env.sender, size: env.size, recipients: env.recipients.length },
   };
 }
 

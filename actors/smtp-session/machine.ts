@@ -1,26 +1,28 @@
 // The smtp-session actor: one per connection, driving RFC 5321's states, ACL stages and the spool commit.
-import { assign, emit, enqueueActions, fromPromise, setup } from 'xstate';
+import { assign, emit, enqueueActions, setup } from 'xstate';
 import { formatReply } from '../../protocol/smtp/reply.js';
 import type { Reply } from '../../protocol/smtp/reply.js';
-import { NOTHING_OFFERED, decide } from '../../protocol/smtp/sequencer.js';
+import { NOTHING_OFFERED } from '../../protocol/smtp/sequencer.js';
+import type { Decision } from '../../protocol/smtp/sequencer.js';
 import { bannerReply, ehloReply, heloReply } from '../../protocol/smtp/greeting.js';
-import type { Envelope } from '../../store/envelope.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import {
-  R, acceptReply, aclRequest, addressText, bannerText, clearedTransaction, envelopeDraft, initialContext,
-  receivedFor, refusalReply, reply, sessionFacts, withAclSets,
+  R, acceptReply, aclRequest, arrivalLog, bannerText, decisionOf, emptyTransaction, envelopeDraft,
+  initialContext, inlineOutcome, outcomeOf, receivedFor, refusalLog, refusalReply, reply, verdictClass, withAclSets,
 } from './context.js';
-import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, SessionContext, SessionInput, SessionPorts } from './types.js';
+import type { VerdictClass } from './context.js';
+import type { AclStage, SessionContext, SessionInput } from './types.js';
+import { aclWait, stageTransitions } from './stages.js';
 
 type Ctx = SessionContext;
+type Level = 'debug' | 'info' | 'warn' | 'error';
 
 /** Wire text of a reply, with enhanced codes for EHLO clients (RFC 2034). */
-const wire = (c: Ctx, r: Reply): SessionEmitted => ({ type: 'reply', text: formatReply(r, c.greeting === 'ehlo') });
+const wire = (c: Ctx, r: Reply): SessionEmitted => ({ type: 'reply', text: formatReply(r, c.session.greeting === 'ehlo') });
 
 const PIPELINABLE = new Set(['MAIL', 'RCPT', 'RSET', 'QUIT']);
 
-/** The ACL stage results, as output by the invoked `acl` actor. */
-const aclOut = (e: unknown): AclOutcome => (e as { output: AclOutcome }).output;
+const nothingToStore = (c: Ctx): boolean => c.tx.recipients.length === 0 || c.tx.discardAll === true;
 
 export const sessionMachine = setup({
   types: {
@@ -29,335 +31,268 @@ export const sessionMachine = setup({
     input: {} as SessionInput,
     emitted: {} as SessionEmitted,
   },
-  actors: {
-    acl: fromPromise<AclOutcome, { ports: SessionPorts; request: AclRequest }>(({ input }) => input.ports.runAcl(input.request)),
-    predata: fromPromise<{ acl: AclOutcome; id: string; time: number }, { ports: SessionPorts; request: AclRequest }>(
-      async ({ input }) => ({ acl: await input.ports.runAcl(input.request), ...input.ports.newMessage() }),
-    ),
-    commit: fromPromise<Envelope, { ports: SessionPorts; draft: EnvelopeDraft }>(({ input }) => input.ports.commit(input.draft)),
-  },
   delays: {
-    commandTimeout: ({ context }) => context.settings.timeouts.command,
-    dataTimeout: ({ context }) => context.settings.timeouts.data,
     aclTimeout: ({ context }) => context.settings.timeouts.acl,
     commitTimeout: ({ context }) => context.settings.timeouts.commit,
     tlsTimeout: ({ context }) => context.settings.timeouts.tlsHandshake,
   },
   guards: {
     early: ({ event }) => event.type === 'SMTP.COMMAND' && event.early,
-    shuttingDown: ({ context }) => context.shuttingDown,
-    idleShutdown: ({ context }) => context.sender === undefined,
+    shuttingDown: ({ context }) => context.session.shuttingDown,
+    idleShutdown: ({ context }) => context.tx.sender === undefined,
     syncViolation: ({ context, event }) => {
       if (event.type !== 'SMTP.COMMAND' || !event.pipelined) return false;
       const cmd = event.command;
-      if (!context.offer.pipelining) return true;
+      if (!context.session.offer.pipelining) return true;
       // RFC 2920 section 3.1: only these may be followed by more commands in the same group;
       // unknown and malformed lines are counted as errors instead.
       return cmd.kind === 'command' && !PIPELINABLE.has(cmd.verb);
     },
-    tooManyErrors: ({ context }) => {
-      const d = context.decision;
+    tooManyErrors: ({ context, event }) => {
+      const d = decisionOf(context, event);
       if (d?.kind !== 'reply') return false;
-      if (d.error === 'syntax') return context.synprotErrors + 1 > context.settings.maxSynprotErrors;
-      if (d.error === 'unknown') return context.unknownCommands + 1 > context.settings.maxUnknownCommands;
+      if (d.error === 'syntax') return context.session.synprotErrors + 1 > context.settings.maxSynprotErrors;
+      if (d.error === 'unknown') return context.session.unknownCommands + 1 > context.settings.maxUnknownCommands;
       return false;
     },
-    is: ({ context }, kind: string) => context.decision?.kind === kind,
-    accepted: ({ event }) => aclOut(event).verdict === 'accept' || aclOut(event).verdict === 'discard',
-    verdictIs: ({ event }, v: AclOutcome['verdict']) => aclOut(event).verdict === v,
-    predataAccepted: ({ event }) => {
-      const v = (event as unknown as { output: { acl: AclOutcome } }).output.acl.verdict;
-      return v === 'accept' || v === 'discard';
+    cmd: ({ context, event }, kind: Decision['kind']) => decisionOf(context, event)?.kind === kind,
+    /** The command's stage can be decided now (no ACL, or one that needs no waiting) with this result. */
+    now: ({ context, event }, p: { kind: Decision['kind']; stage: AclStage; result: VerdictClass }) => {
+      if (decisionOf(context, event)?.kind !== p.kind) return false;
+      const o = inlineOutcome(context, event, p.stage);
+      if (o === null) return false;
+      const c = verdictClass(o);
+      return c === p.result || (p.result === 'accept' && c === 'discard' && p.stage !== 'data');
     },
-    predataDropped: ({ event }) => (event as unknown as { output: { acl: AclOutcome } }).output.acl.verdict === 'drop',
-    dataTooBig: ({ context }) => context.data?.tooBig === true,
-    headersTooBig: ({ context }) => context.data?.headers === 'tooBig',
-    bareNewline: ({ context }) => context.data?.bareNewline === true && context.settings.bareNewline === 'reject',
-    longLine: ({ context }) => context.data?.longLine === true,
-    nothingToStore: ({ context }) => context.recipients.length === 0,
+    connectNow: ({ context, event }, result: VerdictClass) => {
+      const o = inlineOutcome(context, event, 'connect');
+      if (o === null) return false;
+      const c = verdictClass(o);
+      return c === result || (result === 'accept' && c === 'discard');
+    },
+    dataNow: ({ context, event }, result: VerdictClass | 'empty') => {
+      if (event.type !== 'DATA.END') return false;
+      const o = inlineOutcome(context, event, 'data');
+      if (o === null) return false;
+      if (result === 'empty') return verdictClass(o) === 'accept' && nothingToStore(context);
+      return verdictClass(o) === result;
+    },
+    /** An answer to the ACL request in flight (a late answer to an abandoned one is ignored). */
+    current: ({ context, event }) => (event.type === 'ACL.RESULT' || event.type === 'ACL.FAILED') && event.seq === context.aclSeq,
+    answered: ({ context, event }, result: VerdictClass | 'empty') => {
+      if (event.type !== 'ACL.RESULT' || event.seq !== context.aclSeq) return false;
+      const c = verdictClass(event.outcome);
+      if (result === 'empty') return c === 'accept' && nothingToStore(context);
+      return c === result;
+    },
+    dataTooBig: ({ event }) => event.type === 'DATA.END' && event.summary.tooBig,
+    headersTooBig: ({ event }) => event.type === 'DATA.END' && event.summary.headers === 'tooBig',
+    bareNewline: ({ context, event }) => event.type === 'DATA.END' && event.summary.bareNewline && context.settings.bareNewline === 'reject',
+    longLine: ({ event }) => event.type === 'DATA.END' && event.summary.longLine,
   },
   actions: {
     say: emit(({ context }, r: Reply) => wire(context, r)),
     close: emit({ type: 'close' } as const),
     discardData: emit({ type: 'discardData' } as const),
-    log: emit((_, p: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string; fields?: Record<string, unknown> }) => ({
-      type: 'log' as const, level: p.level, msg: p.msg, fields: p.fields ?? {},
-    })),
-    decide: assign(({ context, event }) => {
-      if (event.type !== 'SMTP.COMMAND') return {};
-      const cmd = event.command;
-      return { decision: decide(cmd, sessionFacts(context), event.octets), command: cmd.kind === 'invalid' ? cmd.line : cmd.line };
-    }),
-    answerDecision: enqueueActions(({ context, enqueue }) => {
-      const d = context.decision;
+    log: emit((_, p: { level: Level; msg: string }) => ({ type: 'log' as const, level: p.level, msg: p.msg, fields: {} })),
+    decide: assign(({ context, event }) => ({ decision: decisionOf(context, event) })),
+    answerDecision: enqueueActions(({ context, event, enqueue }) => {
+      const d = decisionOf(context, event);
       if (d?.kind !== 'reply') return;
-      if (d.error === 'syntax') enqueue.assign({ synprotErrors: context.synprotErrors + 1 });
-      if (d.error === 'unknown') enqueue.assign({ unknownCommands: context.unknownCommands + 1 });
+      const s = context.session;
+      if (d.error === 'syntax') enqueue.assign({ session: { ...s, synprotErrors: s.synprotErrors + 1 } });
+      if (d.error === 'unknown') enqueue.assign({ session: { ...s, unknownCommands: s.unknownCommands + 1 } });
       enqueue.emit(wire(context, d.reply));
       if (d.error) {
-        enqueue.emit({ type: 'log', level: 'info', msg: `SMTP ${d.error} error: "${context.command ?? ''}" -> ${d.reply.code} ${d.reply.lines[0] ?? ''}`, fields: { event: 'protocol-error' } });
+        const line = event.type === 'SMTP.COMMAND' ? event.command.line : '';
+        enqueue.emit({ type: 'log', level: 'info', msg: `SMTP ${d.error} error: "${line}" -> ${d.reply.code} ${d.reply.lines[0] ?? ''}`, fields: { event: 'protocol-error' } });
       }
     }),
-    answerTooManyErrors: enqueueActions(({ context, enqueue }) => {
-      const d = context.decision;
+    answerTooManyErrors: enqueueActions(({ context, event, enqueue }) => {
+      const d = decisionOf(context, event);
       if (d?.kind !== 'reply') return;
       enqueue.emit(wire(context, d.reply));
       enqueue.emit(wire(context, d.error === 'unknown' ? R.tooManyUnknown : R.tooManyErrors));
       enqueue.emit({ type: 'log', level: 'warn', msg: `too many ${d.error === 'unknown' ? 'unrecognized commands' : 'syntax or protocol errors'}; connection dropped`, fields: { event: 'drop' } });
     }),
-    resetTransaction: assign(() => clearedTransaction()),
-    applyAcl: assign(({ context, event }) => withAclSets(context, aclOut(event))),
-    logAcl: enqueueActions(({ context, event, enqueue }, stage: AclStage) => {
-      const out = aclOut(event);
-      for (const line of out.logwrites) enqueue.emit({ type: 'log', level: 'info', msg: line, fields: { event: 'acl', stage } });
-      if (out.verdict === 'accept' || out.verdict === 'discard') return;
-      const d = context.decision;
-      const what = stage === 'rcpt' && d?.kind === 'rcpt' ? `RCPT <${addressText(d.recipient)}>`
-        : stage === 'mail' && d?.kind === 'mail' ? `MAIL FROM:<${addressText(d.sender)}>` : stage.toUpperCase();
-      const r = refusalReply(stage, out);
-      const reason = out.logMessage ?? out.message ?? r.lines.join(' ');
-      const verb = out.verdict === 'defer' ? 'temporarily rejected' : 'rejected';
-      enqueue.emit({
-        type: 'log', level: 'info',
-        msg: `H=${context.heloName || '(none)'} [${context.conn.clientIp}] F=<${addressText(context.sender ?? (d?.kind === 'mail' ? d.sender : undefined))}> ${verb} ${what}: ${reason}`,
-        fields: { event: 'reject', stage },
-      });
+    markShutdown: assign(({ context }) => ({ session: { ...context.session, shuttingDown: true } })),
+    resetTransaction: assign(() => ({ tx: emptyTransaction() })),
+    requestAcl: enqueueActions(({ context, enqueue }, stage: AclStage) => {
+      const seq = context.aclSeq + 1;
+      enqueue.assign({ aclSeq: seq });
+      enqueue.emit({ type: 'acl', seq, request: aclRequest(context, stage) });
     }),
-    refuse: emit(({ context, event }, stage: AclStage) => wire(context, refusalReply(stage, aclOut(event)))),
+    applyAcl: assign(({ context, event }) => withAclSets(context, outcomeOf(event))),
+    logAcl: enqueueActions(({ context, event, enqueue }, stage: AclStage) => {
+      const out = outcomeOf(event);
+      for (const line of out.logwrites) enqueue.emit({ type: 'log', level: 'info', msg: line, fields: { event: 'acl', stage } });
+      if (out.verdict !== 'accept' && out.verdict !== 'discard') enqueue.emit(refusalLog(context, stage, out));
+    }),
+    refuse: emit(({ context, event }, stage: AclStage) => wire(context, refusalReply(stage, outcomeOf(event)))),
     aclFailed: enqueueActions(({ context, event, enqueue }) => {
       enqueue.emit(wire(context, R.localError));
-      enqueue.emit({ type: 'log', level: 'error', msg: `ACL evaluation failed: ${String((event as { error?: unknown }).error)}`, fields: { event: 'acl-error' } });
+      const why = event.type === 'ACL.FAILED' ? event.error : 'timed out';
+      enqueue.emit({ type: 'log', level: 'error', msg: `ACL evaluation failed: ${why}`, fields: { event: 'acl-error' } });
     }),
-    aclTimedOut: enqueueActions(({ context, enqueue }) => {
+    banner: emit(({ context }) => wire(context, bannerReply(bannerText(context)))),
+    acceptHelo: enqueueActions(({ context, event, enqueue }) => {
+      const d = decisionOf(context, event);
+      if (d?.kind !== 'helo') return;
+      const offer = d.ehlo ? context.ports.offer(context.session.tls !== undefined) : NOTHING_OFFERED;
+      const session = { ...context.session, greeting: d.ehlo ? ('ehlo' as const) : ('helo' as const), heloName: d.name, offer };
+      enqueue.assign({ session, tx: emptyTransaction() });
+      const r = d.ehlo
+        ? ehloReply(context.settings.hostname, d.name, context.conn.clientIp, offer, context.settings.messageSizeLimit)
+        : heloReply(context.settings.hostname, d.name, context.conn.clientIp);
+      enqueue.emit(wire({ ...context, session }, acceptReply(r, outcomeOf(event))));
+    }),
+    acceptMail: enqueueActions(({ context, event, enqueue }) => {
+      const d = decisionOf(context, event);
+      if (d?.kind !== 'mail') return;
+      const out = outcomeOf(event);
+      enqueue.assign({ tx: { ...context.tx, sender: d.sender, mailParams: d.params, ...(out.verdict === 'discard' ? { discardAll: true } : {}) } });
+      enqueue.emit(wire(context, acceptReply(R.senderOk, out)));
+    }),
+    acceptRcpt: enqueueActions(({ context, event, enqueue }) => {
+      const d = decisionOf(context, event);
+      if (d?.kind !== 'rcpt') return;
+      const out = outcomeOf(event);
+      const tx = context.tx;
+      if (out.verdict === 'discard') enqueue.assign({ tx: { ...tx, discarded: tx.discarded + 1, rcptCommands: tx.rcptCommands + 1 } });
+      else {
+        // Appended in place: a transaction may have thousands of recipients.
+        tx.recipients.push({ mailbox: d.recipient, params: d.params });
+        enqueue.assign({ tx: { ...tx, rcptCommands: tx.rcptCommands + 1 } });
+      }
+      enqueue.emit(wire(context, acceptReply(R.rcptOk, out)));
+    }),
+    countRcpt: assign(({ context }) => ({ tx: { ...context.tx, rcptCommands: context.tx.rcptCommands + 1 } })),
+    beginData: enqueueActions(({ context, event, enqueue }) => {
+      const { id, time } = context.ports.newMessage();
+      const discardAll = context.tx.discardAll === true || outcomeOf(event).verdict === 'discard';
+      enqueue.assign({ tx: { ...context.tx, messageId: id, receivedAt: time, ...(discardAll ? { discardAll } : {}) } });
+      enqueue.emit({ type: 'beginData', id, header: receivedFor(context, id, time) });
+      enqueue.emit(wire(context, R.startData));
+    }),
+    keepData: assign(({ context, event }) => (event.type === 'DATA.END' ? { tx: { ...context.tx, data: event.summary } } : {})),
+    requestCommit: emit(({ context }) => ({ type: 'commit' as const, draft: envelopeDraft(context) })),
+    committed: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SPOOL.COMMITTED') return;
+      enqueue.emit(wire(context, reply(250, '2.0.0', `OK id=${event.envelope.id}`)));
+      enqueue.emit(arrivalLog(context, event.envelope));
+      enqueue.assign({ tx: emptyTransaction(), session: { ...context.session, messages: context.session.messages + 1 } });
+    }),
+    commitFailed: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.emit({ type: 'discardData' });
       enqueue.emit(wire(context, R.localError));
-      enqueue.emit({ type: 'log', level: 'error', msg: 'ACL evaluation timed out', fields: { event: 'acl-timeout' } });
+      const why = event.type === 'SPOOL.FAILED' ? event.error : 'timed out';
+      enqueue.emit({ type: 'log', level: 'error', msg: `spool commit failed: ${why}`, fields: { event: 'spool-error', id: context.tx.messageId } });
+      enqueue.assign({ tx: emptyTransaction() });
+    }),
+    discardAll: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit({ type: 'discardData' });
+      enqueue.emit(wire(context, reply(250, '2.0.0', 'OK (discarded)')));
+      enqueue.emit({ type: 'log', level: 'info', msg: `message ${context.tx.messageId ?? ''} discarded by ACL`, fields: { event: 'discard' } });
+      enqueue.assign({ tx: emptyTransaction() });
     }),
   },
 }).createMachine({
   id: 'smtp-session',
   context: ({ input }) => initialContext(input),
-  initial: 'connect',
+  initial: 'greeting',
   on: {
     'SOCKET.CLOSED': { target: '.done' },
-    'SESSION.SHUTDOWN': { actions: assign({ shuttingDown: true }) },
+    'SESSION.SHUTDOWN': { actions: 'markShutdown' },
   },
   states: {
+    greeting: {
+      always: [
+        { guard: { type: 'connectNow', params: 'accept' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
+        { guard: { type: 'connectNow', params: 'drop' }, target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
+        { guard: { type: 'connectNow', params: 'refuse' }, target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
+        { target: 'connect' },
+      ],
+    },
     connect: {
-      invoke: {
-        src: 'acl',
-        input: ({ context }) => ({ ports: context.ports, request: aclRequest(context, 'connect') }),
-        onDone: [
-          {
-            guard: 'accepted', target: 'idle',
-            actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, { type: 'say', params: ({ context }) => bannerReply(bannerText(context)) }],
-          },
-          { target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
+      entry: { type: 'requestAcl', params: 'connect' },
+      on: {
+        'ACL.RESULT': [
+          { guard: { type: 'answered', params: 'accept' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
+          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
+          { guard: 'current', target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
         ],
-        onError: { target: 'closing', actions: 'aclFailed' },
+        'ACL.FAILED': { guard: 'current', target: 'closing', actions: 'aclFailed' },
       },
-      after: { aclTimeout: { target: 'closing', actions: 'aclTimedOut' } },
+      after: { aclTimeout: { target: 'closing', actions: 'aclFailed' } },
     },
     idle: {
       tags: ['awaitCommand'],
-      after: { commandTimeout: { target: 'closing', actions: [{ type: 'say', params: ({ context }) => R.timeout(context.settings.hostname) }, { type: 'log', params: { level: 'info', msg: 'SMTP command timeout' } }] } },
       on: {
+        'SOCKET.TIMEOUT': { target: 'closing', actions: [{ type: 'say', params: ({ context }) => R.timeout(context.settings.hostname) }, { type: 'log', params: { level: 'info', msg: 'SMTP command timeout' } }] },
         'SMTP.COMMAND': [
           { guard: 'early', target: 'closing', actions: [{ type: 'say', params: R.syncError }, { type: 'log', params: { level: 'warn', msg: 'SMTP protocol synchronization error (input sent without waiting for greeting)' } }] },
           { guard: 'shuttingDown', target: 'closing', actions: { type: 'say', params: ({ context }) => R.shuttingDown(context.settings.hostname) } },
           { guard: 'syncViolation', target: 'closing', actions: [{ type: 'say', params: R.syncError }, { type: 'log', params: { level: 'warn', msg: 'SMTP protocol synchronization error (next input sent too soon: pipelining was not offered or not allowed here)' } }] },
-          { target: 'dispatch', actions: 'decide' },
+          { guard: 'tooManyErrors', target: 'closing', actions: 'answerTooManyErrors' },
+          { guard: { type: 'cmd', params: 'reply' }, target: 'idle', reenter: true, actions: ['decide', 'answerDecision'] },
+          { guard: { type: 'cmd', params: 'quit' }, target: 'closing', actions: { type: 'say', params: ({ context }) => R.bye(context.settings.hostname) } },
+          { guard: { type: 'cmd', params: 'rset' }, target: 'idle', reenter: true, actions: ['resetTransaction', { type: 'say', params: R.ok }] },
+          ...stageTransitions('helo', 'helo', 'acceptHelo'),
+          ...stageTransitions('mail', 'mail', 'acceptMail'),
+          ...stageTransitions('rcpt', 'rcpt', 'acceptRcpt'),
+          ...stageTransitions('data', 'predata', 'beginData'),
+          { guard: { type: 'cmd', params: 'starttls' }, target: 'starttls', actions: 'decide' },
+          { target: 'idle', reenter: true, actions: ['decide', { type: 'say', params: reply(502, '5.5.1', 'Command not implemented') }] },
         ],
         'SESSION.SHUTDOWN': [
-          { guard: 'idleShutdown', target: 'closing', actions: [assign({ shuttingDown: true }), { type: 'say', params: ({ context }) => R.shuttingDown(context.settings.hostname) }] },
-          { actions: assign({ shuttingDown: true }) },
+          { guard: 'idleShutdown', target: 'closing', actions: ['markShutdown', { type: 'say', params: ({ context }) => R.shuttingDown(context.settings.hostname) }] },
+          { actions: 'markShutdown' },
         ],
       },
     },
-    dispatch: {
-      always: [
-        { guard: 'tooManyErrors', target: 'closing', actions: 'answerTooManyErrors' },
-        { guard: { type: 'is', params: 'reply' }, target: 'idle', reenter: true, actions: 'answerDecision' },
-        { guard: { type: 'is', params: 'quit' }, target: 'closing', actions: { type: 'say', params: ({ context }) => R.bye(context.settings.hostname) } },
-        { guard: { type: 'is', params: 'rset' }, target: 'idle', reenter: true, actions: ['resetTransaction', { type: 'say', params: R.ok }] },
-        { guard: { type: 'is', params: 'helo' }, target: 'helo' },
-        { guard: { type: 'is', params: 'mail' }, target: 'mail' },
-        { guard: { type: 'is', params: 'rcpt' }, target: 'rcpt' },
-        { guard: { type: 'is', params: 'data' }, target: 'predata' },
-        { guard: { type: 'is', params: 'starttls' }, target: 'starttls' },
-        { target: 'idle', reenter: true, actions: { type: 'say', params: reply(502, '5.5.1', 'Command not implemented') } },
-      ],
-    },
-    helo: {
-      invoke: {
-        src: 'acl',
-        input: ({ context }) => {
-          const d = context.decision;
-          const name = d?.kind === 'helo' ? d.name : '';
-          return { ports: context.ports, request: aclRequest({ ...context, heloName: name }, 'helo') };
-        },
-        onDone: [
-          {
-            guard: 'accepted', target: 'idle',
-            actions: [
-              'resetTransaction',
-              assign(({ context }) => {
-                const d = context.decision;
-                const ehlo = d?.kind === 'helo' && d.ehlo;
-                return {
-                  greeting: ehlo ? ('ehlo' as const) : ('helo' as const),
-                  heloName: d?.kind === 'helo' ? d.name : '',
-                  offer: ehlo ? context.ports.offer(context.tls !== undefined) : context.offer,
-                };
-              }),
-              'applyAcl',
-              { type: 'logAcl', params: 'helo' },
-              {
-                type: 'say',
-                params: ({ context, event }) => acceptReply(
-                  context.greeting === 'ehlo'
-                    ? ehloReply(context.settings.hostname, context.heloName, context.conn.clientIp, context.offer, context.settings.messageSizeLimit)
-                    : heloReply(context.settings.hostname, context.heloName, context.conn.clientIp),
-                  aclOut(event).message ? aclOut(event) : undefined,
-                ),
-              },
-            ],
-          },
-          { guard: { type: 'verdictIs', params: 'drop' }, target: 'closing', actions: [{ type: 'logAcl', params: 'helo' }, { type: 'refuse', params: 'helo' }] },
-          { target: 'idle', actions: [{ type: 'logAcl', params: 'helo' }, { type: 'refuse', params: 'helo' }] },
-        ],
-        onError: { target: 'idle', actions: 'aclFailed' },
-      },
-      after: { aclTimeout: { target: 'idle', actions: 'aclTimedOut' } },
-    },
-    mail: {
-      invoke: {
-        src: 'acl',
-        input: ({ context }) => ({ ports: context.ports, request: aclRequest(context, 'mail') }),
-        onDone: [
-          {
-            guard: 'accepted', target: 'idle',
-            actions: [
-              assign(({ context }) => {
-                const d = context.decision;
-                return d?.kind === 'mail' ? { sender: d.sender, mailParams: d.params, aclM: {}, addedHeaders: [] } : {};
-              }),
-              'applyAcl',
-              { type: 'logAcl', params: 'mail' },
-              { type: 'say', params: ({ event }) => acceptReply(R.senderOk, aclOut(event)) },
-            ],
-          },
-          { guard: { type: 'verdictIs', params: 'drop' }, target: 'closing', actions: [{ type: 'logAcl', params: 'mail' }, { type: 'refuse', params: 'mail' }] },
-          { target: 'idle', actions: [{ type: 'logAcl', params: 'mail' }, { type: 'refuse', params: 'mail' }] },
-        ],
-        onError: { target: 'idle', actions: 'aclFailed' },
-      },
-      after: { aclTimeout: { target: 'idle', actions: 'aclTimedOut' } },
-    },
-    rcpt: {
-      entry: assign(({ context }) => ({ rcptCommands: context.rcptCommands + 1 })),
-      invoke: {
-        src: 'acl',
-        input: ({ context }) => ({ ports: context.ports, request: aclRequest(context, 'rcpt') }),
-        onDone: [
-          {
-            guard: { type: 'verdictIs', params: 'accept' }, target: 'idle',
-            actions: [
-              assign(({ context }) => {
-                const d = context.decision;
-                if (d?.kind !== 'rcpt') return {};
-                // Appended in place: a transaction may have thousands of recipients.
-                context.recipients.push({ mailbox: d.recipient, params: d.params });
-                return { recipients: context.recipients };
-              }),
-              'applyAcl',
-              { type: 'logAcl', params: 'rcpt' },
-              { type: 'say', params: ({ event }) => acceptReply(R.rcptOk, aclOut(event)) },
-            ],
-          },
-          {
-            guard: { type: 'verdictIs', params: 'discard' }, target: 'idle',
-            actions: [assign(({ context }) => ({ discarded: context.discarded + 1 })), 'applyAcl', { type: 'logAcl', params: 'rcpt' }, { type: 'say', params: ({ event }) => acceptReply(R.rcptOk, aclOut(event)) }],
-          },
-          { guard: { type: 'verdictIs', params: 'drop' }, target: 'closing', actions: [{ type: 'logAcl', params: 'rcpt' }, { type: 'refuse', params: 'rcpt' }] },
-          { target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'rcpt' }, { type: 'refuse', params: 'rcpt' }] },
-        ],
-        onError: { target: 'idle', actions: 'aclFailed' },
-      },
-      after: { aclTimeout: { target: 'idle', actions: 'aclTimedOut' } },
-    },
-    predata: {
-      invoke: {
-        src: 'predata',
-        input: ({ context }) => ({ ports: context.ports, request: aclRequest(context, 'predata') }),
-        onDone: [
-          {
-            guard: 'predataAccepted', target: 'receiving',
-            actions: [
-              assign(({ context, event }) => ({ ...withAclSets(context, event.output.acl), messageId: event.output.id, receivedAt: event.output.time })),
-              emit(({ context }) => ({ type: 'beginData' as const, id: context.messageId as string, header: receivedFor(context, context.messageId as string, context.receivedAt) })),
-              { type: 'say', params: R.startData },
-            ],
-          },
-          {
-            guard: 'predataDropped', target: 'closing',
-            actions: emit(({ context, event }) => wire(context, refusalReply('predata', event.output.acl))),
-          },
-          { target: 'idle', actions: emit(({ context, event }) => wire(context, refusalReply('predata', event.output.acl))) },
-        ],
-        onError: { target: 'idle', actions: 'aclFailed' },
-      },
-      after: { aclTimeout: { target: 'idle', actions: 'aclTimedOut' } },
-    },
+    helo: aclWait('helo', 'acceptHelo'),
+    mail: aclWait('mail', 'acceptMail'),
+    rcpt: aclWait('rcpt', 'acceptRcpt'),
+    predata: aclWait('predata', 'beginData'),
     receiving: {
       tags: ['data'],
       on: {
-        'DATA.PROGRESS': { target: 'receiving', reenter: true },
-        'DATA.END': { target: 'checkData', actions: assign(({ event }) => ({ data: event.summary })) },
+        'SOCKET.TIMEOUT': { target: 'closing', actions: ['discardData', { type: 'say', params: ({ context }) => R.timeout(context.settings.hostname) }, { type: 'log', params: { level: 'info', msg: 'SMTP data timeout' } }] },
+        'DATA.END': [
+          { guard: 'dataTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: R.tooBig }, 'resetTransaction'] },
+          { guard: 'headersTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: reply(552, '5.3.4', 'Header section too large') }, 'resetTransaction'] },
+          { guard: 'bareNewline', target: 'idle', actions: ['discardData', { type: 'say', params: reply(554, '5.6.0', 'Message contains a bare CR or LF; lines must end with CRLF') }, { type: 'log', params: { level: 'info', msg: 'message rejected: bare CR or LF in content' } }, 'resetTransaction'] },
+          { guard: 'longLine', target: 'idle', actions: ['discardData', { type: 'say', params: ({ context }) => reply(554, '5.6.0', `Message has a line longer than ${context.settings.lineLengthLimit} characters (RFC 5322 section 2.1.1)`) }, 'resetTransaction'] },
+          { guard: { type: 'dataNow', params: 'empty' }, target: 'idle', actions: ['keepData', 'applyAcl', { type: 'logAcl', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'dataNow', params: 'accept' }, target: 'committing', actions: ['keepData', 'applyAcl', { type: 'logAcl', params: 'data' }] },
+          { guard: { type: 'dataNow', params: 'discard' }, target: 'idle', actions: ['keepData', { type: 'logAcl', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'dataNow', params: 'drop' }, target: 'closing', actions: ['keepData', 'discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }] },
+          { guard: { type: 'dataNow', params: 'refuse' }, target: 'idle', actions: ['keepData', 'discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }, 'resetTransaction'] },
+          { target: 'dataAcl', actions: 'keepData' },
+        ],
       },
-      after: { dataTimeout: { target: 'closing', actions: ['discardData', { type: 'say', params: ({ context }) => R.timeout(context.settings.hostname) }, { type: 'log', params: { level: 'info', msg: 'SMTP data timeout' } }] } },
-    },
-    checkData: {
-      always: [
-        { guard: 'dataTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: R.tooBig }, 'resetTransaction'] },
-        { guard: 'headersTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: reply(552, '5.3.4', 'Header section too large') }, 'resetTransaction'] },
-        { guard: 'bareNewline', target: 'idle', actions: ['discardData', { type: 'say', params: reply(554, '5.6.0', 'Message contains a bare CR or LF; lines must end with CRLF') }, { type: 'log', params: { level: 'info', msg: 'message rejected: bare CR or LF in content' } }, 'resetTransaction'] },
-        { guard: 'longLine', target: 'idle', actions: ['discardData', { type: 'say', params: ({ context }) => reply(554, '5.6.0', `Message has a line longer than ${context.settings.lineLengthLimit} characters (RFC 5322 section 2.1.1)`) }, 'resetTransaction'] },
-        { target: 'dataAcl' },
-      ],
     },
     dataAcl: {
-      invoke: {
-        src: 'acl',
-        input: ({ context }) => ({ ports: context.ports, request: aclRequest(context, 'data') }),
-        onDone: [
-          { guard: { type: 'verdictIs', params: 'accept' }, target: 'committing', actions: ['applyAcl', { type: 'logAcl', params: 'data' }] },
-          { guard: { type: 'verdictIs', params: 'discard' }, target: 'idle', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'say', params: ({ event }) => acceptReply(reply(250, '2.0.0', 'OK'), aclOut(event)) }, 'resetTransaction'] },
-          { guard: { type: 'verdictIs', params: 'drop' }, target: 'closing', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }] },
-          { target: 'idle', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }, 'resetTransaction'] },
+      entry: { type: 'requestAcl', params: 'data' },
+      on: {
+        'ACL.RESULT': [
+          { guard: { type: 'answered', params: 'empty' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'answered', params: 'accept' }, target: 'committing', actions: ['applyAcl', { type: 'logAcl', params: 'data' }] },
+          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: [{ type: 'logAcl', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'answered', params: 'drop' }, target: 'closing', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }] },
+          { guard: 'current', target: 'idle', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }, 'resetTransaction'] },
         ],
-        onError: { target: 'idle', actions: ['discardData', 'aclFailed', 'resetTransaction'] },
+        'ACL.FAILED': { guard: 'current', target: 'idle', actions: ['discardData', 'aclFailed', 'resetTransaction'] },
       },
-      after: { aclTimeout: { target: 'idle', actions: ['discardData', 'aclTimedOut', 'resetTransaction'] } },
+      after: { aclTimeout: { target: 'idle', actions: ['discardData', 'aclFailed', 'resetTransaction'] } },
     },
     committing: {
-      always: { guard: 'nothingToStore', target: 'idle', actions: ['discardData', { type: 'say', params: reply(250, '2.0.0', 'OK (all recipients discarded)') }, 'resetTransaction'] },
-      invoke: {
-        src: 'commit',
-        input: ({ context }) => ({ ports: context.ports, draft: envelopeDraft(context) }),
-        onDone: {
-          target: 'idle',
-          actions: [
-            { type: 'say', params: ({ event }) => reply(250, '2.0.0', `OK id=${event.output.id}`) },
-            emit(({ context, event }) => arrivalLog(context, event.output)),
-            assign(({ context }) => ({ ...clearedTransaction(), messages: context.messages + 1 })),
-          ],
-        },
-        onError: {
-          target: 'idle',
-          actions: ['discardData', { type: 'say', params: R.localError }, emit(({ event }) => ({ type: 'log' as const, level: 'error' as const, msg: `spool commit failed: ${String(event.error)}`, fields: { event: 'spool-error' } })), 'resetTransaction'],
-        },
+      entry: 'requestCommit',
+      on: {
+        'SPOOL.COMMITTED': { target: 'idle', actions: 'committed' },
+        'SPOOL.FAILED': { target: 'idle', actions: 'commitFailed' },
       },
-      after: { commitTimeout: { target: 'idle', actions: [{ type: 'say', params: R.localError }, { type: 'log', params: { level: 'error', msg: 'spool commit timed out' } }, 'resetTransaction'] } },
+      after: { commitTimeout: { target: 'idle', actions: 'commitFailed' } },
     },
     starttls: {
       entry: [{ type: 'say', params: R.tlsReady }, emit({ type: 'startTls' } as const)],
@@ -365,7 +300,7 @@ export const sessionMachine = setup({
         // RFC 3207 section 4.2: after the handshake the session starts over, EHLO first.
         'TLS.READY': {
           target: 'idle',
-          actions: [assign(({ event }) => ({ ...clearedTransaction(), tls: event.tls, greeting: 'none' as const, heloName: '', offer: NOTHING_OFFERED })), { type: 'log', params: { level: 'debug', msg: 'TLS started' } }],
+          actions: [assign(({ context, event }) => ({ tx: emptyTransaction(), session: { ...context.session, tls: event.tls, greeting: 'none' as const, heloName: '', offer: NOTHING_OFFERED } })), { type: 'log', params: { level: 'debug', msg: 'TLS started' } }],
         },
         'TLS.FAILED': { target: 'done', actions: emit(({ event }) => ({ type: 'log' as const, level: 'info' as const, msg: `TLS handshake failed: ${event.reason}`, fields: { event: 'tls-error' } })) },
       },
@@ -378,16 +313,3 @@ export const sessionMachine = setup({
     done: { type: 'final' },
   },
 });
-
-/** The classic arrival line: <= id sender H=helo [ip]:port P=protocol S=size id=message-id for rcpts. */
-function arrivalLog(c: SessionContext, env: Envelope): SessionEmitted {
-  const tls = env.tls ? ` X=${env.tls.version}:${env.tls.cipher}` : '';
-  const mid = env.messageIdHeader ? ` id=${env.messageIdHeader.replace(/^<|>$/g, '')}` : '';
-  const rcpts = env.recipients.map((r) => r.address).join(' ');
-  return {
-    type: 'log',
-    level: 'info',
-    msg: `<= ${env.id} ${env.sender || '<>'} H=${c.heloName} [${c.conn.clientIp}]:${c.conn.clientPort} P=${env.protocol}${tls} S=${env.size}${mid} for ${rcpts}`,
-    fields: { event: 'arrival', id: env.id, sender: env.sender, size: env.size, recipients: env.recipients.length },
-  };
-}

@@ -35,7 +35,7 @@ export class Receiver {
     this.#decoder = new DataDecoder({ bareNewline: opts.bareNewline, maxLineLength: opts.lineLengthLimit });
     this.#headers = new HeaderTracker(opts.headerMax);
     this.#sizeLimit = opts.sizeLimit;
-    const t = Buffer.from(trace, 'latin1');
+    const t = Buffer.from(trace, 'utf8');
     this.#headers.feed(t);
     writer.write(t);
   }

@@ -32,11 +32,8 @@ export const supervisorMachine = setup({
       await input.openSpool();
       await input.startListener();
     }),
-    restartListener: fromPromise<void, Runtime>(async ({ input }) => {
-      await input.stopListener(0);
-      await input.startListener();
-    }),
-    reload: fromPromise<{ restartListener: boolean }, Runtime>(({ input }) => input.reload()),
+    restartListener: fromPromise<void, Runtime>(({ input }) => input.restartListener()),
+    reload: fromPromise<void, Runtime>(({ input }) => input.reload()),
     stop: fromPromise<void, Runtime>(async ({ input }) => {
       await input.stopListener(input.config.shutdown_timeout);
       await input.closeSpool();
@@ -86,7 +83,7 @@ export const supervisorMachine = setup({
       invoke: {
         src: 'reload',
         input: ({ context }) => context.runtime,
-        onDone: [{ guard: ({ event }) => event.output.restartListener, target: 'restarting' }, { target: 'running' }],
+        onDone: 'running',
         onError: {
           target: 'running',
           actions: emit(({ event }) => ({ type: 'log' as const, level: 'error' as const, msg: `reload failed, keeping the running configuration: ${errorText(event.error)}` })),

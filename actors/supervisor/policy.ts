@@ -4,8 +4,8 @@ import { ConfigError } from '../../config/errors.js';
 import { ACL_STAGES } from '../../config/schema.js';
 import type { Acl } from '../../policy/acl-parse.js';
 import { AclSyntaxError, parseAcl } from '../../policy/acl-parse.js';
-import { runAcl, validateAcl } from '../../policy/acl-eval.js';
-import type { AclPorts, AclResult } from '../../policy/acl-types.js';
+import { runAcl, tryAcl, validateAcl } from '../../policy/acl-eval.js';
+import type { AclInput, AclPorts, VerifyResult } from '../../policy/acl-types.js';
 import type { ListSpec, MatchContext, NamedLists } from '../../policy/lists.js';
 import { matchDomain, matchHost, matchLocalPart, validateList } from '../../policy/lists.js';
 import type { ListKind } from '../../policy/list-items.js';
@@ -18,8 +18,10 @@ export interface CompiledPolicy {
   readonly match: MatchContext;
   /** Run the ACL of a stage; a stage without one accepts. */
   run(request: AclRequest, ports: AclPorts): Promise<AclOutcome>;
+  /** The same, if it can finish without waiting; undefined otherwise. */
+  tryRun(request: AclRequest, ports: AclPorts): AclOutcome | undefined;
   offer(clientIp: string, tls: boolean, tlsAvailable: boolean): Offer;
-  verifyRecipient(address: { local: string; domain: string }): Promise<{ ok: true } | { ok: false; message: string; temporary: boolean }>;
+  verifyRecipient(address: { local: string; domain: string }): VerifyResult;
 }
 
 const ACCEPT: AclOutcome = { verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [] };
@@ -90,6 +92,7 @@ export function compilePolicy(c: Config): CompiledPolicy {
 
   const match: MatchContext = { named, primaryHostname: c.primary_hostname };
   const isLocal = (domain: string): boolean => matchDomain(domain, c.local_domains, match);
+  const input = (request: AclRequest, ports: AclPorts): AclInput => ({ ...request, named, primaryHostname: c.primary_hostname, acls: all, ports });
 
   return {
     acls,
@@ -98,14 +101,12 @@ export function compilePolicy(c: Config): CompiledPolicy {
     async run(request, ports) {
       const acl = acls[request.stage];
       if (!acl) return ACCEPT;
-      const r: AclResult = await runAcl(acl, {
-        ...request,
-        named,
-        primaryHostname: c.primary_hostname,
-        acls: all,
-        ports,
-      });
-      return r;
+      return runAcl(acl, input(request, ports));
+    },
+    tryRun(request, ports) {
+      const acl = acls[request.stage];
+      if (!acl) return ACCEPT;
+      return tryAcl(acl, input(request, ports));
     },
     offer(clientIp, tls, tlsAvailable) {
       const on = (list: ListSpec): boolean => matchHost(clientIp, list, match);
@@ -120,7 +121,7 @@ export function compilePolicy(c: Config): CompiledPolicy {
         authMechanisms: [],
       };
     },
-    async verifyRecipient(address) {
+    verifyRecipient(address) {
       if (isLocal(address.domain)) {
         if (matchLocalPart(address.local, c.local_users, match)) return { ok: true };
         return { ok: false, message: 'Unknown user', temporary: false };

@@ -15,7 +15,7 @@ import type { SessionSettings } from '../smtp-session/types.js';
 import type { CompiledPolicy } from './policy.js';
 import { compilePolicy } from './policy.js';
 
-export function sessionSettings(c: Config): SessionSettings {
+export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSettings {
   return {
     hostname: c.primary_hostname,
     banner: c.smtp_banner,
@@ -25,6 +25,7 @@ export function sessionSettings(c: Config): SessionSettings {
     maxUnknownCommands: c.smtp_max_unknown_commands,
     bareNewline: c.smtp_bare_newline,
     lineLengthLimit: c.message_linelength_limit,
+    aclStages: new Set(Object.keys(policy.acls) as (keyof CompiledPolicy['acls'])[]),
     headerMax: c.header_maxsize,
     timeouts: {
       command: c.smtp_receive_timeout,
@@ -86,13 +87,14 @@ export class Runtime {
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
     };
     return {
-      settings: sessionSettings(this.#config),
+      settings: sessionSettings(this.#config, policy),
       get spool() {
         if (!spool) throw new Error('spool is not open');
         return spool;
       },
       logger: this.logger,
       runAcl: (request) => policy.run(request, ports),
+      tryAcl: (request) => policy.tryRun(request, ports),
       newMessage: () => ({ id: this.#newId(), time: Date.now() }),
       offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
       tlsContext: () => tls,
@@ -129,6 +131,15 @@ export class Runtime {
     this.logger.info({ event: 'ready', listen: listener.addresses, pid: process.pid, config: c.source }, `Petrel daemon ready: listening on ${where.join(', ')}`);
   }
 
+  /** Bind again whatever address failed; sessions in progress are not touched. */
+  async restartListener(): Promise<void> {
+    const l = this.#listener;
+    if (!l) return this.startListener();
+    const c = this.#config;
+    await l.reconfigure(c.listen, c.smtp_accept_max, c.smtp_accept_max_per_host);
+    this.logger.info({ event: 'listener-restarted', listen: l.addresses }, 'listener restarted');
+  }
+
   async stopListener(deadlineMs: number): Promise<void> {
     const l = this.#listener;
     this.#listener = undefined;
@@ -136,7 +147,7 @@ export class Runtime {
   }
 
   /** Re-read the config file; on any error keep running on the old one. */
-  async reload(): Promise<{ restartListener: boolean }> {
+  async reload(): Promise<void> {
     const file = this.#config.source.startsWith('(') ? undefined : this.#config.source;
     const next = await loadConfig(file);
     const policy = compilePolicy(next);
@@ -144,13 +155,14 @@ export class Runtime {
     if (next.spool_directory !== this.#config.spool_directory) {
       this.logger.warn({ event: 'reload' }, 'spool_directory changes take effect at the next restart');
     }
-    const restartListener = !sameListen(this.#config, next);
+    if (this.#listener && !sameListen(this.#config, next)) {
+      await this.#listener.reconfigure(next.listen, next.smtp_accept_max, next.smtp_accept_max_per_host);
+    }
     this.#config = { ...next, spool_directory: this.#config.spool_directory };
     this.#policy = policy;
     this.#tls = tls;
     this.#deps = this.#makeDeps();
-    this.logger.info({ event: 'reload', config: next.source }, `configuration reloaded from ${next.source}`);
-    return { restartListener };
+    this.logger.info({ event: 'reload', config: next.source, listen: this.#listener?.addresses }, `configuration reloaded from ${next.source}`);
   }
 
   async closeSpool(): Promise<void> {

@@ -14,12 +14,12 @@ function input(): SessionInput {
     settings: {
       hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
       maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
+      aclStages: new Set(['rcpt']),
       timeouts: { command: 300000, data: 300000, acl: 60000, commit: 60000, tlsHandshake: 30000 },
     },
     ports: {
-      runAcl: async () => ACCEPT,
+      tryAcl: () => ACCEPT,
       newMessage: () => ({ id: '01ABCDEFGHJKMNPQ', time: Date.now() }),
-      commit: async (d) => ({ ...d, format: 1, id: '01ABCDEFGHJKMNPQ', size: 2048, chunks: 1 }) as Envelope,
       offer: () => offer,
     },
   };
@@ -32,13 +32,15 @@ async function one(): Promise<void> {
   const actor = createActor(sessionMachine, { input: input() });
   let replies = 0;
   actor.on('reply', () => replies++);
+  // The driver's part: answer ACL and commit requests as the connection does.
+  actor.on('acl', (e) => queueMicrotask(() => actor.send({ type: 'ACL.RESULT', seq: e.seq, outcome: ACCEPT })));
+  actor.on('commit', (e) => queueMicrotask(() => actor.send({ type: 'SPOOL.COMMITTED', envelope: { ...e.draft, format: 1, id: '01ABCDEFGHJKMNPQ', size: 2048, chunks: 1 } as Envelope })));
   actor.start();
   await tick();
   for (const l of lines) {
     actor.send({ type: 'SMTP.COMMAND', command: parseCommand(l), octets: l.length + 2, pipelined: false, early: false });
     await tick();
   }
-  actor.send({ type: 'DATA.PROGRESS' });
   actor.send({ type: 'DATA.END', summary: { size: 2048, tooBig: false, bareNewline: false, longLine: false, headers: [] } });
   await tick();
   actor.send({ type: 'SMTP.COMMAND', command: parseCommand(Buffer.from('QUIT')), octets: 6, pipelined: false, early: false });

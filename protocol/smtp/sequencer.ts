@@ -32,6 +32,8 @@ export interface SessionFacts {
   readonly rcptCommands: number;
   readonly messageSizeLimit: number;
   readonly recipientsMax: number;
+  /** Our primary host name: an unqualified <Postmaster> is postmaster at this host. */
+  readonly hostname: string;
 }
 
 export type Decision =
@@ -99,7 +101,9 @@ export function decide(cmd: Command, f: SessionFacts, lineOctets: number): Decis
       const p = parseRcptParams(path.rest, f.greeting === 'ehlo' ? f.offer : NOTHING_OFFERED);
       if (p.kind === 'error') return syntax(p.reply);
       if (f.recipients >= f.recipientsMax) return ok(R.tooManyRcpt);
-      return { kind: 'rcpt', recipient: path.mailbox as Mailbox, params: p.params };
+      let recipient = path.mailbox as Mailbox;
+      if (recipient.domain === '') recipient = { ...recipient, local: 'postmaster', domain: f.hostname };
+      return { kind: 'rcpt', recipient, params: p.params };
     }
     case 'DATA':
       if (arg !== '') return syntax(reply(501, '5.5.4', 'DATA takes no arguments'));

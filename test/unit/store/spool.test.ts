@@ -289,9 +289,8 @@ test('a spool of another format is refused, and the lock it took is released', a
 test('opening a spool that does not exist read-only fails with SPOOL_OPEN', (t) => {
   const dir = join(tempDir(t), 'missing');
   assert.throws(() => Spool.open(dir, { readOnly: true }), (e: unknown) => e instanceof SpoolError && e.code === 'SPOOL_OPEN');
-  // BUG: store/spool.ts line 61 (Spool.open, readOnly): lmdb-js open() creates the missing directory
-  // before it fails, so `petrel queue` pointed at a wrong spool_directory leaves an empty directory
-  // behind. Expected: nothing created; actual: an empty directory `missing/` exists after the failure.
+  // lmdb-js would create the directory before failing: `petrel queue` pointed at a wrong
+  // spool_directory must leave nothing behind.
   assert.equal(existsSync(dir), false, 'a read-only open creates nothing');
 });
 

@@ -13,7 +13,7 @@ const EHLO_OFFER: Offer = {
 
 const FRESH: SessionFacts = {
   greeting: 'none', offer: NOTHING_OFFERED, tls: false, authenticated: false, mailGiven: false,
-  smtputf8: false, recipients: 0, rcptCommands: 0, messageSizeLimit: 1000, recipientsMax: 3,
+  smtputf8: false, recipients: 0, rcptCommands: 0, messageSizeLimit: 1000, recipientsMax: 3, hostname: 'mx.test',
 };
 const AFTER_EHLO: SessionFacts = { ...FRESH, greeting: 'ehlo', offer: EHLO_OFFER };
 const AFTER_HELO: SessionFacts = { ...FRESH, greeting: 'helo', offer: NOTHING_OFFERED };
@@ -80,9 +80,9 @@ test('"MAIL FROM: <a@b>" with a space, and the null sender', () => {
   });
 });
 
-test('RCPT TO:<Postmaster> is accepted without a domain', () => {
+test('RCPT TO:<Postmaster> is accepted without a domain, as postmaster at the primary host name (RFC 5321 4.5.1)', () => {
   assert.deepEqual(d('RCPT TO:<Postmaster>', IN_MAIL), {
-    kind: 'rcpt', recipient: { local: 'Postmaster', domain: '', utf8: false, literal: false }, params: {},
+    kind: 'rcpt', recipient: { local: 'postmaster', domain: 'mx.test', utf8: false, literal: false }, params: {},
   });
 });
 
@@ -205,3 +205,4 @@ test('unknown commands: 500 5.5.1 with error kind "unknown"; invalid ones are "s
   });
   assert.deepEqual(said(d('MAIL <a@b.example>', AFTER_EHLO)), { reply: '501 5.5.2 Syntax: MAIL FROM:<address>', error: 'syntax' });
 });
+
