@@ -13,6 +13,22 @@ export class ListError extends Error {
   }
 }
 
+/**
+ * A bounded cache of pure parses keyed by text. ACLs run for every command, mostly over the same
+ * few list items and client addresses; parsing them again each time showed in profiles.
+ */
+export function memoize<T>(max: number, fn: (key: string) => T): (key: string) => T {
+  const cache = new Map<string, T>();
+  return (key) => {
+    const hit = cache.get(key);
+    if (hit !== undefined || cache.has(key)) return hit as T;
+    const value = fn(key);
+    if (cache.size >= max) cache.clear();
+    cache.set(key, value);
+    return value;
+  };
+}
+
 // Regexes are compiled once per pattern text: ACLs run per command, and the
 // same few patterns recur. Bounded so expanded (per-message) patterns cannot grow it forever.
 const REGEX_CACHE_MAX = 512;
@@ -52,7 +68,7 @@ function unsupportedCommon(item: string): string | null {
  */
 export function domainItemMatches(domain: string, item: string, primaryHostname: string): boolean {
   if (item.startsWith('^')) return compileRegex(item).test(domain);
-  const problem = domainItemProblem(item);
+  const problem = domainProblemOf(item);
   if (problem !== null) throw new ListError(`domain list item "${item}": ${problem}`);
   if (item === '@') return domain === primaryHostname.toLowerCase();
   if (item.startsWith('*')) return domain.endsWith(item.slice(1).toLowerCase());
@@ -69,19 +85,21 @@ export function domainItemProblem(item: string): string | null {
   return null;
 }
 
+const domainProblemOf = memoize(1024, domainItemProblem);
+
 // ---------------------------------------------------------------- hosts
 
 type Ip = ipaddr.IPv4 | ipaddr.IPv6;
 type HostItem = { kind: 'any' } | { kind: 'net'; addr: Ip; bits: number };
 
 /** Parses a client address; IPv4-mapped IPv6 becomes plain IPv4 so IPv4 items match it. */
-export function parseSubjectIp(ip: string): Ip | null {
+export const parseSubjectIp = memoize(4096, (ip: string): Ip | null => {
   try {
     return ipaddr.process(ip);
   } catch {
     return null;
   }
-}
+});
 
 function parseIp(text: string): Ip | null {
   // Four-part decimal only: ipaddr.isValid would also take "10" or "0x0a.1",
@@ -91,7 +109,9 @@ function parseIp(text: string): Ip | null {
   return null;
 }
 
-function parseHostItem(item: string): HostItem | string {
+const parseHostItem = memoize(1024, parseHostItemText);
+
+function parseHostItemText(item: string): HostItem | string {
   if (item === '*') return { kind: 'any' };
   const slash = item.indexOf('/');
   const addrText = slash < 0 ? item : item.slice(0, slash);

@@ -2,7 +2,7 @@
 import {
   ListError, addressItemProblem, addressLocalMatches, domainItemMatches, domainItemProblem,
   hostItemMatches, hostItemProblem, localPartItemMatches, localPartItemProblem, parseAddressItem,
-  parseSubjectIp, compileRegex,
+  parseSubjectIp, compileRegex, memoize,
 } from './list-items.js';
 import type { ListKind } from './list-items.js';
 
@@ -90,8 +90,24 @@ export function splitListKeepEmpty(text: string): string[] {
 
 /** Splits a list into its non-empty, trimmed items; an array is only trimmed and filtered. */
 export function splitList(list: ListSpec): string[] {
+  return typeof list === 'string' ? splitText(list) : splitArray(list);
+}
+
+function splitOnce(list: ListSpec): string[] {
   const items = typeof list === 'string' ? splitListKeepEmpty(list) : list.map((s) => s.trim());
   return items.filter((s) => s !== '');
+}
+
+// Lists are split once: the same config lists are matched for every command.
+const splitText = memoize(1024, (text: string) => splitOnce(text));
+const splitArrays = new WeakMap<readonly string[], string[]>();
+function splitArray(list: readonly string[]): string[] {
+  let items = splitArrays.get(list);
+  if (!items) {
+    items = splitOnce(list);
+    splitArrays.set(list, items);
+  }
+  return items;
 }
 
 /**

@@ -47,7 +47,7 @@ export class MessageWriter {
   write(buf: Buffer): boolean {
     if (this.#state !== 'open') return true;
     if (buf.length === 0) return this.#inFlight < HIGH_WATER;
-    // Copy: the caller's buffer may be a slice of a socket buffer that is reused.
+    // Copy: the caller's buffer may be reused once this returns.
     this.#pending.push(Buffer.from(buf));
     this.#pendingBytes += buf.length;
     this.#size += buf.length;

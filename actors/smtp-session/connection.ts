@@ -82,7 +82,6 @@ export class Connection {
 
   /** Begin the session; with tlsOnConnect the TLS handshake comes first (implicit TLS, RFC 8314). */
   start(tlsOnConnect: boolean): void {
-    this.#socket.setNoDelay(true);
     this.#socket.on('error', (e) => this.#deps.logger.debug({ err: e.message, ip: this.#facts.clientIp }, 'socket error'));
     this.#socket.once('close', () => this.#closed());
     if (!tlsOnConnect) {

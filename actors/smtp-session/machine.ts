@@ -4,15 +4,14 @@ import { formatReply } from '../../protocol/smtp/reply.js';
 import type { Reply } from '../../protocol/smtp/reply.js';
 import { NOTHING_OFFERED } from '../../protocol/smtp/sequencer.js';
 import type { Decision } from '../../protocol/smtp/sequencer.js';
-import { bannerReply, ehloReply, heloReply } from '../../protocol/smtp/greeting.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import {
-  R, acceptReply, aclRequest, arrivalLog, bannerText, decisionOf, emptyTransaction, envelopeDraft,
-  initialContext, inlineOutcome, outcomeOf, receivedFor, refusalLog, refusalReply, reply, verdictClass, withAclSets,
+  R, aclRequest, arrivalLog, decisionOf, emptyTransaction, envelopeDraft, initialContext, inlineOutcome, reply, verdictClass,
 } from './context.js';
 import type { VerdictClass } from './context.js';
 import type { AclStage, SessionContext, SessionInput } from './types.js';
 import { aclWait, stageTransitions } from './stages.js';
+import { conclude } from './conclude.js';
 
 type Ctx = SessionContext;
 type Level = 'debug' | 'info' | 'warn' | 'error';
@@ -23,6 +22,28 @@ const wire = (c: Ctx, r: Reply): SessionEmitted => ({ type: 'reply', text: forma
 const PIPELINABLE = new Set(['MAIL', 'RCPT', 'RSET', 'QUIT']);
 
 const nothingToStore = (c: Ctx): boolean => c.tx.recipients.length === 0 || c.tx.discardAll === true;
+
+/**
+ * Why a command ends the session instead of being answered: input before the banner, input
+ * pipelined where RFC 2920 does not allow it, a shutdown, or one error too many; null if none.
+ */
+function closeCause(c: Ctx, e: SessionEvent): 'early' | 'sync' | 'shutdown' | 'errors' | null {
+  if (e.type !== 'SMTP.COMMAND') return null;
+  if (e.early) return 'early';
+  if (c.session.shuttingDown) return 'shutdown';
+  if (e.pipelined) {
+    if (!c.session.offer.pipelining) return 'sync';
+    // RFC 2920 section 3.1: only these may be followed by more commands in the same group;
+    // unknown and malformed lines are counted as errors instead.
+    if (e.command.kind === 'command' && !PIPELINABLE.has(e.command.verb)) return 'sync';
+  }
+  const d = decisionOf(c, e);
+  if (d?.kind === 'reply') {
+    if (d.error === 'syntax' && c.session.synprotErrors + 1 > c.settings.maxSynprotErrors) return 'errors';
+    if (d.error === 'unknown' && c.session.unknownCommands + 1 > c.settings.maxUnknownCommands) return 'errors';
+  }
+  return null;
+}
 
 export const sessionMachine = setup({
   types: {
@@ -37,28 +58,13 @@ export const sessionMachine = setup({
     tlsTimeout: ({ context }) => context.settings.timeouts.tlsHandshake,
   },
   guards: {
-    early: ({ event }) => event.type === 'SMTP.COMMAND' && event.early,
-    shuttingDown: ({ context }) => context.session.shuttingDown,
     idleShutdown: ({ context }) => context.tx.sender === undefined,
-    syncViolation: ({ context, event }) => {
-      if (event.type !== 'SMTP.COMMAND' || !event.pipelined) return false;
-      const cmd = event.command;
-      if (!context.session.offer.pipelining) return true;
-      // RFC 2920 section 3.1: only these may be followed by more commands in the same group;
-      // unknown and malformed lines are counted as errors instead.
-      return cmd.kind === 'command' && !PIPELINABLE.has(cmd.verb);
-    },
-    tooManyErrors: ({ context, event }) => {
-      const d = decisionOf(context, event);
-      if (d?.kind !== 'reply') return false;
-      if (d.error === 'syntax') return context.session.synprotErrors + 1 > context.settings.maxSynprotErrors;
-      if (d.error === 'unknown') return context.session.unknownCommands + 1 > context.settings.maxUnknownCommands;
-      return false;
-    },
-    cmd: ({ context, event }, kind: Decision['kind']) => decisionOf(context, event)?.kind === kind,
+    /** The command ends the session instead of being answered (see closeCause). */
+    mustClose: ({ context, event }) => closeCause(context, event) !== null,
+    cmd: ({ context, event }, kind: Decision['kind']) => closeCause(context, event) === null && decisionOf(context, event)?.kind === kind,
     /** The command's stage can be decided now (no ACL, or one that needs no waiting) with this result. */
     now: ({ context, event }, p: { kind: Decision['kind']; stage: AclStage; result: VerdictClass }) => {
-      if (decisionOf(context, event)?.kind !== p.kind) return false;
+      if (decisionOf(context, event)?.kind !== p.kind || closeCause(context, event) !== null) return false;
       const o = inlineOutcome(context, event, p.stage);
       if (o === null) return false;
       const c = verdictClass(o);
@@ -108,72 +114,47 @@ export const sessionMachine = setup({
         enqueue.emit({ type: 'log', level: 'info', msg: `SMTP ${d.error} error: "${line}" -> ${d.reply.code} ${d.reply.lines[0] ?? ''}`, fields: { event: 'protocol-error' } });
       }
     }),
-    answerTooManyErrors: enqueueActions(({ context, event, enqueue }) => {
+    closeForCause: enqueueActions(({ context, event, enqueue }) => {
+      const cause = closeCause(context, event);
       const d = decisionOf(context, event);
-      if (d?.kind !== 'reply') return;
-      enqueue.emit(wire(context, d.reply));
-      enqueue.emit(wire(context, d.error === 'unknown' ? R.tooManyUnknown : R.tooManyErrors));
-      enqueue.emit({ type: 'log', level: 'warn', msg: `too many ${d.error === 'unknown' ? 'unrecognized commands' : 'syntax or protocol errors'}; connection dropped`, fields: { event: 'drop' } });
+      switch (cause) {
+        case 'early':
+          enqueue.emit(wire(context, R.syncError));
+          enqueue.emit({ type: 'log', level: 'warn', msg: 'SMTP protocol synchronization error (input sent without waiting for greeting)', fields: { event: 'sync-error' } });
+          return;
+        case 'sync':
+          enqueue.emit(wire(context, R.syncError));
+          enqueue.emit({ type: 'log', level: 'warn', msg: 'SMTP protocol synchronization error (next input sent too soon: pipelining was not offered or not allowed here)', fields: { event: 'sync-error' } });
+          return;
+        case 'shutdown':
+          enqueue.emit(wire(context, R.shuttingDown(context.settings.hostname)));
+          return;
+        case 'errors':
+          if (d?.kind !== 'reply') return;
+          enqueue.emit(wire(context, d.reply));
+          enqueue.emit(wire(context, d.error === 'unknown' ? R.tooManyUnknown : R.tooManyErrors));
+          enqueue.emit({ type: 'log', level: 'warn', msg: `too many ${d.error === 'unknown' ? 'unrecognized commands' : 'syntax or protocol errors'}; connection dropped`, fields: { event: 'drop' } });
+          return;
+      }
     }),
     markShutdown: assign(({ context }) => ({ session: { ...context.session, shuttingDown: true } })),
     resetTransaction: assign(() => ({ tx: emptyTransaction() })),
+    conclude: enqueueActions(({ context, event, enqueue }, stage: AclStage) => {
+      const r = conclude(context, event, stage);
+      enqueue.assign(r.update);
+      for (const e of r.emits) enqueue.emit(e);
+    }),
     requestAcl: enqueueActions(({ context, enqueue }, stage: AclStage) => {
       const seq = context.aclSeq + 1;
       enqueue.assign({ aclSeq: seq });
       enqueue.emit({ type: 'acl', seq, request: aclRequest(context, stage) });
     }),
-    applyAcl: assign(({ context, event }) => withAclSets(context, outcomeOf(event))),
-    logAcl: enqueueActions(({ context, event, enqueue }, stage: AclStage) => {
-      const out = outcomeOf(event);
-      for (const line of out.logwrites) enqueue.emit({ type: 'log', level: 'info', msg: line, fields: { event: 'acl', stage } });
-      if (out.verdict !== 'accept' && out.verdict !== 'discard') enqueue.emit(refusalLog(context, stage, out));
-    }),
-    refuse: emit(({ context, event }, stage: AclStage) => wire(context, refusalReply(stage, outcomeOf(event)))),
     aclFailed: enqueueActions(({ context, event, enqueue }) => {
       enqueue.emit(wire(context, R.localError));
       const why = event.type === 'ACL.FAILED' ? event.error : 'timed out';
       enqueue.emit({ type: 'log', level: 'error', msg: `ACL evaluation failed: ${why}`, fields: { event: 'acl-error' } });
     }),
-    banner: emit(({ context }) => wire(context, bannerReply(bannerText(context)))),
-    acceptHelo: enqueueActions(({ context, event, enqueue }) => {
-      const d = decisionOf(context, event);
-      if (d?.kind !== 'helo') return;
-      const offer = d.ehlo ? context.ports.offer(context.session.tls !== undefined) : NOTHING_OFFERED;
-      const session = { ...context.session, greeting: d.ehlo ? ('ehlo' as const) : ('helo' as const), heloName: d.name, offer };
-      enqueue.assign({ session, tx: emptyTransaction() });
-      const r = d.ehlo
-        ? ehloReply(context.settings.hostname, d.name, context.conn.clientIp, offer, context.settings.messageSizeLimit)
-        : heloReply(context.settings.hostname, d.name, context.conn.clientIp);
-      enqueue.emit(wire({ ...context, session }, acceptReply(r, outcomeOf(event))));
-    }),
-    acceptMail: enqueueActions(({ context, event, enqueue }) => {
-      const d = decisionOf(context, event);
-      if (d?.kind !== 'mail') return;
-      const out = outcomeOf(event);
-      enqueue.assign({ tx: { ...context.tx, sender: d.sender, mailParams: d.params, ...(out.verdict === 'discard' ? { discardAll: true } : {}) } });
-      enqueue.emit(wire(context, acceptReply(R.senderOk, out)));
-    }),
-    acceptRcpt: enqueueActions(({ context, event, enqueue }) => {
-      const d = decisionOf(context, event);
-      if (d?.kind !== 'rcpt') return;
-      const out = outcomeOf(event);
-      const tx = context.tx;
-      if (out.verdict === 'discard') enqueue.assign({ tx: { ...tx, discarded: tx.discarded + 1, rcptCommands: tx.rcptCommands + 1 } });
-      else {
-        // Appended in place: a transaction may have thousands of recipients.
-        tx.recipients.push({ mailbox: d.recipient, params: d.params });
-        enqueue.assign({ tx: { ...tx, rcptCommands: tx.rcptCommands + 1 } });
-      }
-      enqueue.emit(wire(context, acceptReply(R.rcptOk, out)));
-    }),
     countRcpt: assign(({ context }) => ({ tx: { ...context.tx, rcptCommands: context.tx.rcptCommands + 1 } })),
-    beginData: enqueueActions(({ context, event, enqueue }) => {
-      const { id, time } = context.ports.newMessage();
-      const discardAll = context.tx.discardAll === true || outcomeOf(event).verdict === 'discard';
-      enqueue.assign({ tx: { ...context.tx, messageId: id, receivedAt: time, ...(discardAll ? { discardAll } : {}) } });
-      enqueue.emit({ type: 'beginData', id, header: receivedFor(context, id, time) });
-      enqueue.emit(wire(context, R.startData));
-    }),
     keepData: assign(({ context, event }) => (event.type === 'DATA.END' ? { tx: { ...context.tx, data: event.summary } } : {})),
     requestCommit: emit(({ context }) => ({ type: 'commit' as const, draft: envelopeDraft(context) })),
     committed: enqueueActions(({ context, event, enqueue }) => {
@@ -207,9 +188,9 @@ export const sessionMachine = setup({
   states: {
     greeting: {
       always: [
-        { guard: { type: 'connectNow', params: 'accept' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
-        { guard: { type: 'connectNow', params: 'drop' }, target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
-        { guard: { type: 'connectNow', params: 'refuse' }, target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
+        { guard: { type: 'connectNow', params: 'accept' }, target: 'idle', actions: { type: 'conclude', params: 'connect' } },
+        { guard: { type: 'connectNow', params: 'drop' }, target: 'closing', actions: { type: 'conclude', params: 'connect' } },
+        { guard: { type: 'connectNow', params: 'refuse' }, target: 'closing', actions: { type: 'conclude', params: 'connect' } },
         { target: 'connect' },
       ],
     },
@@ -217,9 +198,9 @@ export const sessionMachine = setup({
       entry: { type: 'requestAcl', params: 'connect' },
       on: {
         'ACL.RESULT': [
-          { guard: { type: 'answered', params: 'accept' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
-          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'connect' }, 'banner'] },
-          { guard: 'current', target: 'closing', actions: [{ type: 'logAcl', params: 'connect' }, { type: 'refuse', params: 'connect' }] },
+          { guard: { type: 'answered', params: 'accept' }, target: 'idle', actions: { type: 'conclude', params: 'connect' } },
+          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: { type: 'conclude', params: 'connect' } },
+          { guard: 'current', target: 'closing', actions: { type: 'conclude', params: 'connect' } },
         ],
         'ACL.FAILED': { guard: 'current', target: 'closing', actions: 'aclFailed' },
       },
@@ -230,19 +211,17 @@ export const sessionMachine = setup({
       on: {
         'SOCKET.TIMEOUT': { target: 'closing', actions: [{ type: 'say', params: ({ context }) => R.timeout(context.settings.hostname) }, { type: 'log', params: { level: 'info', msg: 'SMTP command timeout' } }] },
         'SMTP.COMMAND': [
-          { guard: 'early', target: 'closing', actions: [{ type: 'say', params: R.syncError }, { type: 'log', params: { level: 'warn', msg: 'SMTP protocol synchronization error (input sent without waiting for greeting)' } }] },
-          { guard: 'shuttingDown', target: 'closing', actions: { type: 'say', params: ({ context }) => R.shuttingDown(context.settings.hostname) } },
-          { guard: 'syncViolation', target: 'closing', actions: [{ type: 'say', params: R.syncError }, { type: 'log', params: { level: 'warn', msg: 'SMTP protocol synchronization error (next input sent too soon: pipelining was not offered or not allowed here)' } }] },
-          { guard: 'tooManyErrors', target: 'closing', actions: 'answerTooManyErrors' },
-          { guard: { type: 'cmd', params: 'reply' }, target: 'idle', reenter: true, actions: ['decide', 'answerDecision'] },
+          // Ordered by how often they are taken: the mail transaction first.
+          ...stageTransitions('rcpt', 'rcpt'),
+          ...stageTransitions('mail', 'mail'),
+          ...stageTransitions('data', 'predata'),
+          { guard: 'mustClose', target: 'closing', actions: 'closeForCause' },
+          { guard: { type: 'cmd', params: 'reply' }, actions: ['decide', 'answerDecision'] },
+          ...stageTransitions('helo', 'helo'),
+          { guard: { type: 'cmd', params: 'rset' }, actions: ['resetTransaction', { type: 'say', params: R.ok }] },
           { guard: { type: 'cmd', params: 'quit' }, target: 'closing', actions: { type: 'say', params: ({ context }) => R.bye(context.settings.hostname) } },
-          { guard: { type: 'cmd', params: 'rset' }, target: 'idle', reenter: true, actions: ['resetTransaction', { type: 'say', params: R.ok }] },
-          ...stageTransitions('helo', 'helo', 'acceptHelo'),
-          ...stageTransitions('mail', 'mail', 'acceptMail'),
-          ...stageTransitions('rcpt', 'rcpt', 'acceptRcpt'),
-          ...stageTransitions('data', 'predata', 'beginData'),
           { guard: { type: 'cmd', params: 'starttls' }, target: 'starttls', actions: 'decide' },
-          { target: 'idle', reenter: true, actions: ['decide', { type: 'say', params: reply(502, '5.5.1', 'Command not implemented') }] },
+          { actions: ['decide', { type: 'say', params: reply(502, '5.5.1', 'Command not implemented') }] },
         ],
         'SESSION.SHUTDOWN': [
           { guard: 'idleShutdown', target: 'closing', actions: ['markShutdown', { type: 'say', params: ({ context }) => R.shuttingDown(context.settings.hostname) }] },
@@ -250,10 +229,10 @@ export const sessionMachine = setup({
         ],
       },
     },
-    helo: aclWait('helo', 'acceptHelo'),
-    mail: aclWait('mail', 'acceptMail'),
-    rcpt: aclWait('rcpt', 'acceptRcpt'),
-    predata: aclWait('predata', 'beginData'),
+    helo: aclWait('helo'),
+    mail: aclWait('mail'),
+    rcpt: aclWait('rcpt'),
+    predata: aclWait('predata'),
     receiving: {
       tags: ['data'],
       on: {
@@ -263,11 +242,11 @@ export const sessionMachine = setup({
           { guard: 'headersTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: reply(552, '5.3.4', 'Header section too large') }, 'resetTransaction'] },
           { guard: 'bareNewline', target: 'idle', actions: ['discardData', { type: 'say', params: reply(554, '5.6.0', 'Message contains a bare CR or LF; lines must end with CRLF') }, { type: 'log', params: { level: 'info', msg: 'message rejected: bare CR or LF in content' } }, 'resetTransaction'] },
           { guard: 'longLine', target: 'idle', actions: ['discardData', { type: 'say', params: ({ context }) => reply(554, '5.6.0', `Message has a line longer than ${context.settings.lineLengthLimit} characters (RFC 5322 section 2.1.1)`) }, 'resetTransaction'] },
-          { guard: { type: 'dataNow', params: 'empty' }, target: 'idle', actions: ['keepData', 'applyAcl', { type: 'logAcl', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'dataNow', params: 'accept' }, target: 'committing', actions: ['keepData', 'applyAcl', { type: 'logAcl', params: 'data' }] },
-          { guard: { type: 'dataNow', params: 'discard' }, target: 'idle', actions: ['keepData', { type: 'logAcl', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'dataNow', params: 'drop' }, target: 'closing', actions: ['keepData', 'discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }] },
-          { guard: { type: 'dataNow', params: 'refuse' }, target: 'idle', actions: ['keepData', 'discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }, 'resetTransaction'] },
+          { guard: { type: 'dataNow', params: 'empty' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'dataNow', params: 'accept' }, target: 'committing', actions: { type: 'conclude', params: 'data' } },
+          { guard: { type: 'dataNow', params: 'discard' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'dataNow', params: 'drop' }, target: 'closing', actions: [{ type: 'conclude', params: 'data' }, 'discardData'] },
+          { guard: { type: 'dataNow', params: 'refuse' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardData', 'resetTransaction'] },
           { target: 'dataAcl', actions: 'keepData' },
         ],
       },
@@ -276,11 +255,11 @@ export const sessionMachine = setup({
       entry: { type: 'requestAcl', params: 'data' },
       on: {
         'ACL.RESULT': [
-          { guard: { type: 'answered', params: 'empty' }, target: 'idle', actions: ['applyAcl', { type: 'logAcl', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'answered', params: 'accept' }, target: 'committing', actions: ['applyAcl', { type: 'logAcl', params: 'data' }] },
-          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: [{ type: 'logAcl', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'answered', params: 'drop' }, target: 'closing', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }] },
-          { guard: 'current', target: 'idle', actions: ['discardData', { type: 'logAcl', params: 'data' }, { type: 'refuse', params: 'data' }, 'resetTransaction'] },
+          { guard: { type: 'answered', params: 'empty' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'answered', params: 'accept' }, target: 'committing', actions: { type: 'conclude', params: 'data' } },
+          { guard: { type: 'answered', params: 'discard' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+          { guard: { type: 'answered', params: 'drop' }, target: 'closing', actions: [{ type: 'conclude', params: 'data' }, 'discardData'] },
+          { guard: 'current', target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardData', 'resetTransaction'] },
         ],
         'ACL.FAILED': { guard: 'current', target: 'idle', actions: ['discardData', 'aclFailed', 'resetTransaction'] },
       },

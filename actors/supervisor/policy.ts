@@ -92,7 +92,13 @@ export function compilePolicy(c: Config): CompiledPolicy {
 
   const match: MatchContext = { named, primaryHostname: c.primary_hostname };
   const isLocal = (domain: string): boolean => matchDomain(domain, c.local_domains, match);
-  const input = (request: AclRequest, ports: AclPorts): AclInput => ({ ...request, named, primaryHostname: c.primary_hostname, acls: all, ports });
+  const offers = new Map<string, Offer>();
+  // Built field by field: a spread of the request measured several microseconds per ACL run.
+  const input = (r: AclRequest, ports: AclPorts): AclInput => ({
+    stage: r.stage, clientIp: r.clientIp, sender: r.sender, recipient: r.recipient, recipients: r.recipients,
+    authenticatedId: r.authenticatedId, vars: r.vars, headers: r.headers,
+    named, primaryHostname: c.primary_hostname, acls: all, ports,
+  });
 
   return {
     acls,
@@ -109,8 +115,12 @@ export function compilePolicy(c: Config): CompiledPolicy {
       return tryAcl(acl, input(request, ports));
     },
     offer(clientIp, tls, tlsAvailable) {
+      // Asked at every EHLO; the answer depends only on the client address and TLS state.
+      const key = `${clientIp}|${tls}|${tlsAvailable}`;
+      let o = offers.get(key);
+      if (o) return o;
       const on = (list: ListSpec): boolean => matchHost(clientIp, list, match);
-      return {
+      o = {
         size: true,
         eightBitMime: true,
         smtpUtf8: on(c.smtputf8_advertise_hosts),
@@ -120,6 +130,9 @@ export function compilePolicy(c: Config): CompiledPolicy {
         starttls: !tls && tlsAvailable && on(c.tls_advertise_hosts),
         authMechanisms: [],
       };
+      if (offers.size >= 4096) offers.clear();
+      offers.set(key, o);
+      return o;
     },
     verifyRecipient(address) {
       if (isLocal(address.domain)) {

@@ -84,6 +84,26 @@ export class DataDecoder {
         }
         state = MID;
       }
+      if (state === MID && c !== CR && c !== LF) {
+        // Fast path: a whole well-formed line ahead (no bare CR inside, CRLF at its end) is
+        // skipped with two memchr scans and stays inside the current segment, CRLF included.
+        const lf = chunk.indexOf(LF, i);
+        if (lf < 0) {
+          if (chunk.indexOf(CR, i) < 0) {
+            lineLen += chunk.length - i;
+            if (lineLen > max) this.flags.longLine = true;
+            i = chunk.length - 1;
+            continue;
+          }
+        } else if (chunk[lf - 1] === CR && chunk.indexOf(CR, i) === lf - 1) {
+          lineLen += lf - 1 - i;
+          if (lineLen > max) this.flags.longLine = true;
+          i = lf;
+          state = START;
+          lineLen = 0;
+          continue;
+        }
+      }
       switch (state) {
         case MID:
           if (c === CR) {
