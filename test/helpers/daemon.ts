@@ -111,6 +111,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     throw e;
   }
   const listen = ready.listen as { port: number }[];
+  // Under a wrapper (strace) the child is the wrapper: signals go to the daemon itself.
+  const daemonPid = typeof ready.pid === 'number' ? ready.pid : (child.pid as number);
+  const signal = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(daemonPid, sig);
+    } catch {
+      // already gone
+    }
+  };
   const ports = listen.map((l) => l.port);
   const cli = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
     new Promise((res) => {
@@ -125,15 +134,15 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     dir, configFile, port: ports[0] as number, ports, child, logs, waitForLog, cli,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 15000);
+      signal('SIGTERM');
+      const t = setTimeout(() => signal('SIGKILL'), 15000);
       const code = await exited;
       clearTimeout(t);
       return code;
     },
     async kill() {
       if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
+      signal('SIGKILL');
       await exited;
     },
     cleanup() {
