@@ -1,4 +1,4 @@
-// Command-line entry of the bench until `petrel bench` is wired: node dist/bench/main.js [SCENARIO...] [options].
+// Command-line entry of the bench: `petrel bench [SCENARIO...] [options]` (also node dist/bench/main.js).
 
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import { BenchError, describeError } from './errors.js';
 import { runBench, type BenchOptions } from './run.js';
 import { SCENARIOS } from './scenarios/index.js';
 
-export const USAGE = `usage: node dist/bench/main.js [SCENARIO...] [options]
+export const USAGE = `usage: petrel bench [SCENARIO...] [options]
 
 scenarios: ${Object.keys(SCENARIOS).join(', ')} (default: all)
 

@@ -45,4 +45,16 @@ queue
   .description('number of queued messages')
   .action(async () => finish(await queueCount(qopts(), process.stdout)));
 
+program
+  .command('bench')
+  .description('benchmark Petrel side by side with Postfix and smtp-sink (petrel bench --help)')
+  .helpOption(false)
+  .allowUnknownOption()
+  .allowExcessArguments()
+  .action(async () => {
+    // The harness parses its own arguments (scenarios, --peers, --messages, ...).
+    const { main } = await import('../bench/main.js');
+    finish(await main(process.argv.slice(process.argv.indexOf('bench') + 1)));
+  });
+
 await program.parseAsync(process.argv);
