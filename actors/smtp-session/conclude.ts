@@ -35,7 +35,7 @@ export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): C
   const cls = verdictClass(out);
   if (cls === 'refuse' || cls === 'drop') {
     if (stage === 'rcpt') tx = { ...tx, rcptCommands: tx.rcptCommands + 1 };
-    emits.push(refusalLog(c, stage, out));
+    emits.push(refusalLog({ ...c, decision: d }, stage, out));
     emits.push(say(session, refusalReply(stage, out)));
     return { update: { decision: d, session, tx }, emits };
   }

@@ -34,11 +34,13 @@ export class RawClient {
     });
   }
 
-  static connect(port: number, opts: { tls?: boolean } = {}): Promise<RawClient> {
+  /** localAddress: the whole of 127.0.0.0/8 is loopback, so a test can be "another host". */
+  static connect(port: number, opts: { tls?: boolean; localAddress?: string } = {}): Promise<RawClient> {
     return new Promise((resolve, reject) => {
+      const local = opts.localAddress ? { localAddress: opts.localAddress } : {};
       const s = opts.tls
-        ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }, () => resolve(new RawClient(s)))
-        : connect({ host: '127.0.0.1', port }, () => resolve(new RawClient(s)));
+        ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false, ...local }, () => resolve(new RawClient(s)))
+        : connect({ host: '127.0.0.1', port, ...local }, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
@@ -69,8 +71,17 @@ export class RawClient {
     if (r) return Promise.resolve(r);
     if (this.closed) return Promise.resolve(null);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error('timed out waiting for a reply')), timeoutMs);
-      this.#waiting.push((x) => { clearTimeout(t); resolve(x); });
+      const waiter = (x: Reply | null): void => {
+        clearTimeout(t);
+        resolve(x);
+      };
+      const t = setTimeout(() => {
+        // Withdraw the waiter, so that a reply arriving later is kept for the next read().
+        const i = this.#waiting.indexOf(waiter);
+        if (i >= 0) this.#waiting.splice(i, 1);
+        reject(new Error('timed out waiting for a reply'));
+      }, timeoutMs);
+      this.#waiting.push(waiter);
     });
   }
 
@@ -108,7 +119,7 @@ export class RawClient {
   }
 }
 
-/** EHLO, MAIL, RCPT..., DATA, content, "."; returns the final reply. */
+/** MAIL, RCPT..., DATA, content, "." on a greeted session; returns the final reply. */
 export async function sendMail(c: RawClient, from: string, to: string[], content: string): Promise<Reply | null> {
   const mail = await c.cmd(`MAIL FROM:<${from}>`);
   if (mail?.code !== 250) return mail;
