@@ -4,6 +4,8 @@ import type { HeaderField } from '../protocol/message/headers.js';
 import type { Envelope, TlsRecord } from '../store/envelope.js';
 import type { EnvelopeDraft } from '../store/writer.js';
 import type { AclOutcome, AclRequest } from './smtp-session/types.js';
+import type { ServerReply } from '../protocol/smtp/client/replies.js';
+import type { DeliveryJob } from './delivery/types.js';
 
 // ---- smtp-session: sent by the connection driver --------------------------------------------
 
@@ -59,6 +61,21 @@ export type SessionEmitted =
   | { readonly type: 'beginData'; readonly id: string; readonly header: string }
   | { readonly type: 'discardData' }
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Readonly<Record<string, unknown>> };
+
+// ---- delivery: sent by the delivery runner (the SMTP client's socket) --------------------------
+
+export type DeliveryEvent =
+  | { readonly type: 'NET.CONNECTED' }
+  | { readonly type: 'NET.REPLY'; readonly reply: ServerReply }
+  | { readonly type: 'NET.GARBAGE'; readonly reason: string }
+  | { readonly type: 'NET.CLOSED' }
+  | { readonly type: 'NET.ERROR'; readonly code: string }
+  /** The message content and its final dot are written. */
+  | { readonly type: 'NET.SENT' }
+  | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
+  | { readonly type: 'TLS.FAILED'; readonly reason: string }
+  /** The queue's answer to wantJob: another job for this destination, or none. */
+  | { readonly type: 'JOB.NEXT'; readonly job?: DeliveryJob };
 
 // ---- listener ---------------------------------------------------------------------------------
 

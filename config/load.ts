@@ -16,16 +16,22 @@ export interface ListenAddress {
   readonly tlsOnConnect: boolean;
 }
 
-type TimeKey = 'smtp_receive_timeout' | 'smtp_data_timeout' | 'acl_timeout' | 'spool_commit_timeout' | 'tls_handshake_timeout' | 'shutdown_timeout';
-type SizeKey = 'message_size_limit' | 'header_maxsize';
+type TimeKey = 'smtp_receive_timeout' | 'smtp_data_timeout' | 'acl_timeout' | 'spool_commit_timeout' | 'tls_handshake_timeout' | 'shutdown_timeout' | 'dns_timeout' | 'queue_run_interval';
+type SizeKey = 'message_size_limit' | 'header_maxsize' | 'bounce_return_size_limit';
+
+/** The smtp transport's options, times in milliseconds. */
+export type SmtpTransportConfig = Omit<ConfigParsed['smtp_transport'], 'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout'> &
+  Record<'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout', number>;
 
 /** The validated configuration; Exim key names, times in milliseconds, sizes in octets. */
 export type Config = Readonly<
-  Omit<ConfigParsed, TimeKey | SizeKey | 'listen' | 'primary_hostname' | 'spool_directory'> &
+  Omit<ConfigParsed, TimeKey | SizeKey | 'listen' | 'primary_hostname' | 'spool_directory' | 'smtp_transport' | 'delay_warning'> &
     Record<TimeKey | SizeKey, number> & {
       primary_hostname: string;
       listen: readonly ListenAddress[];
       spool_directory: string;
+      smtp_transport: SmtpTransportConfig;
+      delay_warning: readonly number[];
       /** Where the config came from: a file path, or "(embedded default)". */
       source: string;
     }
@@ -63,8 +69,21 @@ export function buildConfig(input: unknown, source: string, cwd = process.cwd())
     spool_commit_timeout: ms(c.spool_commit_timeout),
     tls_handshake_timeout: ms(c.tls_handshake_timeout),
     shutdown_timeout: ms(c.shutdown_timeout),
+    dns_timeout: ms(c.dns_timeout),
+    queue_run_interval: ms(c.queue_run_interval),
     message_size_limit: octets(c.message_size_limit),
     header_maxsize: octets(c.header_maxsize),
+    bounce_return_size_limit: octets(c.bounce_return_size_limit),
+    smtp_transport: {
+      ...c.smtp_transport,
+      connect_timeout: ms(c.smtp_transport.connect_timeout),
+      command_timeout: ms(c.smtp_transport.command_timeout),
+      data_timeout: ms(c.smtp_transport.data_timeout),
+      final_timeout: ms(c.smtp_transport.final_timeout),
+    },
+    delay_warning: c.delay_warning.map(ms).sort((a, b) => a - b),
+    maildir_directory: resolve(cwd, c.maildir_directory),
+    aliases_file: c.aliases_file === undefined ? undefined : resolve(cwd, c.aliases_file),
     tls_certificate: c.tls_certificate === undefined ? undefined : resolve(cwd, c.tls_certificate),
     tls_privatekey: c.tls_privatekey === undefined ? undefined : resolve(cwd, c.tls_privatekey),
     source,

@@ -62,6 +62,47 @@ export const configSchema = z
     tls_certificate: z.string().optional(),
     tls_privatekey: z.string().optional(),
 
+    // ---- delivery (routers, transports, queue) ----
+    dns_servers: z.array(z.string()).optional(),
+    dns_timeout: time.default('3s'),
+    dns_retries: count.default(2),
+    /** All non-local mail to these hosts ("host[:port]"), tried in order (Exim's manualroute with one route). */
+    smarthost: z.union([z.string(), z.array(z.string())]).optional(),
+    /** manualroute: domains (list) to hosts ("host[:port]" list), first match wins. */
+    route_list: z.array(z.object({ domains: list, hosts: z.union([z.string(), z.array(z.string())]) }).strict()).default([]),
+    /** The redirect router's alias file ("alias: target, target"); unset: no aliases. */
+    aliases_file: z.string().optional(),
+    /** Local delivery: one Maildir per local part under this directory. */
+    maildir_directory: z.string().min(1).default('./var/mail'),
+    /** dnslookup drops MX targets at these addresses (RFC 5321 5.1, Exim's ignore_target_hosts). */
+    ignore_target_hosts: list.default(['0.0.0.0', '127.0.0.0/8']),
+    smtp_transport: z
+      .object({
+        port: z.number().int().min(1).max(65535).default(25),
+        helo_data: z.string().optional(),
+        connect_timeout: time.default('5m'),
+        command_timeout: time.default('5m'),
+        data_timeout: time.default('5m'),
+        final_timeout: time.default('10m'),
+        hosts_avoid_tls: list.default([]),
+        hosts_require_tls: list.default([]),
+        max_rcpt: count.default(100),
+        connection_max_messages: count.default(500),
+      })
+      .strict()
+      // prefault: an absent or partial object is filled in from the defaults above.
+      .prefault({}),
+    /** Exim retry rules per domain list; the last rule's cutoff is when a message gives up. */
+    retry_rules: z.array(z.object({ domains: list, rules: z.string() }).strict()).default([{ domains: '*', rules: 'F,2h,15m; G,16h,1h,1.5; F,4d,6h' }]),
+    delay_warning: z.array(time).default(['24h']),
+    dsn_from: z.string().default('Mail Delivery System <Mailer-Daemon@$primary_hostname>'),
+    bounce_return_size_limit: size.default('100K'),
+    remote_max_parallel: count.default(100),
+    remote_max_parallel_per_host: count.default(20),
+    queue_run_interval: time.default('1m'),
+    /** Exim's queue_only: accepted mail waits for the next look at the queue instead of going at once. */
+    queue_only: z.boolean().default(false),
+
     acl_smtp_connect: z.string().optional(),
     acl_smtp_helo: z.string().optional(),
     acl_smtp_mail: z.string().optional(),

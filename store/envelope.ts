@@ -1,6 +1,10 @@
 // The envelope record kept in the spool beside each message's data (see ARCHITECTURE.md, spool format).
 
-export type RecipientState = 'pending' | 'delivered' | 'deferred' | 'failed';
+/**
+ * pending: not tried yet; deferred: tried, will be tried again; delivered and failed are final;
+ * expanded: a redirect replaced it with the recipients that name it as `parent`.
+ */
+export type RecipientState = 'pending' | 'delivered' | 'deferred' | 'failed' | 'expanded';
 
 export interface RecipientRecord {
   /** local@domain as given at RCPT (domain as written). */
@@ -8,7 +12,21 @@ export interface RecipientRecord {
   /** DSN parameters (RFC 3461), passed on or used for reports. */
   readonly notify?: 'NEVER' | readonly ('SUCCESS' | 'FAILURE' | 'DELAY')[];
   readonly orcpt?: { readonly type: string; readonly address: string };
-  state: RecipientState;
+  readonly state: RecipientState;
+  /** The address a redirect (alias) expanded into this one. */
+  readonly parent?: string;
+  readonly attempts?: number;
+  /** When the first temporary failure happened (retry rules count from here). */
+  readonly firstFailure?: number;
+  readonly lastAttempt?: number;
+  /** When this recipient may be tried again (deferred only). */
+  readonly nextAttempt?: number;
+  /** The last outcome in words: the remote reply or the local reason. */
+  readonly lastError?: string;
+  /** Where it went or failed: host name, address and port, and the reply, for logs and reports. */
+  readonly host?: { readonly name: string; readonly ip: string; readonly port: number };
+  readonly reply?: string;
+  readonly status?: string;
 }
 
 export interface TlsRecord {
@@ -47,4 +65,11 @@ export interface Envelope {
   readonly addedHeaders: readonly string[];
   readonly messageIdHeader?: string;
   readonly chunks: number;
+  /** Time key of this message's entry in the queue index; absent while frozen. */
+  readonly due?: number;
+  readonly frozen?: boolean;
+  /** Delay warnings already sent, by the delay_warning threshold (ms) they were for. */
+  readonly warned?: readonly number[];
+  /** For reports we generated: the id of the message they are about. */
+  readonly reportOf?: string;
 }

@@ -25,6 +25,14 @@ export interface SpoolOptions {
   readonly lock?: boolean;
 }
 
+/** One change to the queue; see Spool.apply. */
+export type SpoolChange =
+  /** Rewrite a message's envelope; its index entry follows `due` (none while frozen). */
+  | { readonly kind: 'update'; readonly envelope: Envelope }
+  | { readonly kind: 'remove'; readonly id: string }
+  /** A whole new message (a delivery report we generate); size and chunks are computed. */
+  | { readonly kind: 'insert'; readonly envelope: Envelope; readonly data: Buffer };
+
 export interface RecoveryReport {
   /** Messages whose data was being received when the process stopped; never acknowledged. */
   readonly discarded: readonly string[];
@@ -142,16 +150,78 @@ export class Spool {
     return this.#dbs.messages.getCount();
   }
 
-  /** Remove a message and its index entries; resolves once durable. */
+  /** Remove a message and its index entry; resolves once durable. */
   async remove(id: string): Promise<boolean> {
-    const env = this.envelope(id);
-    if (!env) return false;
-    const { data, messages, queue } = this.#dbs;
-    for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) data.remove(key);
-    queue.remove([env.receivedAt, id]);
-    messages.remove(id);
-    await this.#dbs.root.flushed;
+    if (!this.envelope(id)) return false;
+    await this.apply([{ kind: 'remove', id }]);
     return true;
+  }
+
+  /**
+   * Ids of messages due at or before `now`, earliest first, after `cursor` (the index key where
+   * the last pass stopped): a range read of the time-ordered index, never a scan of the queue.
+   */
+  dueIdsAfter(cursor: readonly [number, string] | undefined, now: number, limit: number): string[] {
+    const ids: string[] = [];
+    const range = { start: cursor ? [cursor[0], cursor[1]] : [0, ''], end: [now, '\uffff'], limit: limit + (cursor ? 1 : 0) };
+    for (const key of this.#dbs.queue.getKeys(range)) {
+      if (cursor && key[0] === cursor[0] && key[1] === cursor[1]) continue;
+      if (ids.length < limit) ids.push(key[1]);
+    }
+    return ids;
+  }
+
+  /** The index key of a queued message, to continue a pass after it. */
+  dueKeyOf(id: string): [number, string] | undefined {
+    const due = this.envelope(id)?.due;
+    return due === undefined ? undefined : [due, id];
+  }
+
+  /** The earliest due time later than `after` (ms), if any message waits that long. */
+  nextDueAfter(after: number): number | undefined {
+    for (const key of this.#dbs.queue.getKeys({ start: [after + 1, ''], limit: 1 })) return key[0];
+    return undefined;
+  }
+
+  /** How many messages the index holds (frozen ones are not in it). */
+  dueCount(): number {
+    return this.#dbs.queue.getCount();
+  }
+
+  /**
+   * Apply changes in one transaction (lmdb-js batches puts issued together, in order) and wait
+   * until they are on disk: a recipient's outcome, a report it caused and the removal of a
+   * finished message are recorded together or not at all.
+   */
+  async apply(changes: readonly SpoolChange[]): Promise<void> {
+    const { data, messages, queue, root } = this.#dbs;
+    let last: Promise<boolean> | undefined;
+    for (const c of changes) {
+      if (c.kind === 'insert') {
+        const env = c.envelope;
+        let seq = 0;
+        for (let off = 0; off < c.data.length || seq === 0; off += CHUNK_SIZE) {
+          last = data.put([env.id, seq++], c.data.subarray(off, off + CHUNK_SIZE));
+        }
+        last = messages.put(env.id, { ...env, chunks: seq, size: c.data.length });
+        if (env.due !== undefined && !env.frozen) last = queue.put([env.due, env.id], true);
+        continue;
+      }
+      const id = c.kind === 'remove' ? c.id : c.envelope.id;
+      const old = messages.get(id);
+      // A message removed meanwhile (petrel queue delete) is not brought back by a late update.
+      if (c.kind === 'update' && old === undefined) continue;
+      if (old?.due !== undefined) last = queue.remove([old.due, id]);
+      if (c.kind === 'remove') {
+        for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) last = data.remove(key);
+        last = messages.remove(id);
+      } else {
+        last = messages.put(id, c.envelope);
+        if (c.envelope.due !== undefined && !c.envelope.frozen) last = queue.put([c.envelope.due, id], true);
+      }
+    }
+    if (last) await last;
+    await root.flushed;
   }
 
   async close(): Promise<void> {

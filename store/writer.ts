@@ -5,7 +5,7 @@ import type { SpoolDbs } from './spool.js';
 /** How many octets may be waiting for LMDB before the writer asks its caller to pause. */
 const HIGH_WATER = 1024 * 1024;
 
-export type EnvelopeDraft = Omit<Envelope, 'format' | 'id' | 'size' | 'chunks'>;
+export type EnvelopeDraft = Omit<Envelope, 'format' | 'id' | 'size' | 'chunks' | 'due'>;
 
 export class WriterError extends Error {
   readonly code = 'SPOOL_WRITE';
@@ -101,7 +101,7 @@ export class MessageWriter {
     if (this.#state !== 'open') throw new WriterError(`message ${this.id} is already ${this.#state}`);
     this.#state = 'committed';
     if (this.#pendingBytes > 0 || this.#seq === 0) this.#flushChunk(this.#pendingBytes, true);
-    const envelope: Envelope = { ...draft, format: 1, id: this.id, size: this.#size, chunks: this.#seq };
+    const envelope: Envelope = { ...draft, format: 1, id: this.id, size: this.#size, chunks: this.#seq, due: draft.receivedAt };
     const { messages, queue, incoming, root } = this.#dbs;
     // LMDB applies these in order within batched transactions: once the envelope is on disk,
     // every chunk before it is too.

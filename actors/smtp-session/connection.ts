@@ -28,6 +28,8 @@ export interface ConnectionDeps {
   tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
   offer(clientIp: string, tls: boolean): Offer;
+  /** A message is durably queued: delivery may start. */
+  committed(id: string): void;
   /** The current TLS server context, or undefined when no certificate is configured. */
   tlsContext(): SecureContext | undefined;
 }
@@ -245,7 +247,10 @@ export class Connection {
           return;
         }
         rx.commit(e.draft).then(
-          (envelope) => this.#send({ type: 'SPOOL.COMMITTED', envelope }),
+          (envelope) => {
+            this.#send({ type: 'SPOOL.COMMITTED', envelope });
+            this.#deps.committed(envelope.id);
+          },
           (err: unknown) => this.#send({ type: 'SPOOL.FAILED', error: err instanceof Error ? err.message : String(err) }),
         );
         return;

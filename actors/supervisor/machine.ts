@@ -36,6 +36,7 @@ export const supervisorMachine = setup({
     reload: fromPromise<void, Runtime>(({ input }) => input.reload()),
     stop: fromPromise<void, Runtime>(async ({ input }) => {
       await input.stopListener(input.config.shutdown_timeout);
+      await input.stopQueue(input.config.shutdown_timeout);
       await input.closeSpool();
     }),
   },

@@ -6,6 +6,7 @@ import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/load.js';
 import { loadConfig } from '../../config/load.js';
+import { ConfigError } from '../../config/errors.js';
 import { Spool } from '../../store/spool.js';
 import type { RecoveryReport } from '../../store/spool.js';
 import { createIdGenerator } from '../../store/ids.js';
@@ -14,6 +15,14 @@ import type { ConnectionDeps } from '../smtp-session/connection.js';
 import type { SessionSettings } from '../smtp-session/types.js';
 import type { CompiledPolicy } from './policy.js';
 import { compilePolicy } from './policy.js';
+import type { CompiledDelivery } from './delivery-config.js';
+import { compileDelivery, selfAddresses } from './delivery-config.js';
+import { QueueService } from '../queue/service.js';
+import { createLocalDelivery } from '../queue/local.js';
+import { createRunnerFactory } from '../delivery/runner.js';
+import { createResolver } from '../../net/dns/client.js';
+import type { NetworkResolver } from '../../net/dns/client.js';
+import type { DnsPort } from '../../routing/routers.js';
 
 export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSettings {
   return {
@@ -50,9 +59,21 @@ const sameListen = (a: Config, b: Config): boolean =>
   JSON.stringify(a.listen) === JSON.stringify(b.listen) &&
   a.smtp_accept_max === b.smtp_accept_max && a.smtp_accept_max_per_host === b.smtp_accept_max_per_host;
 
+function makeResolver(c: Config): NetworkResolver {
+  try {
+    return createResolver({ ...(c.dns_servers ? { servers: c.dns_servers } : {}), timeoutMs: c.dns_timeout, retries: c.dns_retries });
+  } catch (e) {
+    if ((e as { code?: string }).code === 'DNS_CONFIG') throw new ConfigError([`dns_servers: ${(e as Error).message}`], c.source.startsWith('(') ? undefined : c.source);
+    throw e;
+  }
+}
+
 export class Runtime {
   #config: Config;
   #policy: CompiledPolicy;
+  #delivery: CompiledDelivery;
+  #dns: NetworkResolver;
+  #queue: QueueService | undefined;
   #tls: SecureContext | undefined;
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
@@ -65,6 +86,8 @@ export class Runtime {
   constructor(config: Config, logger: Logger) {
     this.#config = config;
     this.#policy = compilePolicy(config);
+    this.#delivery = compileDelivery(config, this.#policy);
+    this.#dns = makeResolver(config);
     this.#tls = loadTls(config);
     this.logger = logger;
     this.#deps = this.#makeDeps();
@@ -97,6 +120,7 @@ export class Runtime {
       tryAcl: (request) => policy.tryRun(request, ports),
       newMessage: () => ({ id: this.#newId(), time: Date.now() }),
       offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
+      committed: (id) => this.#queue?.submit(id),
       tlsContext: () => tls,
     };
   }
@@ -107,12 +131,38 @@ export class Runtime {
     const report = await spool.recover();
     this.#spool = spool;
     this.#deps = this.#makeDeps();
+    this.#startQueue(spool);
     this.logger.info(
       { event: 'spool-open', dir: spool.dir, queued: spool.count(), discarded: report.discarded.length },
       `spool ${spool.dir} open: ${spool.count()} messages queued` +
         (report.discarded.length ? `, ${report.discarded.length} half-received messages discarded (${report.discarded.join(' ')})` : ''),
     );
     return report;
+  }
+
+  get queue(): QueueService | undefined {
+    return this.#queue;
+  }
+
+  #startQueue(spool: Spool): void {
+    const queue = new QueueService({
+      spool,
+      logger: this.logger,
+      // Read at each use: a reload changes routing, retry rules and limits for what comes next.
+      settings: () => this.#delivery.queue(this.#dns as unknown as DnsPort, () => selfAddresses(this.#listener?.addresses ?? [])),
+      runners: createRunnerFactory({ spool, logger: this.logger, settings: () => this.#delivery.delivery }),
+      local: createLocalDelivery({ spool, logger: this.logger, root: () => this.#config.maildir_directory, hostname: () => this.#config.primary_hostname }),
+      newId: this.#newId,
+    });
+    this.#queue = queue;
+    queue.start();
+  }
+
+  /** Let deliveries in flight record their outcome (up to the deadline), then stop the queue. */
+  async stopQueue(deadlineMs: number): Promise<void> {
+    const q = this.#queue;
+    this.#queue = undefined;
+    if (q) await q.stop(deadlineMs);
   }
 
   async startListener(): Promise<void> {
@@ -151,6 +201,7 @@ export class Runtime {
     const file = this.#config.source.startsWith('(') ? undefined : this.#config.source;
     const next = await loadConfig(file);
     const policy = compilePolicy(next);
+    const delivery = compileDelivery(next, policy);
     const tls = loadTls(next);
     if (next.spool_directory !== this.#config.spool_directory) {
       this.logger.warn({ event: 'reload' }, 'spool_directory changes take effect at the next restart');
@@ -160,6 +211,8 @@ export class Runtime {
     }
     this.#config = { ...next, spool_directory: this.#config.spool_directory };
     this.#policy = policy;
+    this.#delivery = delivery;
+    this.#dns = makeResolver(next);
     this.#tls = tls;
     this.#deps = this.#makeDeps();
     this.logger.info({ event: 'reload', config: next.source, listen: this.#listener?.addresses }, `configuration reloaded from ${next.source}`);

@@ -1,0 +1,148 @@
+// The delivery attempt actor: one SMTP client connection to a destination, from connect to QUIT,
+// possibly moving on to the next MX or address, running one or more transactions on it.
+import { enqueueActions, setup } from 'xstate';
+import type { DeliveryEvent } from '../events.js';
+import type { Ctx, DeliverySettings, Effect, Phase, Step } from './steps.js';
+import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onJob, onStarttls, onTlsReady, ready } from './steps.js';
+import { onDot, onRset, onSent, onTxReply, onTxTrouble } from './transaction.js';
+import type { DeliveryJob, Destination } from './types.js';
+
+export interface DeliveryInput {
+  readonly settings: DeliverySettings;
+  readonly dest: Destination;
+  readonly first: DeliveryJob;
+}
+
+type TimeoutPhase = 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit';
+
+/** What an event means in the phase it arrives in: the pure step (steps.ts, transaction.ts). */
+function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Step {
+  const ev = e as DeliveryEvent;
+  const trouble = (stage: Parameters<typeof onFailure>[1]): Step | undefined => {
+    if (ev.type === 'NET.CLOSED') return onFailure(c, stage, { kind: 'closed' });
+    if (ev.type === 'NET.ERROR') return onFailure(c, stage, { kind: 'network', code: ev.code });
+    if (ev.type === 'NET.GARBAGE') return onFailure(c, stage, { kind: 'garbage', reason: ev.reason });
+    if (e.type.startsWith('xstate.after')) return onFailure(c, stage, { kind: 'timeout' });
+    return undefined;
+  };
+  const reply = ev.type === 'NET.REPLY' ? ev.reply : undefined;
+  switch (phase) {
+    case 'connecting':
+      if (ev.type === 'NET.CONNECTED') return { go: 'greeting', update: {}, effects: [] };
+      return trouble('connect') ?? stay(phase);
+    case 'greeting': return reply ? onGreeting(c, reply) : (trouble('banner') ?? stay(phase));
+    case 'ehlo': return reply ? onEhlo(c, reply) : (trouble('ehlo') ?? stay(phase));
+    case 'helo': return reply ? onHelo(c, reply) : (trouble('helo') ?? stay(phase));
+    case 'starttls': return reply ? onStarttls(c, reply) : (trouble('starttls') ?? stay(phase));
+    case 'tls':
+      if (ev.type === 'TLS.READY') return onTlsReady(c, ev.tls);
+      if (ev.type === 'TLS.FAILED') return onFailure(c, 'starttls', { kind: 'tls', reason: ev.reason });
+      return trouble('starttls') ?? stay(phase);
+    case 'waiting': return ev.type === 'JOB.NEXT' ? onJob(c, ev.job) : stay(phase);
+    case 'transaction':
+      if (reply) return onTxReply(c, reply);
+      if (ev.type === 'NET.GARBAGE') return onFailure(c, 'mail', { kind: 'garbage', reason: ev.reason });
+      return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'transaction');
+    case 'sending':
+      if (ev.type === 'NET.SENT') return onSent();
+      if (ev.type === 'NET.GARBAGE') return onFailure(c, 'data', { kind: 'garbage', reason: ev.reason });
+      return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'sending');
+    case 'dot':
+      if (reply) return onDot(c, reply);
+      if (ev.type === 'NET.GARBAGE') return onFailure(c, 'dot', { kind: 'garbage', reason: ev.reason });
+      return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'dot');
+    case 'rset':
+      if (reply) return onRset(c, reply);
+      return { go: 'done', update: {}, effects: [{ type: 'close' }] };
+    case 'quit':
+      return { go: 'done', update: {}, effects: [{ type: 'close' }] };
+    default:
+      return stay(phase);
+  }
+}
+
+const stay = (phase: Phase): Step => ({ go: phase, update: {}, effects: [] });
+
+// A step is computed once per event (guards and the action share it).
+const steps = new WeakMap<object, Step>();
+
+function stepOf(c: Ctx, phase: Phase, e: object): Step {
+  let s = steps.get(e);
+  if (!s) {
+    s = stepFor(c, phase, e as DeliveryEvent);
+    // "ready" is a moment, not a state: it becomes the next transaction, a wantJob, or QUIT.
+    if (s.go === 'ready') {
+      const r = ready({ ...c, ...s.update });
+      s = { go: r.go, update: { ...s.update, ...r.update }, effects: [...s.effects, ...r.effects] };
+    }
+    steps.set(e, s);
+  }
+  return s;
+}
+
+const PHASES: readonly Phase[] = ['connecting', 'greeting', 'ehlo', 'helo', 'starttls', 'tls', 'waiting', 'transaction', 'sending', 'dot', 'rset', 'quit', 'done'];
+
+/** Transitions of a phase for an event: to wherever its step goes. */
+const toStep = (from: Phase) => PHASES.map((p) => ({
+  guard: { type: 'goes' as const, params: { from, to: p } },
+  target: p,
+  ...(p === from ? { reenter: true } : {}),
+  actions: { type: 'apply' as const, params: from },
+}));
+
+const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataTimeout' | 'finalTimeout'> = {
+  connecting: 'connectTimeout', greeting: 'commandTimeout', ehlo: 'commandTimeout', helo: 'commandTimeout',
+  starttls: 'commandTimeout', tls: 'commandTimeout', transaction: 'commandTimeout', sending: 'dataTimeout',
+  dot: 'finalTimeout', rset: 'commandTimeout', quit: 'commandTimeout',
+};
+
+const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT'] as const;
+
+function phase(name: Phase) {
+  const on = Object.fromEntries(NET.map((t) => [t, toStep(name)]));
+  const timeout = TIMEOUT[name as TimeoutPhase];
+  return { on, ...(timeout ? { after: { [timeout]: toStep(name) } } : {}) };
+}
+
+export const deliveryMachine = setup({
+  types: { context: {} as Ctx, events: {} as DeliveryEvent, input: {} as DeliveryInput, emitted: {} as Effect },
+  delays: {
+    connectTimeout: ({ context }) => context.settings.timeouts.connect,
+    commandTimeout: ({ context }) => context.settings.timeouts.command,
+    dataTimeout: ({ context }) => context.settings.timeouts.data,
+    finalTimeout: ({ context }) => context.settings.timeouts.final,
+  },
+  guards: {
+    goes: ({ context, event }, p: { from: Phase; to: Phase }) => stepOf(context, p.from, event).go === p.to,
+  },
+  actions: {
+    apply: enqueueActions(({ context, event, enqueue }, from: Phase) => {
+      const s = stepOf(context, from, event);
+      enqueue.assign(s.update);
+      for (const e of s.effects) enqueue.emit(e);
+    }),
+    start: enqueueActions(({ context, enqueue }) => {
+      for (const e of connect(context).effects) enqueue.emit(e);
+    }),
+  },
+}).createMachine({
+  id: 'delivery',
+  context: ({ input }) => initialContext(input.settings, input.dest, input.first),
+  initial: 'start',
+  states: {
+    start: { always: { target: 'connecting', actions: 'start' } },
+    connecting: phase('connecting'),
+    greeting: phase('greeting'),
+    ehlo: phase('ehlo'),
+    helo: phase('helo'),
+    starttls: phase('starttls'),
+    tls: phase('tls'),
+    waiting: phase('waiting'),
+    transaction: phase('transaction'),
+    sending: phase('sending'),
+    dot: phase('dot'),
+    rset: phase('rset'),
+    quit: phase('quit'),
+    done: { type: 'final' },
+  },
+});

@@ -1,0 +1,302 @@
+// The SMTP client conversation of a delivery attempt, step by step: for each thing that happens
+// (a reply, a timeout, a closed connection) the next phase, the context update and the effects.
+// Pure; trouble.ts decides what failures mean, this module only applies its verdicts.
+import { ehlo, helo, quit, starttls } from '../../protocol/smtp/client/commands.js';
+import type { Capabilities } from '../../protocol/smtp/client/ehlo.js';
+import { heloCapabilities, parseEhlo } from '../../protocol/smtp/client/ehlo.js';
+import { needsSmtpUtf8, planTransaction, smtpUtf8Problem } from '../../protocol/smtp/client/pipeline.js';
+import type { PlannedCommand } from '../../protocol/smtp/client/pipeline.js';
+import type { ServerReply } from '../../protocol/smtp/client/replies.js';
+import { judge } from '../../protocol/smtp/client/trouble.js';
+import type { Failure, Stage, Verdict } from '../../protocol/smtp/client/trouble.js';
+import type { TlsRecord } from '../../store/envelope.js';
+import type { DeliveryJob, Destination, RecipientOutcome, RecipientResult } from './types.js';
+
+export type Phase =
+  | 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'ready' | 'waiting'
+  | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit' | 'done';
+
+export interface DeliverySettings {
+  readonly heloName: string;
+  readonly timeouts: { readonly connect: number; readonly command: number; readonly data: number; readonly final: number };
+  /** try: opportunistic STARTTLS; avoid: never; require: no clear-text delivery. */
+  tls(host: string, ip: string): 'try' | 'avoid' | 'require';
+  readonly maxMessages: number;
+}
+
+export interface Target {
+  readonly host: string;
+  readonly ip: string;
+  readonly port: number;
+}
+
+export interface ConnState {
+  readonly greeting?: string;
+  readonly heloResponse?: string;
+  readonly caps?: Capabilities;
+  readonly tls?: TlsRecord;
+  /** Do not ask for TLS on this target (it failed; opportunistic TLS falls back). */
+  readonly noTls: boolean;
+}
+
+export interface TxState {
+  readonly groups: readonly (readonly PlannedCommand[])[];
+  readonly group: number;
+  /** Replies of the current group received so far. */
+  readonly got: number;
+  /** Positions (in the job) of recipients the server accepted. */
+  readonly accepted: readonly number[];
+  /** Outcomes decided so far, by position in the job. */
+  readonly outcomes: ReadonlyMap<number, RecipientOutcome>;
+  /** A transaction-wide verdict (MAIL or DATA refused): the rest of the replies are only read. */
+  readonly stop?: Verdict;
+  readonly stopText?: string;
+  /** Positions that got "too many recipients" (452): they go in a new transaction. */
+  readonly rest?: readonly number[];
+  /** The server answered 354 and there was something to send. */
+  readonly dataAccepted?: boolean;
+}
+
+export interface Ctx {
+  readonly settings: DeliverySettings;
+  readonly dest: Destination;
+  readonly targets: readonly Target[];
+  readonly at: number;
+  /** Every target tried so far refused service outright (a 5xx greeting or HELO). */
+  readonly refusedSoFar: boolean;
+  /** Jobs for this connection; the first is the one in hand. */
+  readonly jobs: readonly DeliveryJob[];
+  readonly conn: ConnState;
+  readonly tx?: TxState;
+  readonly sent: number;
+}
+
+export type Effect =
+  | { readonly type: 'connect'; readonly target: Target }
+  | { readonly type: 'send'; readonly text: string }
+  | { readonly type: 'startTls'; readonly servername: string }
+  | { readonly type: 'sendMessage'; readonly job: DeliveryJob }
+  /** RSET after the server answered 354 to a transaction without accepted recipients: end the data at once. */
+  | { readonly type: 'sendEmptyData' }
+  | { readonly type: 'results'; readonly job: DeliveryJob; readonly results: readonly RecipientResult[] }
+  | { readonly type: 'wantJob' }
+  | { readonly type: 'close' }
+  | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn'; readonly msg: string };
+
+export interface Step {
+  readonly go: Phase;
+  readonly update: Partial<Ctx>;
+  readonly effects: readonly Effect[];
+}
+
+const target = (c: Ctx): Target => c.targets[c.at] as Target;
+const lastTarget = (c: Ctx): boolean => c.at >= c.targets.length - 1;
+const who = (c: Ctx): string => `${target(c).host} [${target(c).ip}]:${target(c).port}`;
+
+export function initialContext(settings: DeliverySettings, dest: Destination, first: DeliveryJob): Ctx {
+  const targets: Target[] = [];
+  for (const h of dest.hosts) for (const ip of h.addresses) targets.push({ host: h.name, ip, port: h.port });
+  return { settings, dest, targets, at: 0, refusedSoFar: true, jobs: [first], conn: { noTls: false }, sent: 0 };
+}
+
+/** Connect to the current target. */
+export function connect(c: Ctx): Step {
+  return { go: 'connecting', update: {}, effects: [{ type: 'connect', target: target(c) }] };
+}
+
+function result(c: Ctx, job: DeliveryJob, pos: number, outcome: RecipientOutcome): RecipientResult {
+  const t = c.targets[c.at];
+  const r = job.recipients[pos];
+  return {
+    index: r?.index ?? -1,
+    outcome,
+    ...(t ? { host: { name: t.host, ip: t.ip, port: t.port } } : {}),
+    ...(c.conn.tls ? { tls: { version: c.conn.tls.version, cipher: c.conn.tls.cipher } } : {}),
+    ...(c.conn.greeting ? { greeting: c.conn.greeting } : {}),
+    ...(c.conn.heloResponse ? { heloResponse: c.conn.heloResponse } : {}),
+    relayed: true,
+    ...(c.conn.caps?.dsn ? { dsnPassedOn: true } : {}),
+  };
+}
+
+function outcomeOf(v: Verdict, text: string): RecipientOutcome {
+  switch (v.action) {
+    case 'fail-recipient':
+    case 'fail-message':
+      return { kind: 'failed', status: v.status, reason: text };
+    default:
+      return { kind: 'deferred', reason: text, ...('maybeDelivered' in v && v.maybeDelivered ? { maybeDelivered: true } : {}) };
+  }
+}
+
+/** The words a log line and a report use for a failure at a stage of this connection. */
+function describe(c: Ctx, stage: Stage, f: Failure, v: Verdict): string {
+  const where = `${who(c)}`;
+  switch (f.kind) {
+    case 'reply': {
+      const r = f.reply as ServerReply;
+      return `SMTP error from remote mail server ${stageWords(stage)}: ${r.code} ${r.enhanced ? `${r.enhanced} ` : ''}${r.text ?? ''} (${where})`.trim();
+    }
+    case 'timeout': return `SMTP timeout ${stageWords(stage)} (${where})`;
+    case 'closed': return `Remote host closed connection ${stageWords(stage)} (${where})`;
+    case 'network': return `${v.reason} (${where})`;
+    default: return `${v.reason} (${where})`;
+  }
+}
+
+function stageWords(stage: Stage): string {
+  switch (stage) {
+    case 'connect': return 'while connecting';
+    case 'banner': return 'in response to the initial connection';
+    case 'dot': return 'after end of data';
+    case 'rcpt': return 'after RCPT TO';
+    case 'mail': return 'after MAIL FROM';
+    default: return `after ${stage.toUpperCase()}`;
+  }
+}
+
+/** Every job in hand ends with this outcome for its recipients still open; the connection ends. */
+function settleAll(c: Ctx, outcome: (job: DeliveryJob) => RecipientOutcome, withTarget: boolean): Effect[] {
+  const effects: Effect[] = [];
+  c.jobs.forEach((job, n) => {
+    const open = job.recipients.map((_, i) => i).filter((i) => !(n === 0 && c.tx?.outcomes.has(i)));
+    const results: RecipientResult[] = [];
+    if (n === 0 && c.tx) for (const [i, o] of c.tx.outcomes) results.push(result(c, job, i, o));
+    for (const i of open) {
+      const r = result(c, job, i, outcome(job));
+      results.push(withTarget ? r : { index: r.index, outcome: r.outcome });
+    }
+    effects.push({ type: 'results', job, results });
+  });
+  return effects;
+}
+
+/**
+ * Act on a verdict about the connection as a whole: next target, defer everything in hand, or (for
+ * a transaction-wide verdict) settle the job in hand and go on with the next.
+ */
+export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
+  const v = judge(stage, f, { lastHost: lastTarget(c), earlierHostsRefused: c.refusedSoFar, tlsRequired: c.settings.tls(target(c).host, target(c).ip) === 'require' });
+  const text = describe(c, stage, f, v);
+  const refused = f.kind === 'reply' && f.reply.code >= 500 && (stage === 'banner' || stage === 'helo');
+  switch (v.action) {
+    case 'next-host':
+      if (!lastTarget(c)) {
+        const next: Ctx = { ...c, at: c.at + 1, conn: { noTls: false }, tx: undefined, refusedSoFar: c.refusedSoFar && refused };
+        return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
+      }
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text }), true), { type: 'close' }] };
+    case 'defer-host':
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text), true), { type: 'close' }] };
+    case 'retry-without-tls':
+      if (v.sameConnection) return { go: 'ready', update: { conn: { ...c.conn, noTls: true } }, effects: [{ type: 'log', level: 'info', msg: `${text}: going on without TLS` }] };
+      return { go: 'connecting', update: { conn: { noTls: true }, tx: undefined }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: reconnecting without TLS` }, { type: 'connect', target: target(c) }] };
+    case 'try-helo':
+      return { go: 'helo', update: {}, effects: [{ type: 'send', text: helo(c.settings.heloName) }] };
+    case 'fail-message':
+    case 'defer-message':
+    case 'fail-recipient':
+    case 'defer-recipient':
+    case 'defer-rest': {
+      // Outside a transaction these can only be about the job in hand: settle it and go on.
+      const job = c.jobs[0];
+      if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
+      const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text)));
+      return { go: 'ready', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }] };
+    }
+    case 'ignore':
+      return { go: 'done', update: {}, effects: [{ type: 'close' }] };
+  }
+}
+
+export function onGreeting(c: Ctx, r: ServerReply): Step {
+  if (r.code >= 200 && r.code < 300) {
+    return { go: 'ehlo', update: { conn: { ...c.conn, greeting: `${r.code} ${r.lines.join(' ')}` } }, effects: [{ type: 'send', text: ehlo(c.settings.heloName) }] };
+  }
+  return onFailure({ ...c, conn: { ...c.conn, greeting: `${r.code} ${r.lines.join(' ')}` } }, 'banner', { kind: 'reply', reply: r });
+}
+
+export function onEhlo(c: Ctx, r: ServerReply): Step {
+  if (r.code !== 250) return onFailure(c, 'ehlo', { kind: 'reply', reply: r });
+  const caps = parseEhlo(r);
+  const conn: ConnState = { ...c.conn, caps, heloResponse: `${r.code} ${r.lines[0] ?? ''}` };
+  const mode = c.settings.tls(target(c).host, target(c).ip);
+  if (!conn.tls && caps.starttls && mode !== 'avoid' && !c.conn.noTls) {
+    return { go: 'starttls', update: { conn }, effects: [{ type: 'send', text: starttls() }] };
+  }
+  if (!conn.tls && mode === 'require') {
+    return onFailure({ ...c, conn }, 'starttls', { kind: 'tls', reason: 'TLS is required and the server does not offer STARTTLS' });
+  }
+  return ready({ ...c, conn });
+}
+
+export function onHelo(c: Ctx, r: ServerReply): Step {
+  if (r.code !== 250) return onFailure(c, 'helo', { kind: 'reply', reply: r });
+  const conn: ConnState = { ...c.conn, caps: heloCapabilities(), heloResponse: `${r.code} ${r.lines[0] ?? ''}` };
+  if (c.settings.tls(target(c).host, target(c).ip) === 'require') {
+    return onFailure({ ...c, conn }, 'starttls', { kind: 'tls', reason: 'TLS is required and the server does not offer STARTTLS' });
+  }
+  return ready({ ...c, conn });
+}
+
+export function onStarttls(c: Ctx, r: ServerReply): Step {
+  if (r.code === 220) {
+    const host = target(c).host;
+    return { go: 'tls', update: {}, effects: [{ type: 'startTls', servername: /^[\d.:]+$/.test(host) ? '' : host }] };
+  }
+  return onFailure(c, 'starttls', { kind: 'reply', reply: r });
+}
+
+export function onTlsReady(c: Ctx, tls: TlsRecord): Step {
+  // RFC 3207 section 4.2: everything learnt before TLS is forgotten; greet again.
+  return { go: 'ehlo', update: { conn: { ...c.conn, tls, caps: undefined } }, effects: [{ type: 'send', text: ehlo(c.settings.heloName) }] };
+}
+
+/** Between transactions: start the next job, ask the queue for one, or say goodbye. */
+export function ready(c: Ctx): Step {
+  const job = c.jobs[0];
+  if (job) return begin(c, job);
+  if (c.sent >= c.settings.maxMessages) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
+  return { go: 'waiting', update: {}, effects: [{ type: 'wantJob' }] };
+}
+
+/** The queue answered a wantJob. */
+export function onJob(c: Ctx, job: DeliveryJob | undefined): Step {
+  if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
+  return begin({ ...c, jobs: [job] }, job);
+}
+
+/** Start a transaction: checks that need no server round trip, then the first command group. */
+function begin(c: Ctx, job: DeliveryJob): Step {
+  const caps = c.conn.caps ?? heloCapabilities();
+  if (caps.size !== undefined && caps.size > 0 && job.size > caps.size) return onFailure(c, 'mail', { kind: 'too-big', limit: caps.size });
+  const need = needsSmtpUtf8(job.sender, job.recipients.map((r) => r.address), job.smtputf8);
+  const problem = smtpUtf8Problem(need, caps);
+  if (problem.kind === 'message') return onFailure(c, 'mail', { kind: 'utf8-unsupported' });
+  const outcomes = new Map<number, RecipientOutcome>();
+  if (problem.kind === 'recipients') {
+    const v = judge('rcpt', { kind: 'utf8-unsupported' }, { lastHost: lastTarget(c) });
+    for (const i of problem.indices) outcomes.set(i, outcomeOf(v, `${v.reason} (${who(c)})`));
+  }
+  const sendable = job.recipients.map((r, i) => ({ r, i })).filter(({ i }) => !outcomes.has(i));
+  if (sendable.length === 0) {
+    const results = [...outcomes].map(([i, o]) => result(c, job, i, o));
+    return { go: 'ready', update: { jobs: c.jobs.slice(1) }, effects: [{ type: 'results', job, results }, ...ready({ ...c, jobs: c.jobs.slice(1) }).effects] };
+  }
+  const groups = planTransaction(caps, {
+    sender: job.sender,
+    mail: {
+      size: job.size,
+      ...(job.body === '8BITMIME' && caps.eightBitMime ? { body: '8BITMIME' as const } : {}),
+      ...(need.needed ? { smtputf8: true } : {}),
+      ...(job.ret ? { ret: job.ret } : {}),
+      ...(job.envid ? { envid: job.envid } : {}),
+    },
+    recipients: sendable.map(({ r }) => ({ address: r.address, params: { ...(r.notify ? { notify: r.notify } : {}), ...(r.orcpt ? { orcpt: r.orcpt } : {}) } })),
+  });
+  // Plan positions are among the sendable recipients; map them back to positions in the job.
+  const positions = sendable.map(({ i }) => i);
+  const mapped = groups.map((g) => g.map((cmd) => (cmd.stage === 'rcpt' ? { ...cmd, rcptIndex: positions[cmd.rcptIndex] as number } : cmd)));
+  const tx: TxState = { groups: mapped, group: 0, got: 0, accepted: [], outcomes };
+  return { go: 'transaction', update: { tx }, effects: [{ type: 'send', text: (mapped[0] ?? []).map((cmd) => cmd.line).join('') }] };
+}

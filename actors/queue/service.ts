@@ -1,0 +1,351 @@
+// The queue's driver: reads due messages from the spool index, routes their recipients, hands jobs
+// to delivery actors (one per connection) and local deliveries, and records every outcome durably.
+import { randomInt } from 'node:crypto';
+import type { Logger } from 'pino';
+import { createActor } from 'xstate';
+import type { Actor } from 'xstate';
+import type { Envelope, RecipientRecord } from '../../store/envelope.js';
+import type { Spool, SpoolChange } from '../../store/spool.js';
+import type { Route, RoutingSettings } from '../../routing/routers.js';
+import { route } from '../../routing/routers.js';
+import type { RetryRule } from '../../policy/retry.js';
+import type { DeliveryJob, Destination, JobRecipient, RecipientResult } from '../delivery/types.js';
+import { destinationKey } from '../delivery/types.js';
+import { applyResults } from './outcomes.js';
+import type { ReportRequest } from './outcomes.js';
+import { reportMessage } from './reports.js';
+import { queueMachine } from './machine.js';
+import type { QueueEmitted } from './machine.js';
+
+/** Runs one delivery connection; the queue gives it jobs and hears back per job. */
+export interface DeliveryRunnerFactory {
+  start(dest: Destination, first: DeliveryJob, hooks: RunnerHooks): { stop(): void };
+}
+
+export interface RunnerHooks {
+  /** Results of one job (every recipient of it, delivered, failed or deferred). */
+  results(job: DeliveryJob, results: readonly RecipientResult[]): void;
+  /** The connection is free: another job for the same destination, if there is one. */
+  nextJob(): DeliveryJob | undefined;
+  ended(): void;
+}
+
+export interface LocalDelivery {
+  deliver(env: Envelope, recipient: RecipientRecord, index: number, localPart: string): Promise<RecipientResult>;
+}
+
+export interface QueueSettings {
+  readonly hostname: string;
+  readonly dsnFrom: string;
+  readonly returnLimit: number;
+  readonly delayWarnings: readonly number[];
+  readonly maxRcpt: number;
+  readonly maxTotal: number;
+  readonly maxPerHost: number;
+  readonly interval: number;
+  readonly queueOnly: boolean;
+  rulesFor(domain: string): readonly RetryRule[];
+  routing(): RoutingSettings;
+}
+
+interface Work {
+  env: Envelope;
+  outstanding: number;
+  /** Updates of one message are applied one after the other. */
+  chain: Promise<void>;
+  routes: Map<number, { router: string; transport: string }>;
+}
+
+interface DestState {
+  readonly dest: Destination;
+  readonly jobs: DeliveryJob[];
+  runners: number;
+}
+
+/** Messages looked at per pass of the index. */
+const SCAN_BATCH = 1000;
+
+const splitAddress = (a: string): { local: string; domain: string } => {
+  const at = a.lastIndexOf('@');
+  return { local: a.slice(0, at), domain: a.slice(at + 1) };
+};
+
+export class QueueService {
+  readonly #spool: Spool;
+  readonly #log: Logger;
+  readonly #settings: () => QueueSettings;
+  readonly #runners: DeliveryRunnerFactory;
+  readonly #local: LocalDelivery;
+  readonly #newId: () => string;
+  readonly #work = new Map<string, Work>();
+  readonly #dests = new Map<string, DestState>();
+  readonly #held = new Set<string>();
+  #actor: Actor<typeof queueMachine> | undefined;
+  #cursor: [number, string] | undefined;
+  #stopping = false;
+
+  constructor(opts: { spool: Spool; logger: Logger; settings: () => QueueSettings; runners: DeliveryRunnerFactory; local: LocalDelivery; newId: () => string }) {
+    this.#spool = opts.spool;
+    this.#log = opts.logger;
+    this.#settings = opts.settings;
+    this.#runners = opts.runners;
+    this.#local = opts.local;
+    this.#newId = opts.newId;
+  }
+
+  start(): void {
+    const s = this.#settings();
+    const actor = createActor(queueMachine, { input: { maxTotal: s.maxTotal, maxPerHost: s.maxPerHost, interval: s.interval } });
+    this.#actor = actor;
+    actor.on('*', (e) => this.#perform(e as QueueEmitted));
+    actor.start();
+  }
+
+  /** A message was just accepted: deliver it now rather than at the next look at the index. */
+  submit(id: string): void {
+    if (this.#stopping || this.#settings().queueOnly) return;
+    void this.#take(id);
+  }
+
+  /** Something changed in the index (a retry forced, a message thawed): look now. */
+  kick(): void {
+    this.#actor?.send({ type: 'QUEUE.KICK' });
+  }
+
+  get inFlight(): number {
+    return this.#work.size;
+  }
+
+  /** Stop taking work; wait (up to the deadline) for what is in flight to be recorded. */
+  async stop(deadlineMs: number): Promise<void> {
+    this.#stopping = true;
+    this.#actor?.send({ type: 'QUEUE.STOP' });
+    const until = Date.now() + deadlineMs;
+    while (this.#work.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+    this.#actor?.stop();
+  }
+
+  #perform(e: QueueEmitted): void {
+    switch (e.type) {
+      case 'scan':
+        queueMicrotask(() => this.#scan());
+        return;
+      case 'spawn':
+        this.#spawn(e.dest);
+        return;
+      case 'hold':
+        this.#held.add(e.dest);
+        return;
+      case 'slot':
+        // A connection ended: destinations that were held get another chance.
+        for (const dest of [...this.#held]) {
+          this.#held.delete(dest);
+          const st = this.#dests.get(dest);
+          if (st && st.jobs.length > 0) queueMicrotask(() => this.#want(dest));
+        }
+        return;
+    }
+  }
+
+  /** One pass over the due part of the index, continuing where the last one stopped. */
+  #scan(): void {
+    if (this.#stopping) return;
+    const now = Date.now();
+    let ids: string[];
+    try {
+      ids = this.#spool.dueIdsAfter(this.#cursor, now, SCAN_BATCH);
+    } catch (e) {
+      this.#log.error({ event: 'queue-error', err: (e as Error).message }, `queue scan failed: ${(e as Error).message}`);
+      this.#actor?.send({ type: 'QUEUE.SCANNED', nextDueIn: 5000 });
+      return;
+    }
+    this.#cursor = ids.length === SCAN_BATCH ? this.#spool.dueKeyOf(ids[ids.length - 1] as string) : undefined;
+    for (const id of ids) void this.#take(id);
+    const next = this.#cursor ? 0 : this.#spool.nextDueAfter(now);
+    this.#actor?.send({ type: 'QUEUE.SCANNED', ...(next === undefined ? {} : { nextDueIn: Math.max(0, next - now) }) });
+  }
+
+  /** Start work on a message: route its due recipients and hand them out. */
+  async #take(id: string): Promise<void> {
+    if (this.#work.has(id) || this.#stopping) return;
+    const env = this.#spool.envelope(id);
+    if (!env || env.frozen) return;
+    const work: Work = { env, outstanding: 0, chain: Promise.resolve(), routes: new Map() };
+    this.#work.set(id, work);
+    try {
+      await this.#route(work, false);
+    } catch (e) {
+      this.#log.error({ event: 'queue-error', id, err: (e as Error).stack }, `${id} routing failed: ${(e as Error).message}`);
+      this.#work.delete(id);
+    }
+  }
+
+  async #route(work: Work, forced: boolean): Promise<void> {
+    const s = this.#settings();
+    const rs = s.routing();
+    const now = Date.now();
+    let env = work.env;
+    const immediate: RecipientResult[] = [];
+    const remote = new Map<string, { dest: Destination; recipients: JobRecipient[] }>();
+    const local: { index: number; localPart: string }[] = [];
+    // Recipients that are due; a redirect appends its targets, which are routed in the same pass.
+    for (let i = 0; i < env.recipients.length; i++) {
+      const rec = env.recipients[i] as RecipientRecord;
+      if (rec.state !== 'pending' && rec.state !== 'deferred') continue;
+      if (rec.state === 'deferred' && !forced && (rec.nextAttempt ?? 0) > now) continue;
+      const r: Route = await route(splitAddress(rec.address), rs, rec.parent !== undefined);
+      switch (r.kind) {
+        case 'expand': {
+          const children: RecipientRecord[] = r.addresses.map((a) => ({
+            address: `${a.local}@${a.domain}`, state: 'pending', parent: rec.address,
+            ...(rec.notify ? { notify: rec.notify } : {}), ...(rec.orcpt ? { orcpt: rec.orcpt } : {}),
+          }));
+          const recipients = env.recipients.slice();
+          recipients[i] = { ...rec, state: 'expanded' };
+          env = { ...env, recipients: [...recipients, ...children] };
+          this.#log.info({ event: 'expanded', id: env.id }, `${env.id} ${rec.address} R=redirect expanded to ${children.map((c) => c.address).join(', ')}`);
+          continue;
+        }
+        case 'fail':
+          work.routes.set(i, { router: r.router, transport: '' });
+          immediate.push({ index: i, outcome: { kind: 'failed', status: r.status, reason: r.reason } });
+          continue;
+        case 'defer':
+          work.routes.set(i, { router: r.router, transport: '' });
+          immediate.push({ index: i, outcome: { kind: 'deferred', reason: r.reason } });
+          continue;
+        case 'local':
+          work.routes.set(i, { router: r.router, transport: 'maildir' });
+          local.push({ index: i, localPart: r.localPart });
+          continue;
+        case 'remote': {
+          work.routes.set(i, { router: r.router, transport: 'smtp' });
+          const key = destinationKey(r.hosts);
+          const group = remote.get(key) ?? { dest: { key, hosts: r.hosts }, recipients: [] };
+          group.recipients.push({ index: i, address: rec.address, ...(rec.notify ? { notify: rec.notify } : {}), ...(rec.orcpt ? { orcpt: rec.orcpt } : {}) });
+          remote.set(key, group);
+          continue;
+        }
+      }
+    }
+    work.env = env;
+    const jobs: { dest: Destination; job: DeliveryJob }[] = [];
+    for (const { dest, recipients } of remote.values()) {
+      for (let i = 0; i < recipients.length; i += Math.max(1, s.maxRcpt)) {
+        jobs.push({ dest, job: this.#job(env, recipients.slice(i, i + Math.max(1, s.maxRcpt))) });
+      }
+    }
+    work.outstanding = jobs.length + local.length + (immediate.length > 0 ? 1 : 0);
+    if (work.outstanding === 0) {
+      // Nothing was due after all (or everything expanded into nothing): record and release.
+      work.outstanding = 1;
+      this.#record(work, []);
+      return;
+    }
+    if (immediate.length > 0) this.#record(work, immediate);
+    for (const l of local) {
+      const rec = env.recipients[l.index] as RecipientRecord;
+      this.#local.deliver(env, rec, l.index, l.localPart).then(
+        (res) => this.#record(work, [res]),
+        (e: unknown) => this.#record(work, [{ index: l.index, outcome: { kind: 'deferred', reason: `local delivery failed: ${(e as Error).message}` } }]),
+      );
+    }
+    for (const { dest, job } of jobs) this.#enqueue(dest, job);
+  }
+
+  #job(env: Envelope, recipients: JobRecipient[]): DeliveryJob {
+    const added = env.addedHeaders.reduce((n, h) => n + Buffer.byteLength(h) + 2, 0);
+    return {
+      messageId: env.id, sender: env.sender, recipients, size: env.size + added, smtputf8: env.smtputf8,
+      ...(env.body ? { body: env.body } : {}), ...(env.ret ? { ret: env.ret } : {}), ...(env.envid ? { envid: env.envid } : {}),
+    };
+  }
+
+  #enqueue(dest: Destination, job: DeliveryJob): void {
+    let st = this.#dests.get(dest.key);
+    if (!st) {
+      st = { dest, jobs: [], runners: 0 };
+      this.#dests.set(dest.key, st);
+    }
+    st.jobs.push(job);
+    // A new connection only when the ones open cannot keep up with the jobs waiting.
+    if (st.runners < st.jobs.length) this.#want(dest.key);
+  }
+
+  #want(key: string): void {
+    this.#actor?.send({ type: 'DELIVERY.WANTED', dest: key });
+  }
+
+  #spawn(key: string): void {
+    const st = this.#dests.get(key);
+    const first = st?.jobs.shift();
+    if (!st || !first) {
+      this.#actor?.send({ type: 'DELIVERY.ENDED', dest: key });
+      return;
+    }
+    st.runners++;
+    this.#runners.start(st.dest, first, {
+      results: (job, results) => this.#jobDone(job, results),
+      nextJob: () => (this.#stopping ? undefined : st.jobs.shift()),
+      ended: () => {
+        st.runners--;
+        this.#actor?.send({ type: 'DELIVERY.ENDED', dest: key });
+        if (st.runners === 0 && st.jobs.length === 0) this.#dests.delete(key);
+        else if (st.jobs.length > 0) this.#want(key);
+      },
+    });
+  }
+
+  #jobDone(job: DeliveryJob, results: readonly RecipientResult[]): void {
+    const work = this.#work.get(job.messageId);
+    if (work) this.#record(work, results);
+  }
+
+  /** Record results of one job (or of routing) durably, then release the message when all are in. */
+  #record(work: Work, results: readonly RecipientResult[]): void {
+    work.chain = work.chain.then(async () => {
+      const s = this.#settings();
+      const now = Date.now();
+      const applied = applyResults(work.env, results, {
+        now,
+        rulesFor: (d) => s.rulesFor(d),
+        delayWarnings: s.delayWarnings,
+        describe: (i) => work.routes.get(i) ?? {},
+      });
+      work.outstanding--;
+      const last = work.outstanding <= 0;
+      // While jobs of this pass are still out, the message stays due now: a crash retries it.
+      let env = applied.envelope;
+      if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
+      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id } : { kind: 'update', envelope: env }];
+      for (const req of applied.reports) changes.push(...this.#reports(work.env, req, now));
+      try {
+        await this.#spool.apply(changes);
+      } catch (e) {
+        this.#log.error({ event: 'spool-error', id: env.id, err: (e as Error).message }, `${env.id} could not record delivery results: ${(e as Error).message}`);
+      }
+      work.env = env;
+      for (const l of applied.logs) this.#log[l.level](l.fields, l.msg);
+      for (const c of changes) if (c.kind === 'insert') this.submit(c.envelope.id);
+      if (last) this.#work.delete(env.id);
+    });
+  }
+
+  /** The report(s) owed: to the sender, or to postmaster when the failing message is a report. */
+  #reports(env: Envelope, req: ReportRequest, now: number): SpoolChange[] {
+    const s = this.#settings();
+    const rs = { hostname: s.hostname, from: s.dsnFrom, returnLimit: s.returnLimit, now, newId: this.#newId };
+    try {
+      if (env.sender !== '') return [reportMessage(this.#spool, env, req, env.sender, rs)];
+      // A report that cannot be delivered goes to postmaster, once: never about a report to postmaster.
+      const postmaster = `postmaster@${s.hostname}`;
+      if (req.kind !== 'failure' || !env.reportOf || env.recipients.some((r) => r.address.toLowerCase() === postmaster.toLowerCase())) return [];
+      return [reportMessage(this.#spool, { ...env, sender: postmaster }, req, postmaster, rs)];
+    } catch (e) {
+      this.#log.error({ event: 'report-error', id: env.id, err: (e as Error).message }, `${env.id} report could not be built: ${(e as Error).message}`);
+      return [];
+    }
+  }
+}
+
+export const randomUnit = (): number => randomInt(0, 2 ** 31) / 2 ** 31;
