@@ -48,6 +48,8 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // petrel queue retry/thaw/bounce: look at the queue now.
+  process.on('SIGUSR1', () => runtime.queue?.kick());
   process.on('SIGHUP', () => {
     log.info({ event: 'signal', signal: 'SIGHUP' }, 'SIGHUP received: reloading configuration');
     supervisor.send({ type: 'DAEMON.RELOAD' });

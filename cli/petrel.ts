@@ -40,6 +40,20 @@ queue
   .option('--json', 'JSON output')
   .option('--body', 'print the body too')
   .action(async (id: string, o: { json?: boolean; body?: boolean }) => finish(await queueShow(id, { ...qopts(), ...o }, process.stdout, process.stderr)));
+for (const [action, about] of [
+  ['retry', 'make deferred recipients due now (and thaw); the daemon is told to look'],
+  ['delete', 'remove messages from the queue, without a report'],
+  ['freeze', 'stop delivery attempts for messages until thawed'],
+  ['thaw', 'let frozen messages be delivered again'],
+  ['bounce', 'fail every open recipient now and send the sender a report'],
+] as const) {
+  const cmd = queue.command(`${action} [ids...]`).description(about);
+  if (action === 'retry') cmd.option('--all', 'every queued message');
+  cmd.action(async (ids: string[], o: { all?: boolean }) => {
+    const { queueAdmin } = await import('./queue-admin.js');
+    finish(await queueAdmin(action, ids, { ...qopts(), ...o }, process.stdout, process.stderr));
+  });
+}
 queue
   .command('count')
   .description('number of queued messages')

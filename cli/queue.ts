@@ -12,14 +12,24 @@ async function openSpool(configFile?: string): Promise<Spool | undefined> {
   return Spool.open(config.spool_directory, { readOnly: true });
 }
 
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
 function summary(env: Envelope): Record<string, unknown> {
   return {
     id: env.id,
     sender: env.sender,
-    recipients: env.recipients.map((r) => ({ address: r.address, state: r.state })),
+    recipients: env.recipients.map((r) => ({
+      address: r.address,
+      state: r.state,
+      attempts: r.attempts ?? 0,
+      nextAttempt: r.state === 'deferred' ? iso(r.nextAttempt) : null,
+      ...(r.lastError ? { lastError: r.lastError } : {}),
+      ...(r.parent ? { parent: r.parent } : {}),
+    })),
     size: env.size,
-    received: new Date(env.receivedAt).toISOString(),
+    received: iso(env.receivedAt),
     messageId: env.messageIdHeader ?? null,
+    frozen: env.frozen === true,
   };
 }
 
@@ -50,8 +60,14 @@ export async function queueList(opts: { config?: string; json?: boolean }, out: 
     } else {
       for (const env of spool.list()) {
         // Exim's mailq layout: age, size, id, sender, then one indented line per recipient.
-        out.write(`${age(env.receivedAt).padStart(4)} ${String(env.size).padStart(6)} ${env.id} <${env.sender}>\n`);
-        for (const r of env.recipients) out.write(`          ${r.state === 'pending' ? ' ' : 'D'} ${r.address}${r.state === 'pending' ? '' : ` (${r.state})`}\n`);
+        out.write(`${age(env.receivedAt).padStart(4)} ${String(env.size).padStart(6)} ${env.id} <${env.sender}>${env.frozen ? ' *** frozen ***' : ''}\n`);
+        for (const r of env.recipients) {
+          const mark = r.state === 'delivered' || r.state === 'failed' || r.state === 'expanded' ? 'D' : ' ';
+          const tries = r.attempts ? `, ${r.attempts} attempt${r.attempts === 1 ? '' : 's'}` : '';
+          const next = r.state === 'deferred' && r.nextAttempt ? `, next ${new Date(r.nextAttempt).toISOString()}` : '';
+          out.write(`          ${mark} ${r.address} (${r.state}${tries}${next})\n`);
+          if (r.state === 'deferred' && r.lastError) out.write(`              ${r.lastError}\n`);
+        }
         out.write('\n');
       }
     }

@@ -99,6 +99,7 @@ export const configSchema = z
     bounce_return_size_limit: size.default('100K'),
     remote_max_parallel: count.default(100),
     remote_max_parallel_per_host: count.default(20),
+    /** How often the queue is looked at for due messages; 0: never (only on arrival and when asked). */
     queue_run_interval: time.default('1m'),
     /** Exim's queue_only: accepted mail waits for the next look at the queue instead of going at once. */
     queue_only: z.boolean().default(false),

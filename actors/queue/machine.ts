@@ -48,6 +48,8 @@ export const queueMachine = setup({
         (context.maxPerHost > 0 && (context.perHost.get(dest) ?? 0) >= context.maxPerHost);
     },
     again: ({ context }) => context.again,
+    /** queue_run_interval 0: no queue runs; the queue is looked at only when asked (kicks). */
+    noRuns: ({ context }) => context.interval <= 0,
   },
   actions: {
     count: assign(({ context, event }) => {
@@ -66,7 +68,7 @@ export const queueMachine = setup({
 }).createMachine({
   id: 'queue',
   context: ({ input }) => ({ ...input, total: 0, perHost: new Map(), wait: 0, again: false }),
-  initial: 'scanning',
+  initial: 'start',
   on: {
     'DELIVERY.WANTED': [
       { guard: 'full', actions: emit(({ event }) => ({ type: 'hold' as const, dest: (event as Wanted).dest })) },
@@ -76,6 +78,10 @@ export const queueMachine = setup({
     'QUEUE.STOP': '.stopped',
   },
   states: {
+    start: { always: [{ guard: 'noRuns', target: 'dormant' }, { target: 'scanning' }] },
+    dormant: {
+      on: { 'QUEUE.KICK': 'scanning' },
+    },
     waiting: {
       after: { scanDelay: 'scanning' },
       on: { 'QUEUE.KICK': 'scanning' },
@@ -86,6 +92,7 @@ export const queueMachine = setup({
         'QUEUE.KICK': { actions: assign({ again: true }) },
         'QUEUE.SCANNED': [
           { guard: 'again', target: 'scanning', reenter: true },
+          { guard: 'noRuns', target: 'dormant' },
           { target: 'waiting', actions: assign(({ context, event }) => ({ wait: event.type === 'QUEUE.SCANNED' ? (event.nextDueIn ?? context.interval) : context.interval })) },
         ],
       },

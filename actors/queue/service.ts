@@ -306,6 +306,10 @@ export class QueueService {
     work.chain = work.chain.then(async () => {
       const s = this.#settings();
       const now = Date.now();
+      // petrel queue freeze/delete may have acted meanwhile: a deleted message stays deleted
+      // (Spool.apply skips it) and a frozen one stays frozen.
+      const current = this.#spool.envelope(work.env.id);
+      if (current?.frozen) work.env = { ...work.env, frozen: true };
       const applied = applyResults(work.env, results, {
         now,
         rulesFor: (d) => s.rulesFor(d),
@@ -317,6 +321,7 @@ export class QueueService {
       // While jobs of this pass are still out, the message stays due now: a crash retries it.
       let env = applied.envelope;
       if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
+      if (env.frozen) env = { ...env, due: undefined };
       const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id } : { kind: 'update', envelope: env }];
       for (const req of applied.reports) changes.push(...this.#reports(work.env, req, now));
       try {

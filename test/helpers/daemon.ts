@@ -53,6 +53,10 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     primary_hostname: 'mx.petrel.test',
     log_format: 'json',
     log_level: 'debug',
+    // Inbound tests look at what was accepted: it stays in the queue (no delivery on arrival, no
+    // queue runs) unless a test asks for delivery with queue_only: false and a queue_run_interval.
+    queue_only: true,
+    queue_run_interval: 0,
     ...opts.config,
   };
   // The ready line (with the chosen port) is logged at info.

@@ -44,7 +44,7 @@ describe('envelope and trace header', () => {
     assert.ok(m);
     assert.ok(done.text.includes(m.id), `the 250 names the queue id ${m.id}: ${done.text}`);
     assert.equal(m.messageId, '<m1.env@example.test>');
-    assert.deepEqual(m.recipients, [{ address: 'x@localhost', state: 'pending' }]);
+    assert.deepEqual(m.recipients, [{ address: 'x@localhost', state: 'pending', attempts: 0, nextAttempt: null }]);
     assert.ok(m.size > 0);
     assert.ok(Math.abs(Date.parse(m.received) - Date.now()) < 60_000, `received time ${m.received}`);
 

@@ -75,7 +75,7 @@ test('smtp-source: 5,000 messages over 20 sessions are all queued with correct e
   assert.equal(all.length - before, 5000);
   assert.equal(mine.length, 5000);
   for (const m of mine) {
-    assert.deepEqual(m.recipients, [{ address: 'sink@localhost', state: 'pending' }]);
+    assert.deepEqual(m.recipients, [{ address: 'sink@localhost', state: 'pending', attempts: 0, nextAttempt: null }]);
     assert.ok(m.size >= 2048, `size ${m.size}`);
   }
   assert.equal(new Set(mine.map((m) => m.id)).size, 5000, 'ids are unique');
