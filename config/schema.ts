@@ -25,6 +25,10 @@ export const configSchema = z
     listen: z.array(hostPort).min(1).default(['127.0.0.1:2525']),
     tls_on_connect_ports: z.array(z.number().int().min(1).max(65535)).default([]),
     spool_directory: z.string().min(1).default('./var/spool'),
+    /** The admin HTTP listener (/metrics, /health, the inspector); false: none. */
+    admin_listen: z.union([hostPort, z.literal(false)]).default('127.0.0.1:9925'),
+    /** Bearer token required from anything but loopback on admin_listen. */
+    admin_token: z.string().min(16, 'use at least 16 characters').optional(),
     log_level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
     log_format: z.enum(['auto', 'json', 'pretty']).default('auto'),
 
@@ -116,6 +120,13 @@ export const configSchema = z
   .superRefine((c, ctx) => {
     if ((c.tls_certificate === undefined) !== (c.tls_privatekey === undefined)) {
       ctx.addIssue({ code: 'custom', path: ['tls_privatekey'], message: 'tls_certificate and tls_privatekey go together' });
+    }
+    if (c.admin_listen !== false) {
+      const host = parseHostPort(c.admin_listen)?.host ?? '';
+      const loopback = host === 'localhost' || host === '::1' || host.startsWith('127.');
+      if (!loopback && c.admin_token === undefined) {
+        ctx.addIssue({ code: 'custom', path: ['admin_token'], message: `admin_listen on ${host} (not loopback) needs admin_token` });
+      }
     }
     if (c.tls_on_connect_ports.length > 0 && c.tls_certificate === undefined) {
       ctx.addIssue({ code: 'custom', path: ['tls_on_connect_ports'], message: 'needs tls_certificate and tls_privatekey' });

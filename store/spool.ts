@@ -45,6 +45,24 @@ export interface SpoolDbs {
   readonly data: Database<Buffer, [string, number]>;
   readonly incoming: Database<{ started: number; pid: number }, string>;
   readonly queue: Database<true, [number, string]>;
+  /** Counts the commits each sync makes durable (group commit), for metrics. */
+  readonly flushes: FlushTracker;
+}
+
+/** Groups commits by the flush that makes them durable; reports each group's size once flushed. */
+export class FlushTracker {
+  #current: { promise: PromiseLike<unknown>; count: number } | undefined;
+  onBatch: ((size: number) => void) | undefined;
+
+  add(flushed: PromiseLike<unknown>): void {
+    if (this.#current?.promise === flushed) {
+      this.#current.count++;
+      return;
+    }
+    const batch = { promise: flushed, count: 1 };
+    this.#current = batch;
+    flushed.then(() => this.onBatch?.(batch.count), () => undefined);
+  }
 }
 
 export class Spool {
@@ -80,6 +98,7 @@ export class Spool {
       data: root.openDB<Buffer, [string, number]>({ name: 'data', encoding: 'binary' }),
       incoming: root.openDB<{ started: number; pid: number }, string>({ name: 'incoming' }),
       queue: root.openDB<true, [number, string]>({ name: 'queue' }),
+      flushes: new FlushTracker(),
     };
     const format = root.get('format') as number | undefined;
     if (format === undefined && !opts.readOnly) root.putSync('format', SPOOL_FORMAT);
@@ -107,6 +126,11 @@ export class Spool {
     }
     await this.#dbs.root.flushed;
     return { discarded };
+  }
+
+  /** Called with the number of messages each sync made durable. */
+  set onCommitBatch(f: ((size: number) => void) | undefined) {
+    this.#dbs.flushes.onBatch = f;
   }
 
   /** Start receiving a message; nothing is visible as queued until the writer commits. */

@@ -110,7 +110,9 @@ export class MessageWriter {
     if (this.#marked) void incoming.remove(this.id);
     try {
       await stored;
-      await root.flushed;
+      const flushed = root.flushed;
+      this.#dbs.flushes.add(flushed);
+      await flushed;
     } catch (e) {
       throw new WriterError(`spool commit of ${this.id} failed: ${(e as Error).message}`, { cause: e });
     }

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import type { ListenAddress } from '../../config/load.js';
 import type { ListenerEmitted } from '../events.js';
+import type { Metrics } from '../../net/admin/metrics.js';
 import { Connection, normaliseIp } from '../smtp-session/connection.js';
 import type { ConnectionDeps } from '../smtp-session/connection.js';
 import { listenerMachine } from './machine.js';
@@ -24,6 +25,7 @@ export interface ListenerOptions {
   readonly maxTotal: number;
   readonly maxPerHost: number;
   readonly logger: Logger;
+  readonly metrics?: Metrics;
   /** The dependencies new connections get; read per connection, so a reload applies to new sessions. */
   deps(): ConnectionDeps;
   /** A server failed after it started (the supervisor decides what to do). */
@@ -120,6 +122,7 @@ export class ListenerService {
     this.#verdict = undefined;
     this.#actor.send({ type: 'CONN.OPEN', ip });
     const verdict = this.#verdict as ListenerEmitted | undefined;
+    this.#opts.metrics?.connections.inc({ result: verdict?.type === 'admit' ? 'admitted' : 'refused' });
     if (verdict?.type !== 'admit') {
       const reason = verdict?.type === 'refuse' ? verdict.reason : 'stopping';
       this.#opts.logger.info({ event: 'refused', ip, reason }, `connection from [${ip}] refused: ${reason === 'total' ? 'too many connections' : reason === 'per-host' ? 'too many connections from this host' : 'shutting down'}`);
@@ -130,7 +133,9 @@ export class ListenerService {
     }
     let conn: Connection | undefined;
     try {
+      this.#opts.metrics?.openConnections.inc();
       conn = new Connection(socket, this.#opts.deps(), () => {
+        this.#opts.metrics?.openConnections.dec();
         if (conn) this.#connections.delete(conn);
         this.#actor.send({ type: 'CONN.CLOSED', ip });
       });

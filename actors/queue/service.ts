@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Envelope, RecipientRecord } from '../../store/envelope.js';
+import type { Metrics } from '../../net/admin/metrics.js';
 import type { Spool, SpoolChange } from '../../store/spool.js';
 import type { Route, RoutingSettings } from '../../routing/routers.js';
 import { route } from '../../routing/routers.js';
@@ -77,6 +78,7 @@ export class QueueService {
   readonly #runners: DeliveryRunnerFactory;
   readonly #local: LocalDelivery;
   readonly #newId: () => string;
+  readonly #metrics: Metrics | undefined;
   readonly #work = new Map<string, Work>();
   readonly #dests = new Map<string, DestState>();
   readonly #held = new Set<string>();
@@ -84,7 +86,8 @@ export class QueueService {
   #cursor: [number, string] | undefined;
   #stopping = false;
 
-  constructor(opts: { spool: Spool; logger: Logger; settings: () => QueueSettings; runners: DeliveryRunnerFactory; local: LocalDelivery; newId: () => string }) {
+  constructor(opts: { spool: Spool; logger: Logger; settings: () => QueueSettings; runners: DeliveryRunnerFactory; local: LocalDelivery; newId: () => string; metrics?: Metrics }) {
+    this.#metrics = opts.metrics;
     this.#spool = opts.spool;
     this.#log = opts.logger;
     this.#settings = opts.settings;
@@ -330,7 +333,12 @@ export class QueueService {
         this.#log.error({ event: 'spool-error', id: env.id, err: (e as Error).message }, `${env.id} could not record delivery results: ${(e as Error).message}`);
       }
       work.env = env;
-      for (const l of applied.logs) this.#log[l.level](l.fields, l.msg);
+      for (const l of applied.logs) {
+        this.#log[l.level](l.fields, l.msg);
+        const ev = l.fields.event;
+        if (ev === 'delivered' || ev === 'deferred') this.#metrics?.recipients.inc({ outcome: ev });
+        else if (ev === 'failed') this.#metrics?.recipients.inc({ outcome: 'bounced' });
+      }
       for (const c of changes) if (c.kind === 'insert') this.submit(c.envelope.id);
       if (last) this.#work.delete(env.id);
     });

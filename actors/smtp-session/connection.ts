@@ -13,6 +13,7 @@ import { R } from '../../protocol/smtp/reply.js';
 import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/sequencer.js';
 import type { Offer } from '../../protocol/smtp/sequencer.js';
 import type { Spool } from '../../store/spool.js';
+import type { Metrics } from '../../net/admin/metrics.js';
 import type { TlsRecord } from '../../store/envelope.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import { sessionMachine } from './machine.js';
@@ -24,6 +25,7 @@ export interface ConnectionDeps {
   readonly settings: SessionSettings;
   readonly spool: Spool;
   readonly logger: Logger;
+  readonly metrics?: Metrics;
   runAcl(request: AclRequest): Promise<AclOutcome>;
   tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
@@ -246,10 +248,13 @@ export class Connection {
           queueMicrotask(() => this.#send({ type: 'SPOOL.FAILED', error: 'no message is being received' }));
           return;
         }
+        const started = performance.now();
         rx.commit(e.draft).then(
           (envelope) => {
             this.#send({ type: 'SPOOL.COMMITTED', envelope });
             this.#deps.committed(envelope.id);
+            this.#deps.metrics?.messages.inc({ outcome: 'accepted' });
+            this.#deps.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
           },
           (err: unknown) => this.#send({ type: 'SPOOL.FAILED', error: err instanceof Error ? err.message : String(err) }),
         );
@@ -269,6 +274,7 @@ export class Connection {
       case 'discardData': {
         const rx = this.#receiver;
         this.#receiver = undefined;
+        this.#deps.metrics?.messages.inc({ outcome: 'rejected' });
         if (rx) void rx.abort().catch((err: Error) => this.#deps.logger.error({ err: err.message }, 'discarding message data failed'));
         return;
       }

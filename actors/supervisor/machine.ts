@@ -37,6 +37,7 @@ export const supervisorMachine = setup({
     stop: fromPromise<void, Runtime>(async ({ input }) => {
       await input.stopListener(input.config.shutdown_timeout);
       await input.stopQueue(input.config.shutdown_timeout);
+      await input.stopAdmin();
       await input.closeSpool();
     }),
   },

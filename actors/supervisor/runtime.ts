@@ -23,6 +23,10 @@ import { createRunnerFactory } from '../delivery/runner.js';
 import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
 import type { DnsPort } from '../../routing/routers.js';
+import { createMetrics } from '../../net/admin/metrics.js';
+import type { Metrics } from '../../net/admin/metrics.js';
+import { AdminServer } from '../../net/admin/server.js';
+import { parseHostPort } from '../../config/units.js';
 
 export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSettings {
   return {
@@ -74,6 +78,8 @@ export class Runtime {
   #delivery: CompiledDelivery;
   #dns: NetworkResolver;
   #queue: QueueService | undefined;
+  #admin: AdminServer | undefined;
+  readonly metrics: Metrics = createMetrics();
   #tls: SecureContext | undefined;
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
@@ -116,6 +122,7 @@ export class Runtime {
         return spool;
       },
       logger: this.logger,
+      metrics: this.metrics,
       runAcl: (request) => policy.run(request, ports),
       tryAcl: (request) => policy.tryRun(request, ports),
       newMessage: () => ({ id: this.#newId(), time: Date.now() }),
@@ -130,6 +137,8 @@ export class Runtime {
     const spool = Spool.open(this.#config.spool_directory, { lock: true });
     const report = await spool.recover();
     this.#spool = spool;
+    spool.onCommitBatch = (n) => this.metrics.commitBatch.observe(n);
+    this.metrics.setQueueSize(() => spool.count());
     this.#deps = this.#makeDeps();
     this.#startQueue(spool);
     this.logger.info(
@@ -153,6 +162,7 @@ export class Runtime {
       runners: createRunnerFactory({ spool, logger: this.logger, settings: () => this.#delivery.delivery }),
       local: createLocalDelivery({ spool, logger: this.logger, root: () => this.#config.maildir_directory, hostname: () => this.#config.primary_hostname }),
       newId: this.#newId,
+      metrics: this.metrics,
     });
     this.#queue = queue;
     queue.start();
@@ -172,13 +182,34 @@ export class Runtime {
       maxTotal: c.smtp_accept_max,
       maxPerHost: c.smtp_accept_max_per_host,
       logger: this.logger,
+      metrics: this.metrics,
       deps: () => this.#deps,
       onFailure: (e) => this.onServiceFailure('listener', e),
     });
     await listener.start();
     this.#listener = listener;
     const where = listener.addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}${a.tlsOnConnect ? ' (TLS)' : ''}`);
-    this.logger.info({ event: 'ready', listen: listener.addresses, pid: process.pid, config: c.source }, `Petrel daemon ready: listening on ${where.join(', ')}`);
+    if (c.admin_listen !== false && !this.#admin) {
+      const hp = parseHostPort(c.admin_listen) as { host: string; port: number };
+      const admin = new AdminServer({
+        ...hp,
+        ...(c.admin_token ? { token: c.admin_token } : {}),
+        metrics: this.metrics,
+        health: () => ({ ok: this.#spool !== undefined && this.#listener !== undefined, detail: { sessions: this.#listener?.active ?? 0, queued: this.#spool?.count() ?? 0, inFlight: this.#queue?.inFlight ?? 0 } }),
+      });
+      try {
+        await admin.start();
+        this.#admin = admin;
+      } catch (e) {
+        // Mail service does not depend on the admin listener: say so loudly and go on without it.
+        this.logger.error({ event: 'admin-error', err: (e as Error).message }, (e as Error).message);
+      }
+    }
+    const admin = this.#admin?.address;
+    this.logger.info(
+      { event: 'ready', listen: listener.addresses, ...(admin ? { admin } : {}), pid: process.pid, config: c.source },
+      `Petrel daemon ready: listening on ${where.join(', ')}${admin ? `; admin on http://${admin.host}:${admin.port}/` : ''}`,
+    );
   }
 
   /** Bind again whatever address failed; sessions in progress are not touched. */
@@ -188,6 +219,17 @@ export class Runtime {
     const c = this.#config;
     await l.reconfigure(c.listen, c.smtp_accept_max, c.smtp_accept_max_per_host);
     this.logger.info({ event: 'listener-restarted', listen: l.addresses }, 'listener restarted');
+  }
+
+  get admin(): AdminServer | undefined {
+    return this.#admin;
+  }
+
+  async stopAdmin(): Promise<void> {
+    const a = this.#admin;
+    this.#admin = undefined;
+    await a?.stop();
+    this.metrics.stop();
   }
 
   async stopListener(deadlineMs: number): Promise<void> {

@@ -57,6 +57,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     // queue runs) unless a test asks for delivery with queue_only: false and a queue_run_interval.
     queue_only: true,
     queue_run_interval: 0,
+    admin_listen: '127.0.0.1:0',
     ...opts.config,
   };
   // The ready line (with the chosen port) is logged at info.
