@@ -13,8 +13,8 @@ scenarios: ${Object.keys(SCENARIOS).join(', ')} (default: all)
 
 options:
   --peers LIST         systems to measure, comma-separated (default: petrel,postfix,sink)
-  --messages N         messages per measured run (default 5000)
-  --duration SECONDS   run for a time instead of a message count
+  --messages N         messages per measured run (default 5000; outbound-drain 20000)
+  --duration SECONDS   run for a time instead of a message count (inbound scenarios)
   --concurrency C      simultaneous sessions (default 20)
   --size BYTES         message size (default 2048)
   --processes 1|2      load generator processes (default 1)

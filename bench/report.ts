@@ -41,11 +41,26 @@ export function formatRatio(ratio: number): string {
   if (!Number.isFinite(ratio) || ratio <= 0) return 'n/a';
   if (ratio >= 10) return `${Math.round(ratio)}x`;
   if (ratio >= 1) return `${ratio.toFixed(1)}x`;
-  return `${Number(ratio.toPrecision(2))}x`;
+  // 0.996 rounds up to 1.0: written like the ratios of 1 and above.
+  const rounded = Number(ratio.toPrecision(2));
+  return rounded >= 1 ? `${rounded.toFixed(1)}x` : `${rounded}x`;
 }
 
-/** A run that produced a rate worth comparing (it ran, and it accepted something). */
+/** Seconds to three significant digits at most: "4.21", "17.3", "123". */
+export function formatSeconds(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return 'n/a';
+  const s = ms / 1000;
+  if (s >= 100) return groupThousands(String(Math.round(s)));
+  if (s >= 10) return s.toFixed(1);
+  return s.toFixed(2);
+}
+
+/**
+ * A run that produced a rate worth comparing: it accepted something (inbound), or it delivered
+ * everything it accepted without a problem (delivery: a system that lost mail has no rate to compare).
+ */
 function rateOf(run: TargetRun): number | undefined {
+  if (run.delivery) return !run.error && run.delivery.delivered > 0 ? run.delivery.rate : undefined;
   return run.result && run.result.sent > 0 ? run.result.rate : undefined;
 }
 
@@ -79,8 +94,53 @@ function outcomeCell(run: TargetRun): string {
   return `${r.sent}/${r.failed}${notes.length ? ` (${notes.join(', ')})` : ''}`;
 }
 
-/** The table of all scenarios; a failed system shows its error in place of its figures. */
+function isDelivery(s: ScenarioReport): boolean {
+  return s.kind === 'drain' || s.kind === 'relay';
+}
+
+/**
+ * The tables of all scenarios: inbound ones (rate and latency at the client), then delivery ones
+ * (rate at the sink, total time, messages delivered/accepted). A failed system shows its error.
+ */
 export function markdownTable(scenarios: readonly ScenarioReport[]): string {
+  const inbound = scenarios.filter((s) => !isDelivery(s));
+  const delivery = scenarios.filter(isDelivery);
+  if (delivery.length === 0) return inboundTable(inbound);
+  if (inbound.length === 0) return deliveryTable(delivery);
+  return `${inboundTable(inbound)}\n\n${deliveryTable(delivery)}`;
+}
+
+/** Delivered/accepted, with the mismatch spelt out. */
+function messagesCell(run: TargetRun): string {
+  const d = run.delivery;
+  if (!d) return '-';
+  const notes: string[] = [];
+  if (d.delivered !== d.expected) notes.push('MISMATCH');
+  if (d.timedOut) notes.push('cut short');
+  return `${d.delivered}/${d.expected}${notes.length ? ` (${notes.join(', ')})` : ''}`;
+}
+
+function deliveryTable(scenarios: readonly ScenarioReport[]): string {
+  const header = [
+    '| scenario | system | delivered/s | total s | delivered/accepted | durable before 250 | ratio |',
+    '|---|---|---:|---:|---|---|---|',
+  ];
+  const rows: string[] = [];
+  for (const s of scenarios) {
+    const ratios = ratioCells(s.runs);
+    s.runs.forEach((run, i) => {
+      const d = run.delivery;
+      const rate = d && !run.error ? formatRate(d.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
+      rows.push(
+        `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ` +
+          `${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
+      );
+    });
+  }
+  return [...header, ...rows].join('\n');
+}
+
+function inboundTable(scenarios: readonly ScenarioReport[]): string {
   const header = [
     '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | durable before 250 | ratio |',
     '|---|---|---:|---:|---:|---|---|---|',
@@ -112,7 +172,13 @@ export function machineLine(m: MachineInfo): string {
   return parts.join(', ');
 }
 
-/** One line for each failure worth reading after the table (errors and the most frequent refusals). */
+// Lines of a system's log quoted after the table; the JSON report has them all.
+const DIAGNOSIS_LINES = 12;
+
+/**
+ * One line for each failure worth reading after the table: errors, the most frequent refusals, and
+ * for delivery runs the figures behind the row and, when it failed, what the system's log said.
+ */
 export function notes(scenarios: readonly ScenarioReport[]): string[] {
   const out: string[] = [];
   for (const s of scenarios) {
@@ -121,6 +187,24 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       if (run.error) out.push(`${where}: ${run.error}`);
       if (run.stopError) out.push(`${where}: stop failed: ${run.stopError}`);
       for (const e of run.result?.errors ?? []) out.push(`${where}: ${e.count} x ${e.message}`);
+      const d = run.delivery;
+      if (d) {
+        const parts = [
+          `accepted ${d.accept.sent} at ${formatRate(d.accept.rate)}/s`,
+          `first at the sink after ${formatSeconds(d.firstDeliveryMs)} s, last after ${formatSeconds(d.lastDeliveryMs)} s`,
+          `queue empty after ${formatSeconds(d.emptyMs)} s${d.emptySource === 'log' ? ` (its log; a count said 0 after ${formatSeconds(d.emptySeenMs)} s)` : ''}`,
+        ];
+        if (d.releaseMs !== undefined) parts.splice(1, 0, `release took ${formatSeconds(d.releaseMs)} s`);
+        out.push(`${where}: ${parts.join(', ')}`);
+        for (const e of d.accept.errors) out.push(`${where}: ${e.count} x ${e.message}`);
+      }
+      const g = run.diagnosis;
+      if (g) {
+        if (g.keptDir) out.push(`${where}: files kept in ${g.keptDir}`);
+        if (g.deliveredLogged !== undefined) out.push(`${where}: its log counts ${g.deliveredLogged} deliveries`);
+        for (const line of g.lines.slice(0, DIAGNOSIS_LINES)) out.push(`${where}: log: ${line}`);
+        if (g.lines.length > DIAGNOSIS_LINES) out.push(`${where}: (${g.lines.length - DIAGNOSIS_LINES} more lines in the JSON report)`);
+      }
     }
   }
   return out;
@@ -203,13 +287,24 @@ export function progressPrinter(stream: ProgressStream): ProgressPrinter {
             `${p.failed} failed, ${(p.elapsedMs / 1000).toFixed(1)} s`,
         );
         live = true;
+      } else if (e.kind === 'delivery') {
+        if (!tty) return;
+        const p = e.progress;
+        clear();
+        stream.write(
+          `${e.scenario} ${e.system}: ${formatRate(p.currentRate)} delivered/s now, ${p.delivered}/${p.expected} at the sink, ` +
+            `${(p.elapsedMs / 1000).toFixed(1)} s`,
+        );
+        live = true;
       } else {
         const r = e.run.result;
-        line(
-          r
-            ? `${e.scenario} ${e.run.system}: ${formatRate(r.rate)} msg/s, ${r.sent} sent, ${r.failed} failed`
-            : `${e.scenario} ${e.run.system}: ${e.run.error ?? 'no result'}`,
-        );
+        const d = e.run.delivery;
+        let text: string;
+        if (d && !e.run.error) {
+          text = `${formatRate(d.rate)} delivered/s, ${d.delivered}/${d.expected} at the sink, queue empty after ${formatSeconds(d.emptyMs)} s`;
+        } else if (r) text = `${formatRate(r.rate)} msg/s, ${r.sent} sent, ${r.failed} failed`;
+        else text = e.run.error ?? 'no result';
+        line(`${e.scenario} ${e.run.system}: ${text}`);
       }
     },
     note: line,

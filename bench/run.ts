@@ -14,14 +14,22 @@ import {
   type MachineInfo,
   type ProgressStream,
 } from './report.js';
-import { runScenario, scenarioSpec, SCENARIOS, type ScenarioLoad, type ScenarioReport } from './scenarios/index.js';
+import {
+  appliesTo,
+  runScenario,
+  scenarioSpec,
+  SCENARIOS,
+  type ScenarioLoad,
+  type ScenarioReport,
+  type ScenarioSpec,
+} from './scenarios/index.js';
 
 export interface BenchOptions {
   /** Scenario names (see SCENARIOS); empty means all of them. */
   scenarios: string[];
   /** Systems to measure, e.g. ['petrel', 'postfix', 'sink']; the table lists them in that canonical order. */
   peers: string[];
-  /** Messages per measured run (default 5000); ignored when duration is set. */
+  /** Messages per measured run (default 5000; outbound-drain 20,000); ignored when duration is set. */
   messages?: number;
   /** Seconds per measured run, instead of a message count. */
   duration?: number;
@@ -76,6 +84,17 @@ const DEFAULT_MESSAGES = 5000;
 // Time for starting, warming up and stopping one system, beyond the measured run itself.
 const OVERHEAD_PER_RUN_S = 60;
 const RUN_BUDGET_S = 120;
+// A delivery run accepts and delivers every message (at the least 50 per second each way) and may
+// wait out a stall before it gives up.
+const DELIVERY_BASE_S = 90;
+const DELIVERY_MESSAGES_PER_S = 50;
+
+/** Seconds one run of a scenario may take, starting and stopping included. */
+export function runBudgetS(spec: ScenarioSpec, load: ScenarioLoad, durationS: number | undefined): number {
+  if (spec.kind === 'inbound') return (durationS ?? RUN_BUDGET_S) + OVERHEAD_PER_RUN_S;
+  const messages = load.messages + load.warmupMessages;
+  return DELIVERY_BASE_S + Math.ceil((2 * messages) / DELIVERY_MESSAGES_PER_S) + OVERHEAD_PER_RUN_S;
+}
 
 function defaultRoot(): string {
   // Compiled to dist/bench/run.js: the repository root is two levels above this directory.
@@ -98,11 +117,15 @@ function orderPeers(names: readonly string[]): string[] {
 
 function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
   const spec = scenarioSpec(name);
-  const durationMs = opts.duration ? Math.round(opts.duration * 1000) : 0;
-  const messages = opts.messages ?? DEFAULT_MESSAGES;
+  // Delivery scenarios count messages: the queue is filled, or the sink must receive them all.
+  const durationMs = opts.duration && spec.kind === 'inbound' ? Math.round(opts.duration * 1000) : 0;
+  const messages = opts.messages ?? spec.defaultMessages ?? DEFAULT_MESSAGES;
   const concurrency = opts.concurrency ?? spec.concurrency;
+  // outbound-drain has no warm-up: its fill is not measured, and Petrel restarts to release anyway.
   const warmupMessages =
-    opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10)));
+    spec.kind === 'drain'
+      ? 0
+      : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
   return {
     messages,
     durationMs,
@@ -138,15 +161,23 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   const targets = peerNames.map((n) => env.targets?.[n] ?? createTarget(n));
 
   const builtIn = peerNames.filter((n) => !env.targets?.[n]);
+  // The delivery scenarios relay to smtp-sink, whichever systems they measure.
+  const needs = loads.some(({ spec }) => spec.kind !== 'inbound') ? [...new Set([...builtIn, 'sink'])] : builtIn;
   const progress = progressPrinter(env.progress ?? process.stderr);
-  if (opts.install !== false && builtIn.length > 0) {
-    await ensurePeers(builtIn, progress.note);
+  if (opts.install !== false && needs.length > 0) {
+    await ensurePeers(needs, progress.note);
   }
   const machine = await machineInfo(root);
 
-  const runs = loads.length * targets.length;
-  const perRun = (opts.duration ?? RUN_BUDGET_S) + OVERHEAD_PER_RUN_S;
-  const deadline = startedAt.getTime() + (opts.timeout ?? runs * perRun) * 1000;
+  // Only the pairs that run count: the delivery scenarios skip systems that do not deliver (the sink).
+  let runs = 0;
+  let budgetS = 0;
+  for (const { spec, load } of loads) {
+    const n = targets.filter((t) => appliesTo(spec, t)).length;
+    runs += n;
+    budgetS += n * runBudgetS(spec, load, opts.duration);
+  }
+  const deadline = startedAt.getTime() + (opts.timeout ?? budgetS) * 1000;
 
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -187,7 +218,11 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
 
   const incomplete =
     abort.signal.aborted ||
-    scenarios.some((s) => s.runs.some((r) => r.result?.timedOut === true || r.error?.startsWith('skipped') === true));
+    scenarios.some((s) =>
+      s.runs.some(
+        (r) => r.result?.timedOut === true || r.delivery?.timedOut === true || r.error?.startsWith('skipped') === true,
+      ),
+    );
   const { signal: _signal, ...echoed } = opts;
   const report: BenchReport = {
     format: 'petrel-bench/1',

@@ -48,6 +48,11 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
+  // A bug in one delivery or session must not take the daemon down (it would stop all mail):
+  // a stray promise rejection is logged, loudly, and the daemon carries on.
+  process.on('unhandledRejection', (reason) => {
+    log.error({ event: 'bug', err: reason instanceof Error ? reason.stack : String(reason) }, 'unhandled promise rejection (a bug): logged and ignored');
+  });
   // petrel queue retry/thaw/bounce: look at the queue now.
   process.on('SIGUSR1', () => runtime.queue?.kick());
   process.on('SIGHUP', () => {

@@ -10,9 +10,15 @@ export function createLogger(level: string, format: 'auto' | 'json' | 'pretty'):
       pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' } }),
     );
   }
-  // Asynchronous writes keep logging off the hot path; flushed on exit.
-  return pino(
-    { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime },
-    pino.destination({ dest: 1, sync: false }),
-  );
+  // Asynchronous writes keep logging off the hot path; whatever is buffered is written out when
+  // the process exits, even on a crash.
+  const dest = pino.destination({ dest: 1, sync: false });
+  process.once('exit', () => {
+    try {
+      dest.flushSync();
+    } catch {
+      // nothing more can be done this late
+    }
+  });
+  return pino({ level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime }, dest);
 }

@@ -76,7 +76,10 @@ class Runner {
         this.#startTls(e.servername);
         return;
       case 'sendMessage':
-        void this.#stream(e.job, this.#generation);
+        this.#stream(e.job, this.#generation).catch((err: unknown) => {
+          this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'sending a message failed');
+          this.#socket?.destroy();
+        });
         return;
       case 'sendEmptyData':
         this.#socket?.write('.\r\n');

@@ -280,8 +280,10 @@ function begin(c: Ctx, job: DeliveryJob): Step {
   }
   const sendable = job.recipients.map((r, i) => ({ r, i })).filter(({ i }) => !outcomes.has(i));
   if (sendable.length === 0) {
+    const rest = c.jobs.filter((j) => j !== job);
     const results = [...outcomes].map(([i, o]) => result(c, job, i, o));
-    return { go: 'ready', update: { jobs: c.jobs.slice(1) }, effects: [{ type: 'results', job, results }, ...ready({ ...c, jobs: c.jobs.slice(1) }).effects] };
+    const next = ready({ ...c, jobs: rest });
+    return { go: next.go, update: { jobs: rest, ...next.update }, effects: [{ type: 'results', job, results }, ...next.effects] };
   }
   const groups = planTransaction(caps, {
     sender: job.sender,
@@ -298,5 +300,7 @@ function begin(c: Ctx, job: DeliveryJob): Step {
   const positions = sendable.map(({ i }) => i);
   const mapped = groups.map((g) => g.map((cmd) => (cmd.stage === 'rcpt' ? { ...cmd, rcptIndex: positions[cmd.rcptIndex] as number } : cmd)));
   const tx: TxState = { groups: mapped, group: 0, got: 0, accepted: [], outcomes };
-  return { go: 'transaction', update: { tx }, effects: [{ type: 'send', text: (mapped[0] ?? []).map((cmd) => cmd.line).join('') }] };
+  // The job in hand is the first of `jobs` (onJob hands one over that is not there yet).
+  const jobs = c.jobs[0] === job ? c.jobs : [job, ...c.jobs];
+  return { go: 'transaction', update: { tx, jobs }, effects: [{ type: 'send', text: (mapped[0] ?? []).map((cmd) => cmd.line).join('') }] };
 }

@@ -68,6 +68,9 @@ export interface LoadResult {
   readonly aborted: number;
   /** From the first connection attempt to the last completed message (ms). */
   readonly elapsedMs: number;
+  /** Epoch ms of the first connection attempt and of the last completed message (0 when none). */
+  readonly startedAt: number;
+  readonly endedAt: number;
   /** Accepted messages per second over elapsedMs. */
   readonly rate: number;
   readonly latencyMs: LatencySummary;
@@ -120,6 +123,8 @@ export function mergeResults(results: readonly WorkerResult[], timedOut: boolean
     outcomes,
     aborted,
     elapsedMs: Math.round(elapsedMs * 10) / 10,
+    startedAt: Number.isFinite(firstStart) ? Math.round(firstStart) : 0,
+    endedAt: Number.isFinite(lastEnd) ? Math.round(lastEnd) : 0,
     rate: elapsedMs > 0 ? Math.round((outcomes.ok / elapsedMs) * 1000 * 10) / 10 : 0,
     latencyMs: summarize(all),
     perSecond,

@@ -6,6 +6,8 @@ import { mustRun, runCommand } from './process.js';
 
 export const POSTFIX_BIN = '/usr/sbin/postfix';
 export const POSTCONF_BIN = '/usr/sbin/postconf';
+export const POSTQUEUE_BIN = '/usr/sbin/postqueue';
+export const POSTSUPER_BIN = '/usr/sbin/postsuper';
 export const SMTP_SINK_BIN = '/usr/sbin/smtp-sink';
 export const SWAKS_BIN = '/usr/bin/swaks';
 

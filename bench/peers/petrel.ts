@@ -1,14 +1,24 @@
 // Petrel as a target: starts `petrel daemon` with a throw-away config and spool, stops it with SIGTERM.
+// For the delivery scenarios it relays to a sink (smarthost), can hold mail (queue_only) and release it
+// by a restart, and counts its queue with `petrel queue count`.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerError } from '../errors.js';
-import { freePort, isRunning, stopChild, trackChild, waitForBanner, waitPortClosed } from './process.js';
-import type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js';
+import { freePort, isRunning, runCommand, stopChild, trackChild, waitForBanner, waitPortClosed } from './process.js';
+import type {
+  PeerInfo,
+  PeerTarget,
+  RelayDiagnosis,
+  RelayStartOptions,
+  RunningPeer,
+  RunningRelay,
+  StartOptions,
+} from './types.js';
 
 const INFO: PeerInfo = {
   name: 'petrel',
@@ -28,6 +38,10 @@ export interface PetrelTargetOptions {
   readonly stopTimeoutMs?: number;
   /** Keep the temporary directory (config, spool, daemon output) for inspection. */
   readonly keepDir?: boolean;
+  /** log_level of the delivery scenarios (default info: the delivered/deferred lines are the evidence). */
+  readonly relayLogLevel?: string;
+  /** Further config keys of the delivery scenarios, merged last (experiments, e.g. smtp_transport). */
+  readonly relayConfig?: Readonly<Record<string, unknown>>;
 }
 
 /** The daemon configuration the bench relies on; every key here is part of the contract. */
@@ -47,6 +61,105 @@ export function petrelConfig(dir: string, port: number): PetrelBenchConfig {
     relay_to_domains: ['example.com'],
     log_level: 'warn',
   };
+}
+
+/** The configuration of the delivery scenarios: everything for example.com goes to the sink. */
+export interface PetrelRelayConfig extends PetrelBenchConfig {
+  readonly smarthost: string;
+  /** true while holding: accepted mail waits for the next look at the queue... */
+  readonly queue_only: boolean;
+  /** ...which, while holding, is a day away. */
+  readonly queue_run_interval?: string;
+}
+
+/**
+ * Holding (`hold`) is queue_only with a queue run a day away; releasing is the same file with
+ * queue_only false (the daemon looks at the queue as it starts). Without hold, mail goes at once.
+ */
+export function petrelRelayConfig(
+  dir: string,
+  port: number,
+  relay: { sinkPort: number; hold: boolean; released?: boolean; logLevel?: string },
+  extra: Readonly<Record<string, unknown>> = {},
+): PetrelRelayConfig & Record<string, unknown> {
+  const held = relay.hold && !relay.released;
+  return {
+    ...petrelConfig(dir, port),
+    log_level: relay.logLevel ?? 'info',
+    smarthost: `${HOST}:${relay.sinkPort}`,
+    queue_only: held,
+    ...(relay.hold ? { queue_run_interval: '1d' } : {}),
+    ...extra,
+  };
+}
+
+/** The number `petrel queue count` prints (one line, digits); anything else is an error. */
+export function parseQueueCount(stdout: string): number {
+  const text = stdout.trim();
+  if (!/^\d+$/.test(text)) throw new PeerError('ERR_PEER_COMMAND', `petrel queue count printed ${JSON.stringify(text.slice(0, 200))}`);
+  return Number(text);
+}
+
+/** What the daemon's log says about deliveries, and the lines worth showing when something failed. */
+export interface DaemonLogSummary {
+  readonly arrivals: number;
+  readonly delivered: number;
+  readonly completed: number;
+  readonly deferred: number;
+  readonly failed: number;
+  /** Lines that are not routine (warnings, errors, deferrals, failures, anything not JSON such as a crash trace). */
+  readonly notable: string[];
+}
+
+const ROUTINE = new Set(['arrival', 'delivered', 'completed', 'spool-open', 'ready', 'signal', 'stopped']);
+
+/** Reads a daemon log (pino JSON lines, maybe a crash trace among them). */
+export function summarizeDaemonLog(text: string, maxNotable = 40): DaemonLogSummary {
+  let arrivals = 0;
+  let delivered = 0;
+  let completed = 0;
+  let deferred = 0;
+  let failed = 0;
+  const notable: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let rec: { level?: unknown; event?: unknown; msg?: unknown } | undefined;
+    try {
+      const v: unknown = JSON.parse(line);
+      rec = typeof v === 'object' && v !== null ? v : undefined;
+    } catch {
+      rec = undefined;
+    }
+    const event = typeof rec?.event === 'string' ? rec.event : undefined;
+    if (event === 'arrival') arrivals++;
+    else if (event === 'delivered') delivered++;
+    else if (event === 'completed') completed++;
+    else if (event === 'deferred') deferred++;
+    else if (event === 'failed') failed++;
+    // Arrivals, deliveries and start/stop lines are routine below level warn (40).
+    const routine = rec !== undefined && (typeof rec.level !== 'number' || rec.level < 40) && event !== undefined && ROUTINE.has(event);
+    if (!routine && notable.length < maxNotable) notable.push(line.length > 600 ? `${line.slice(0, 600)}...` : line);
+  }
+  return { arrivals, delivered, completed, deferred, failed, notable };
+}
+
+/** Epoch ms of the last log line with this event (pino's ISO `time`), undefined when there is none. */
+export function lastEventTime(text: string, event: string): number | undefined {
+  const needle = `"event":"${event}"`;
+  let at = text.lastIndexOf(needle);
+  while (at >= 0) {
+    const start = text.lastIndexOf('\n', at) + 1;
+    const end = text.indexOf('\n', at);
+    try {
+      const rec = JSON.parse(text.slice(start, end < 0 ? undefined : end)) as { time?: unknown; event?: unknown };
+      const t = typeof rec.time === 'string' ? Date.parse(rec.time) : typeof rec.time === 'number' ? rec.time : NaN;
+      if (rec.event === event && Number.isFinite(t)) return t;
+    } catch {
+      // Not a JSON line (a crash trace quoting the text): look further back.
+    }
+    at = start >= 2 ? text.lastIndexOf(needle, start - 2) : -1;
+  }
+  return undefined;
 }
 
 function defaultRoot(): string {
@@ -73,6 +186,42 @@ async function packageVersion(root: string): Promise<string | undefined> {
   }
 }
 
+/** One daemon process on a config file, its output appended to the log file. */
+class Daemon {
+  readonly child: ChildProcess;
+  #spawnFailure: Error | undefined;
+  /** Set before a stop we asked for, so that its exit is not taken for a crash. */
+  stopping = false;
+
+  constructor(node: string, cli: string, root: string, configPath: string, logPath: string) {
+    // The daemon's output goes to a file, not a pipe: a pipe nobody drains fast enough would
+    // block the daemon under load and distort what is measured.
+    const fd = openSync(logPath, 'a');
+    try {
+      this.child = spawn(node, [cli, 'daemon', '--config', configPath], {
+        cwd: root,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, NODE_ENV: 'production' },
+      });
+    } finally {
+      closeSync(fd);
+    }
+    trackChild(this.child);
+    this.child.once('error', (e) => (this.#spawnFailure = e));
+  }
+
+  /** Why the process is not running (undefined while it runs). */
+  exitReason(cli: string): string | undefined {
+    if (this.#spawnFailure) return `cannot start ${cli}: ${this.#spawnFailure.message}`;
+    return isRunning(this.child) ? undefined : `petrel daemon exited (${this.child.exitCode ?? this.child.signalCode})`;
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    await stopChild(this.child, graceMs);
+  }
+}
+
 /**
  * `node <root>/dist/cli/petrel.js daemon --config <tmp>/petrel.config.json`, ready once the port
  * accepts connections and a 220 banner arrives (20 s by default). stop() sends SIGTERM, SIGKILL
@@ -80,44 +229,48 @@ async function packageVersion(root: string): Promise<string | undefined> {
  */
 export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   const root = options.root ?? defaultRoot();
+  const node = options.node ?? process.execPath;
+  const cli = join(root, 'dist', 'cli', 'petrel.js');
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
+
+  /** A temporary directory with config and log, and a daemon started on them. */
+  async function launch(
+    port: number | undefined,
+    config: (dir: string, port: number) => object,
+    keep: () => boolean,
+  ): Promise<{ dir: string; port: number; configPath: string; logPath: string; daemon: Daemon; removeDir: () => Promise<void> }> {
+    const dir = await mkdtemp(join(tmpdir(), 'petrel-bench-'));
+    const removeDir = async (): Promise<void> => {
+      if (!options.keepDir && !keep()) await rm(dir, { recursive: true, force: true });
+    };
+    const p = port ?? (await freePort(HOST));
+    const configPath = join(dir, 'petrel.config.json');
+    const logPath = join(dir, 'daemon.log');
+    await writeFile(configPath, `${JSON.stringify(config(dir, p), null, 2)}\n`);
+    return { dir, port: p, configPath, logPath, daemon: new Daemon(node, cli, root, configPath, logPath), removeDir };
+  }
+
+  async function ready(daemon: Daemon, port: number, logPath: string): Promise<void> {
+    try {
+      await waitForBanner(HOST, port, startTimeoutMs, () => daemon.exitReason(cli));
+    } catch (err) {
+      const output = await tail(logPath);
+      const why = err instanceof Error ? err.message : String(err);
+      throw new PeerError('ERR_PEER_START', output ? `${why}; daemon output: ${output}` : why, { cause: err });
+    }
+  }
+
   return {
     ...INFO,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
-      const cli = join(root, 'dist', 'cli', 'petrel.js');
-      const dir = await mkdtemp(join(tmpdir(), 'petrel-bench-'));
-      const removeDir = async (): Promise<void> => {
-        if (!options.keepDir) await rm(dir, { recursive: true, force: true });
-      };
-      const port = opts.port ?? (await freePort(HOST));
-      const configPath = join(dir, 'petrel.config.json');
-      const logPath = join(dir, 'daemon.log');
-      await writeFile(configPath, `${JSON.stringify(petrelConfig(dir, port), null, 2)}\n`);
-      // The daemon's output goes to a file, not a pipe: a pipe nobody drains fast enough would
-      // block the daemon under load and distort what is measured.
-      const fd = openSync(logPath, 'a');
-      let child;
-      try {
-        child = spawn(options.node ?? process.execPath, [cli, 'daemon', '--config', configPath], {
-          cwd: root,
-          stdio: ['ignore', fd, fd],
-          env: { ...process.env, NODE_ENV: 'production' },
-        });
-      } finally {
-        closeSync(fd);
-      }
-      trackChild(child);
-      const spawnError = new Promise<Error>((res) => child.once('error', res));
-      let spawnFailure: Error | undefined;
-      void spawnError.then((e) => (spawnFailure = e));
-
+      const { port, logPath, daemon, removeDir } = await launch(opts.port, petrelConfig, () => false);
       let stopped = false;
       const stop = async (): Promise<void> => {
         if (stopped) return;
         stopped = true;
         try {
-          await stopChild(child, stopTimeoutMs);
+          await daemon.stop(stopTimeoutMs);
           if (!(await waitPortClosed(HOST, port, 5000))) {
             throw new PeerError('ERR_PEER_STOP', `port ${port} still open after petrel exited`);
           }
@@ -126,17 +279,89 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         }
       };
       try {
-        await waitForBanner(HOST, port, startTimeoutMs, () => {
-          if (spawnFailure) return `cannot start ${cli}: ${spawnFailure.message}`;
-          return isRunning(child) ? undefined : `petrel daemon exited (${child.exitCode ?? child.signalCode})`;
-        });
+        await ready(daemon, port, logPath);
       } catch (err) {
-        const output = await tail(logPath);
         await stop().catch(() => undefined);
-        const why = err instanceof Error ? err.message : String(err);
-        throw new PeerError('ERR_PEER_START', output ? `${why}; daemon output: ${output}` : why, { cause: err });
+        throw err;
       }
       return { info: INFO, host: HOST, port, version: await packageVersion(root), stop };
+    },
+
+    async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
+      let keep = false;
+      const relay = { sinkPort: opts.sinkPort, hold: opts.hold, logLevel: options.relayLogLevel };
+      const extra = options.relayConfig ?? {};
+      const launched = await launch(opts.port, (dir, port) => petrelRelayConfig(dir, port, relay, extra), () => keep);
+      const { dir, port, configPath, logPath, removeDir } = launched;
+      let daemon = launched.daemon;
+      let stopped = false;
+      const stopDaemon = async (): Promise<void> => {
+        await daemon.stop(stopTimeoutMs);
+        if (!(await waitPortClosed(HOST, port, 5000))) {
+          throw new PeerError('ERR_PEER_STOP', `port ${port} still open after petrel exited`);
+        }
+      };
+      const stop = async (): Promise<void> => {
+        if (stopped) return;
+        stopped = true;
+        try {
+          await stopDaemon();
+        } finally {
+          await removeDir();
+        }
+      };
+      try {
+        await ready(daemon, port, logPath);
+      } catch (err) {
+        // A daemon that cannot start with delivery configured is a finding: keep its files.
+        keep = true;
+        await stop().catch(() => undefined);
+        const why = err instanceof Error ? err.message : String(err);
+        throw new PeerError('ERR_PEER_START', `${why} (kept ${dir})`, { cause: err });
+      }
+      return {
+        info: INFO,
+        host: HOST,
+        port,
+        version: await packageVersion(root),
+        stop,
+        async release(): Promise<number> {
+          await stopDaemon();
+          await writeFile(configPath, `${JSON.stringify(petrelRelayConfig(dir, port, { ...relay, released: true }, extra), null, 2)}\n`);
+          const at = Date.now();
+          daemon = new Daemon(node, cli, root, configPath, logPath);
+          await ready(daemon, port, logPath);
+          return at;
+        },
+        async queued(): Promise<number> {
+          const r = await runCommand(node, [cli, 'queue', 'count', '--config', configPath], { cwd: root, timeoutMs: 30_000 });
+          if (r.code !== 0) {
+            throw new PeerError('ERR_PEER_COMMAND', `petrel queue count exited ${r.code}: ${(r.stderr || r.stdout).trim().slice(-500)}`);
+          }
+          return parseQueueCount(r.stdout);
+        },
+        dead: () => (daemon.stopping ? undefined : daemon.exitReason(cli)),
+        // The "completed" line is logged once a message's last recipient is recorded and it has
+        // left the spool (log_level info and above keeps it).
+        async lastDequeuedAt(): Promise<number | undefined> {
+          try {
+            return lastEventTime(await readFile(logPath, 'utf8'), 'completed');
+          } catch {
+            return undefined;
+          }
+        },
+        async diagnose(): Promise<RelayDiagnosis> {
+          keep = true;
+          let text = '';
+          try {
+            text = await readFile(logPath, 'utf8');
+          } catch {
+            // No log: nothing to quote.
+          }
+          const s = summarizeDaemonLog(text);
+          return { lines: s.notable, keptDir: dir, deliveredLogged: s.delivered };
+        },
+      };
     },
   };
 }

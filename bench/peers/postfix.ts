@@ -1,17 +1,23 @@
-// Postfix 3.7 as a durable inbound peer: smtpd -> cleanup (fsync) -> queue -> discard transport.
+// Postfix 3.7 as a durable peer: smtpd -> cleanup (fsync) -> queue -> discard transport (inbound
+// scenarios), or -> smtp client relaying to a sink (delivery scenarios), optionally held first.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PeerError } from '../errors.js';
-import { isExecutable, POSTCONF_BIN, POSTFIX_BIN, postfixVersion } from './install.js';
-import { freePort, mustRun, runCommand, waitForBanner, waitPortClosed } from './process.js';
-import type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js';
+import { isExecutable, POSTCONF_BIN, POSTFIX_BIN, POSTQUEUE_BIN, POSTSUPER_BIN, postfixVersion } from './install.js';
+import { freePort, mustRun, runCommand, streamCommand, waitForBanner, waitPortClosed } from './process.js';
+import type { PeerInfo, PeerTarget, RelayDiagnosis, RelayStartOptions, RunningPeer, RunningRelay, StartOptions } from './types.js';
 
 const INFO: PeerInfo = {
   name: 'postfix',
   description: 'Postfix 3.7: smtpd -> cleanup -> queue, discard transport for example.com',
   durable: true,
   durability: 'yes, queue file fsynced by cleanup before the 250',
+};
+
+const RELAY_INFO: PeerInfo = {
+  ...INFO,
+  description: 'Postfix 3.7: smtpd -> cleanup -> queue -> qmgr -> smtp client to smtp-sink',
 };
 
 const HOST = '127.0.0.1';
@@ -22,18 +28,36 @@ const STOP_TIMEOUT_MS = 15_000;
 const DRAIN_TIMEOUT_MS = 20_000;
 const QUEUES = ['maildrop', 'incoming', 'active', 'deferred', 'hold'];
 
+/** What Postfix does with mail for example.com. */
+export type PostfixMode =
+  | { readonly kind: 'discard' }
+  /** Relay to the sink on 127.0.0.1:sinkPort; with hold, every accepted message goes on hold. */
+  | { readonly kind: 'relay'; readonly sinkPort: number; readonly hold: boolean };
+
 /**
  * main.cf settings of the peer. The limits matter: by default anvil and the process limit would
  * throttle 20 concurrent sessions and the measurement would show Postfix's policy, not its speed.
+ * Every mode sets the same keys, so that what one run set never leaks into the next.
  */
-export function postfixSettings(): string[] {
+export function postfixSettings(mode: PostfixMode = { kind: 'discard' }): string[] {
+  const relay = mode.kind === 'relay';
   return [
     `inet_interfaces = ${HOST}`,
     'inet_protocols = ipv4',
     'myhostname = postfix.bench.test',
     'mydestination = localhost',
     'relay_domains = example.com',
-    'transport_maps = inline:{ example.com=discard:peer }',
+    relay
+      ? `transport_maps = inline:{ example.com=smtp:[${HOST}]:${mode.sinkPort} }`
+      : 'transport_maps = inline:{ example.com=discard:peer }',
+    // HOLD (access(5)) puts the whole message on the hold queue and lets evaluation go on, so
+    // the relay check of smtpd_relay_restrictions still applies. Released by postsuper -H ALL.
+    relay && mode.hold
+      ? `smtpd_recipient_restrictions = check_client_access inline:{ ${HOST}=HOLD }`
+      : 'smtpd_recipient_restrictions =',
+    'defer_transports =',
+    // Petrel opens up to 20 connections per destination (remote_max_parallel_per_host).
+    'smtp_destination_concurrency_limit = 20',
     'smtpd_banner = $myhostname ESMTP',
     'smtpd_client_connection_rate_limit = 0',
     'smtpd_client_connection_count_limit = 0',
@@ -43,6 +67,71 @@ export function postfixSettings(): string[] {
     'in_flow_delay = 0',
     'smtpd_error_sleep_time = 0',
   ];
+}
+
+/** The commands that let held mail go: out of hold into the deferred queue, then a flush of it all. */
+export function postfixReleaseCommands(): Array<[string, string[]]> {
+  return [
+    [POSTSUPER_BIN, ['-H', 'ALL']],
+    [POSTQUEUE_BIN, ['-f']],
+  ];
+}
+
+/**
+ * Counts the messages of `postqueue -j` output as it streams: one JSON object per line, one line
+ * per queue file. A line that is not JSON is an error (the listing is not what we think it is).
+ */
+export class PostqueueJsonCounter {
+  count = 0;
+  #rest = '';
+
+  push(chunk: string): void {
+    const lines = (this.#rest + chunk).split('\n');
+    this.#rest = lines.pop() ?? '';
+    for (const line of lines) this.#line(line);
+  }
+
+  end(): number {
+    this.#line(this.#rest);
+    this.#rest = '';
+    return this.count;
+  }
+
+  #line(line: string): void {
+    const text = line.trim();
+    if (text === '') return;
+    let v: unknown;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw new PeerError('ERR_PEER_COMMAND', `postqueue -j printed a line that is not JSON: ${text.slice(0, 200)}`);
+    }
+    if (typeof v === 'object' && v !== null && typeof (v as { queue_id?: unknown }).queue_id === 'string') this.count++;
+  }
+}
+
+/** Messages in a whole `postqueue -j` output. */
+export function parsePostqueueJson(stdout: string): number {
+  const c = new PostqueueJsonCounter();
+  c.push(stdout);
+  return c.end();
+}
+
+/** Messages in the queue as showq sees them (all queues, held ones included). */
+export async function postqueueCount(): Promise<number> {
+  const counter = new PostqueueJsonCounter();
+  let failure: unknown;
+  const r = await streamCommand(POSTQUEUE_BIN, ['-j'], (d) => {
+    if (failure) return;
+    try {
+      counter.push(d);
+    } catch (err) {
+      failure = err;
+    }
+  }, { timeoutMs: 30_000 });
+  if (failure) throw failure;
+  if (r.code !== 0) throw new PeerError('ERR_PEER_COMMAND', `postqueue -j exited ${r.code}: ${r.stderr.trim().slice(-500)}`);
+  return counter.end();
 }
 
 /** master.cf entry of the listener: no chroot, so no copy of /etc is needed in the queue directory. */
@@ -89,8 +178,8 @@ async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: num
 }
 
 /** Writes the peer's main.cf settings and replaces every smtpd inet listener by ours. */
-async function configure(port: number): Promise<void> {
-  await postconf(['-e', ...postfixSettings()]);
+async function configure(port: number, mode: PostfixMode = { kind: 'discard' }): Promise<void> {
+  await postconf(['-e', ...postfixSettings(mode)]);
   const master = await postconf(['-M']);
   const stale: string[] = [];
   for (const line of master.split('\n')) {
@@ -132,22 +221,41 @@ export async function stopPostfix(port?: number): Promise<void> {
   }
 }
 
+/** Stops any running master, writes our configuration, starts Postfix and waits for its banner. */
+async function bringUp(port: number, mode: PostfixMode): Promise<void> {
+  if (!(await isExecutable(POSTFIX_BIN))) {
+    throw new PeerError('ERR_PEER_START', `${POSTFIX_BIN} not found: run ensurePeers(['postfix']) first`);
+  }
+  // Idempotent: a master left running (by us or by the package install) is stopped, then
+  // restarted with this configuration, so the listener and limits are always ours.
+  if (await postfixRunning()) await stopPostfix();
+  await configure(port, mode);
+  const r = await runCommand(POSTFIX_BIN, ['start'], { timeoutMs: START_TIMEOUT_MS });
+  if (r.code !== 0) {
+    throw new PeerError('ERR_PEER_START', `postfix start exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
+  }
+}
+
+/** `postqueue -p`, first lines: why messages are still queued (no syslog to read here). */
+async function queueListing(lines = 20): Promise<string[]> {
+  try {
+    let head = '';
+    const r = await streamCommand(POSTQUEUE_BIN, ['-p'], (d) => {
+      if (head.length < 16_384) head += d;
+    }, { timeoutMs: 30_000 });
+    const out = head.split('\n').filter((l) => l.trim() !== '').slice(0, lines);
+    return out.length > 0 ? out : r.stderr.split('\n').filter((l) => l.trim() !== '').slice(0, lines);
+  } catch (err) {
+    return [`postqueue -p failed: ${err instanceof Error ? err.message : String(err)}`];
+  }
+}
+
 export function postfixTarget(): PeerTarget {
   return {
     ...INFO,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
-      if (!(await isExecutable(POSTFIX_BIN))) {
-        throw new PeerError('ERR_PEER_START', `${POSTFIX_BIN} not found: run ensurePeers(['postfix']) first`);
-      }
-      // Idempotent: a master left running (by us or by the package install) is stopped, then
-      // restarted with this configuration, so the listener and limits are always ours.
-      if (await postfixRunning()) await stopPostfix();
       const port = opts.port ?? (await freePort(HOST));
-      await configure(port);
-      const r = await runCommand(POSTFIX_BIN, ['start'], { timeoutMs: START_TIMEOUT_MS });
-      if (r.code !== 0) {
-        throw new PeerError('ERR_PEER_START', `postfix start exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
-      }
+      await bringUp(port, { kind: 'discard' });
       let stopped = false;
       const stop = async (): Promise<void> => {
         if (stopped) return;
@@ -162,6 +270,54 @@ export function postfixTarget(): PeerTarget {
         throw err;
       }
       return { info: INFO, host: HOST, port, version: await postfixVersion(), stop };
+    },
+
+    async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
+      // The scenario counts messages in the queue: it must start empty. What is there is not the
+      // bench's to delete (this is the system's Postfix), unless a run of the bench left it.
+      const before = await queuedFiles();
+      if (before > 0) {
+        throw new PeerError(
+          'ERR_PEER_START',
+          `the Postfix queue holds ${before} messages; the delivery scenarios need it empty (postsuper -d ALL deletes them)`,
+        );
+      }
+      const port = opts.port ?? (await freePort(HOST));
+      await bringUp(port, { kind: 'relay', sinkPort: opts.sinkPort, hold: opts.hold });
+      let stopped = false;
+      const stop = async (): Promise<void> => {
+        if (stopped) return;
+        stopped = true;
+        // Whatever is left was accepted during this run (the queue was empty at start): without
+        // the sink it could only wait, so it goes, and the next run starts from an empty queue.
+        if ((await queuedFiles()) > 0) await runCommand(POSTSUPER_BIN, ['-d', 'ALL'], { timeoutMs: 60_000 });
+        await stopPostfix(port);
+      };
+      let pid: number | undefined;
+      try {
+        await waitForBanner(HOST, port, START_TIMEOUT_MS);
+        pid = await masterPid();
+      } catch (err) {
+        await stop().catch(() => undefined);
+        throw err;
+      }
+      return {
+        info: RELAY_INFO,
+        host: HOST,
+        port,
+        version: await postfixVersion(),
+        stop,
+        async release(): Promise<number> {
+          const at = Date.now();
+          for (const [cmd, args] of postfixReleaseCommands()) await mustRun(cmd, args, { timeoutMs: 60_000 });
+          return at;
+        },
+        queued: postqueueCount,
+        dead: () => (pid !== undefined && !alive(pid) ? `postfix master (pid ${pid}) exited` : undefined),
+        async diagnose(): Promise<RelayDiagnosis> {
+          return { lines: await queueListing() };
+        },
+      };
     },
   };
 }

@@ -46,6 +46,37 @@ export function runCommand(
   });
 }
 
+/**
+ * Runs a command whose output may be large (a queue listing of 20,000 messages): stdout goes to
+ * `onData` as it comes instead of being kept. Resolves with the exit code and the tail of stderr.
+ */
+export function streamCommand(
+  cmd: string,
+  args: readonly string[],
+  onData: (chunk: string) => void,
+  opts: { timeoutMs?: number } = {},
+): Promise<{ code: number; stderr: string }> {
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stdout?.setEncoding('utf8').on('data', onData);
+    child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr = keepTail(stderr + d)));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new PeerError('ERR_PEER_COMMAND', `${cmd} ${args.join(' ')}: no exit within ${timeoutMs} ms`));
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new PeerError('ERR_PEER_COMMAND', `${cmd}: ${err.message}`, { cause: err }));
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code: code ?? (signal ? 128 : 1), stderr });
+    });
+  });
+}
+
 /** Like runCommand, but a non-zero exit is an error carrying the command's own words. */
 export async function mustRun(
   cmd: string,

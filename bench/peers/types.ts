@@ -27,7 +27,49 @@ export interface StartOptions {
   readonly port?: number;
 }
 
+/** How a system is started for the delivery scenarios: all mail for example.com goes to a sink. */
+export interface RelayStartOptions {
+  /** Loopback port of the smtp-sink that every message for example.com is relayed to. */
+  readonly sinkPort: number;
+  /** Accept and store mail but deliver none of it until release(). */
+  readonly hold: boolean;
+  /** Loopback port to listen on; a free one is chosen when absent. */
+  readonly port?: number;
+}
+
+/** What a relaying system could tell about a run that went wrong. */
+export interface RelayDiagnosis {
+  /** Log lines worth reading (errors, deferrals, crashes), the most telling first; may be empty. */
+  readonly lines: string[];
+  /** Where its files (config, spool, log) were kept for inspection, when it has any. */
+  readonly keptDir?: string;
+  /** Deliveries the system itself logged as done, when its log says. */
+  readonly deliveredLogged?: number;
+}
+
+/** A started system that relays to the sink: it can also release held mail and count its queue. */
+export interface RunningRelay extends RunningPeer {
+  /**
+   * Lets held mail go (Petrel: restart without queue_only; Postfix: postsuper -H ALL, postqueue -f).
+   * Resolves with the epoch ms at which the release began: the drain is timed from there.
+   */
+  release(): Promise<number>;
+  /** Messages still in its queue (all queues, held ones included). */
+  queued(): Promise<number>;
+  /** A description of the problem when the run failed; keeps the system's files if it has any. */
+  diagnose(): Promise<RelayDiagnosis>;
+  /** A reason when the system has died (e.g. the daemon exited), else undefined. */
+  dead(): string | undefined;
+  /**
+   * When its own log says the last message left the queue (epoch ms), for systems whose log says
+   * so: more precise than a queue count taken every so often. Undefined when the log does not tell.
+   */
+  lastDequeuedAt?(): Promise<number | undefined>;
+}
+
 /** A system the bench can stand up on 127.0.0.1. */
 export interface PeerTarget extends PeerInfo {
   start(opts?: StartOptions): Promise<RunningPeer>;
+  /** Present on systems that deliver (the delivery scenarios run only against these). */
+  startRelay?(opts: RelayStartOptions): Promise<RunningRelay>;
 }

@@ -1,13 +1,24 @@
 // Benchmark scenarios: one load, run against each selected system in turn, after a short warm-up.
+// Inbound scenarios measure accepting; delivery scenarios (delivery.ts) measure relaying to a sink.
 
 import { BenchError, describeError } from '../errors.js';
 import { runLoad, type LoadInput, type LoadProgress, type LoadResult } from '../loadgen/index.js';
-import type { PeerTarget, RunningPeer } from '../peers/types.js';
+import type { PeerTarget, RelayDiagnosis, RunningPeer } from '../peers/types.js';
+import { runDeliveryTarget, type DeliveryResult } from './delivery.js';
+
+/**
+ * inbound: the load against the MTA, measured at the client. drain: a queue filled while delivery is
+ * held, then released and timed until empty. relay: the load against the MTA, measured at the sink.
+ */
+export type ScenarioKind = 'inbound' | 'drain' | 'relay';
 
 /** The shape of the load of a scenario; counts and sizes may be overridden per run. */
 export interface ScenarioSpec {
   readonly name: string;
   readonly description: string;
+  readonly kind: ScenarioKind;
+  /** Messages per run when --messages is not given (default: the runner's, 5000). */
+  readonly defaultMessages?: number;
   readonly messagesPerConnection: number;
   readonly size: number;
   readonly concurrency: number;
@@ -17,6 +28,7 @@ export interface ScenarioSpec {
 export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
   'inbound-1conn': {
     name: 'inbound-1conn',
+    kind: 'inbound',
     description: 'inbound, one message per connection (connect, EHLO, MAIL/RCPT/DATA, QUIT)',
     messagesPerConnection: 1,
     size: 2048,
@@ -25,6 +37,7 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
   },
   'inbound-reuse': {
     name: 'inbound-reuse',
+    kind: 'inbound',
     // 100 rather than unlimited: servers commonly cap messages per connection, and at 100 the
     // connection cost is already negligible.
     description: 'inbound, up to 100 messages per connection',
@@ -33,7 +46,35 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
     concurrency: 20,
     recipients: 1,
   },
+  'outbound-drain': {
+    name: 'outbound-drain',
+    kind: 'drain',
+    description:
+      'delivery: a queue filled while delivery is held (loadgen as in inbound-reuse), released, timed until empty; all to smtp-sink',
+    defaultMessages: 20_000,
+    messagesPerConnection: 100,
+    size: 2048,
+    concurrency: 20,
+    recipients: 1,
+  },
+  'relay-through': {
+    name: 'relay-through',
+    kind: 'relay',
+    description: 'delivery: accept (loadgen as in inbound-reuse) and relay at once to smtp-sink, timed at the sink',
+    messagesPerConnection: 100,
+    size: 2048,
+    concurrency: 20,
+    recipients: 1,
+  },
 };
+
+/**
+ * Whether a scenario runs against a target: inbound ones against all, delivery ones only against
+ * systems that deliver (not smtp-sink: it is their destination, and no ceiling of delivering).
+ */
+export function appliesTo(spec: ScenarioSpec, target: PeerTarget): boolean {
+  return spec.kind === 'inbound' || typeof target.startRelay === 'function';
+}
 
 export function scenarioSpec(name: string): ScenarioSpec {
   const s = SCENARIOS[name];
@@ -61,7 +102,12 @@ export interface TargetRun {
   readonly durability: string;
   readonly version?: string;
   readonly warmup?: { readonly sent: number; readonly failed: number; readonly rate: number };
+  /** Inbound scenarios: what the load generator measured. */
   readonly result?: LoadResult;
+  /** Delivery scenarios: what the sink received, and when. */
+  readonly delivery?: DeliveryResult;
+  /** Delivery scenarios that failed: what the system's logs or queue said, and where its files are. */
+  readonly diagnosis?: RelayDiagnosis;
   readonly error?: string;
   /** Stopping failed (the figures stand, but something may have been left behind). */
   readonly stopError?: string;
@@ -69,6 +115,7 @@ export interface TargetRun {
 
 export interface ScenarioReport {
   readonly name: string;
+  readonly kind: ScenarioKind;
   readonly description: string;
   readonly load: ScenarioLoad;
   readonly runs: TargetRun[];
@@ -85,17 +132,29 @@ export interface ScenarioHooks {
   readonly onEvent?: (e: ScenarioEvent) => void;
 }
 
+export type ScenarioPhase = 'start' | 'warmup' | 'measure' | 'fill' | 'drain' | 'stop';
+
+/** Deliveries seen at the sink so far in a delivery scenario. */
+export interface DeliveryProgress {
+  readonly delivered: number;
+  readonly expected: number;
+  readonly elapsedMs: number;
+  /** Deliveries per second over roughly the last second. */
+  readonly currentRate: number;
+}
+
 export type ScenarioEvent =
-  | { kind: 'phase'; scenario: string; system: string; phase: 'start' | 'warmup' | 'measure' | 'stop' }
+  | { kind: 'phase'; scenario: string; system: string; phase: ScenarioPhase }
   | { kind: 'progress'; scenario: string; system: string; progress: LoadProgress; total: number }
+  | { kind: 'delivery'; scenario: string; system: string; progress: DeliveryProgress }
   | { kind: 'done'; scenario: string; run: TargetRun };
 
 // The smallest slice of time still worth starting a system for.
-const MIN_SLOT_MS = 5_000;
+export const MIN_SLOT_MS = 5_000;
 // A measured run by message count gets this long before it is cut short (unless its slot is shorter).
 const RUN_TIMEOUT_MS = 120_000;
 // Kept free at the end of a slot for stopping the system (Postfix drains its queue first).
-const STOP_RESERVE_MS = 3_000;
+export const STOP_RESERVE_MS = 3_000;
 
 /** Runs the scenario against each target in turn; each is stopped before the next starts. */
 export async function runScenario(
@@ -106,11 +165,13 @@ export async function runScenario(
 ): Promise<ScenarioReport> {
   const runs: TargetRun[] = [];
   for (const target of targets) {
-    const run = await runTarget(spec, load, target, hooks);
+    if (!appliesTo(spec, target)) continue;
+    const run =
+      spec.kind === 'inbound' ? await runTarget(spec, load, target, hooks) : await runDeliveryTarget(spec, load, target, hooks);
     runs.push(run);
     hooks.onEvent?.({ kind: 'done', scenario: spec.name, run });
   }
-  return { name: spec.name, description: spec.description, load, runs };
+  return { name: spec.name, kind: spec.kind, description: spec.description, load, runs };
 }
 
 async function runTarget(
@@ -131,7 +192,7 @@ async function runTarget(
   const left = (): number => slotEnd - Date.now();
   if (hooks.signal?.aborted) return { ...base, error: 'skipped: aborted' };
   if (left() < MIN_SLOT_MS) return { ...base, error: 'skipped: bench deadline reached' };
-  const phase = (p: 'start' | 'warmup' | 'measure' | 'stop'): void =>
+  const phase = (p: ScenarioPhase): void =>
     hooks.onEvent?.({ kind: 'phase', scenario: spec.name, system: target.name, phase: p });
 
   let peer: RunningPeer | undefined;

@@ -14,6 +14,8 @@ function result(rate: number, p50 = 1, p99 = 2): LoadResult {
     outcomes: { ok: 5000, temp: 0, perm: 0, error: 0 },
     aborted: 0,
     elapsedMs: (5000 / rate) * 1000,
+    startedAt: 1_000_000,
+    endedAt: 1_000_000 + (5000 / rate) * 1000,
     rate,
     latencyMs: { p50, p90: p99, p99, max: p99, mean: p50 },
     perSecond: [],
@@ -54,6 +56,7 @@ describe('formatting', () => {
     assert.equal(formatRatio(1), '1.0x');
     assert.equal(formatRatio(0.04632), '0.046x');
     assert.equal(formatRatio(0.5), '0.5x');
+    assert.equal(formatRatio(0.996), '1.0x');
     assert.equal(formatRatio(Infinity), 'n/a');
     assert.equal(formatRatio(0), 'n/a');
   });
@@ -70,6 +73,7 @@ describe('formatting', () => {
 describe('ratios and table', () => {
   const scenario: ScenarioReport = {
     name: 'inbound-1conn',
+    kind: 'inbound',
     description: 'test',
     load: LOAD,
     runs: [

@@ -1,0 +1,447 @@
+// Delivery scenarios: the MTA relays every message to a counting smtp-sink on its own port.
+// outbound-drain: fill the queue while delivery is held, release, time until the queue is empty.
+// relay-through: load the MTA, which relays at once; time from the first connection to the last
+// message at the sink.
+
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describeError } from '../errors.js';
+import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { startCountingSink, type CountingSink } from '../peers/sink.js';
+import type { PeerTarget, RunningRelay } from '../peers/types.js';
+import type { DeliveryProgress, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './index.js';
+
+/** What a delivery run measured at the sink, and around it. */
+export interface DeliveryResult {
+  /** Messages the MTA accepted in the measured part (the fill, or the load): what the sink must get. */
+  readonly expected: number;
+  /** Messages the sink received in the measured part. */
+  readonly delivered: number;
+  /** Epoch ms the clock started: the release (drain), or the load's first connection (relay). */
+  readonly startedAt: number;
+  /** ms from the start to the first and to the last message at the sink (absent: none arrived). */
+  readonly firstDeliveryMs?: number;
+  readonly lastDeliveryMs?: number;
+  /**
+   * ms from the start until the queue was empty (absent: it never was, within the run): the time
+   * of the system's own log line for the last message leaving the queue when it has one (Petrel),
+   * else when a queue count first said 0 (Postfix: `postqueue -j` every 200 ms near the end).
+   */
+  readonly emptyMs?: number;
+  /** Where emptyMs comes from. */
+  readonly emptySource?: 'log' | 'count';
+  /** ms from the start until a queue count first said 0. */
+  readonly emptySeenMs?: number;
+  /** Delivered per second, from the start to the last message at the sink. */
+  readonly rate: number;
+  /** Queue count last seen: 0 when the queue emptied. */
+  readonly queueLeft?: number;
+  /** Messages in the queue just before the release (drain only). */
+  readonly queuedAtRelease?: number;
+  /** ms the release itself took (Petrel: start of the daemon until its banner; Postfix: postsuper, postqueue). */
+  readonly releaseMs?: number;
+  /** Deliveries at the sink in each whole second from the start (sampled every 200 ms). */
+  readonly perSecond: number[];
+  /** Queue counts taken (each one is a `petrel queue count` or `postqueue -j` run). */
+  readonly probes: number;
+  /** The accepting side: the fill (drain) or the measured load (relay), as the load generator saw it. */
+  readonly accept: Omit<LoadResult, 'perSecond'>;
+  readonly warmup?: { readonly sent: number; readonly delivered: number };
+  /** True when the deadline or an abort ended the run before the queue was empty. */
+  readonly timedOut: boolean;
+}
+
+// How often the sink's count is looked at, and the queue when it is due.
+const POLL_MS = 200;
+// The queue is counted often only near the end (the sink has everything, or has been idle for
+// IDLE_PROBE_MS); otherwise every SLOW_PROBE_MS. `petrel queue count` is a Node process of about
+// 0.35 s of CPU: counted every 200 ms throughout, it would take a core from the system measured.
+const IDLE_PROBE_MS = 1_000;
+const SLOW_PROBE_MS = 5_000;
+// Nothing reached the sink and the queue did not change for this long: the system is stuck.
+const STALL_MS = 30_000;
+// The fill must show up in the queue within this long.
+const QUEUE_SETTLE_MS = 60_000;
+// The counter output of smtp-sink crosses a pipe: a moment for the last update to arrive.
+const COUNTER_SETTLE_MS = 300;
+const FILL_TIMEOUT_MS = 600_000;
+const MIN_SLOT_MS = 5_000;
+const STOP_RESERVE_MS = 10_000;
+
+/** Whether the queue should be counted now (see IDLE_PROBE_MS, SLOW_PROBE_MS). */
+export function probeDue(s: {
+  now: number;
+  delivered: number;
+  expected: number;
+  lastChangeAt: number;
+  lastProbeAt: number;
+}): boolean {
+  if (s.now - s.lastProbeAt < POLL_MS) return false;
+  return s.delivered >= s.expected || s.now - s.lastChangeAt >= IDLE_PROBE_MS || s.now - s.lastProbeAt >= SLOW_PROBE_MS;
+}
+
+/** Deliveries per whole second from a start time, from cumulative counts sampled now and then. */
+export class DeliverySampler {
+  readonly perSecond: number[] = [];
+  #last = 0;
+
+  constructor(readonly startedAt: number) {}
+
+  /** `delivered` is the cumulative count at epoch ms `now`; what is new goes to the current second. */
+  tick(now: number, delivered: number): void {
+    const second = Math.max(0, Math.floor((now - this.startedAt) / 1000));
+    for (let i = this.perSecond.length; i <= second; i++) this.perSecond[i] = 0;
+    this.perSecond[second] = (this.perSecond[second] ?? 0) + Math.max(0, delivered - this.#last);
+    this.#last = Math.max(this.#last, delivered);
+  }
+
+  /** Deliveries per second over roughly the last second (for the live line). */
+  recentRate(now: number): number {
+    const second = Math.floor((now - this.startedAt) / 1000);
+    const frac = (now - this.startedAt) / 1000 - second;
+    const cur = this.perSecond[second] ?? 0;
+    const prev = this.perSecond[second - 1] ?? 0;
+    return cur + prev * (1 - frac);
+  }
+}
+
+/** The figures of a run from the sink's timestamps: rate up to the last delivery, times relative to the start. */
+export function deliveryFigures(t: {
+  startedAt: number;
+  delivered: number;
+  firstAt: number;
+  lastAt: number;
+}): Pick<DeliveryResult, 'rate' | 'firstDeliveryMs' | 'lastDeliveryMs'> {
+  const span = t.lastAt - t.startedAt;
+  return {
+    rate: t.delivered > 0 && t.lastAt > 0 && span > 0 ? Math.round((t.delivered / span) * 1000 * 10) / 10 : 0,
+    ...(t.firstAt > 0 ? { firstDeliveryMs: t.firstAt - t.startedAt } : {}),
+    ...(t.lastAt > 0 ? { lastDeliveryMs: t.lastAt - t.startedAt } : {}),
+  };
+}
+
+/** A sentence for a run whose sink count does not match what the MTA accepted; undefined when it does. */
+export function mismatch(delivered: number, expected: number): string | undefined {
+  if (delivered === expected) return undefined;
+  return delivered < expected
+    ? `sink count mismatch: ${delivered} of ${expected} accepted messages reached the sink (${expected - delivered} missing)`
+    : `sink count mismatch: ${delivered} messages reached the sink for ${expected} accepted (${delivered - expected} extra: duplicates)`;
+}
+
+/**
+ * The moment the queue emptied: the log's time of the last message leaving it when that lies
+ * between the start and the count that said 0 (else the log is about something else), or that count.
+ */
+export function emptyMoment(startedAt: number, seenAt: number | undefined, logged: number | undefined): { at?: number; source?: 'log' | 'count' } {
+  if (seenAt === undefined) return {};
+  if (logged !== undefined && logged >= startedAt && logged <= seenAt) return { at: logged, source: 'log' };
+  return { at: seenAt, source: 'count' };
+}
+
+/** Refines the end of a drain with the system's log, and adds the timing fields. */
+async function emptyFields(relay: RunningRelay, startedAt: number, seenAt: number | undefined): Promise<Partial<DeliveryResult>> {
+  const logged = seenAt !== undefined && relay.lastDequeuedAt ? await relay.lastDequeuedAt().catch(() => undefined) : undefined;
+  const m = emptyMoment(startedAt, seenAt, logged);
+  if (m.at === undefined || seenAt === undefined) return {};
+  return { emptyMs: m.at - startedAt, ...(m.source ? { emptySource: m.source } : {}), emptySeenMs: seenAt - startedAt };
+}
+
+interface WatchOutcome {
+  emptyAt?: number;
+  queueLeft?: number;
+  probes: number;
+  timedOut: boolean;
+  problem?: string;
+}
+
+/**
+ * Follows a drain until the queue is empty: the sink's count every 200 ms, the queue when due.
+ * Ends at the first empty count, at the deadline, on abort, when the system or the sink dies, or
+ * when nothing moves for STALL_MS.
+ */
+async function watchDrain(w: {
+  relay: RunningRelay;
+  sink: CountingSink;
+  base: number;
+  expected: number;
+  sampler: DeliverySampler;
+  deadline: number;
+  signal?: AbortSignal;
+  onProgress?: (p: DeliveryProgress) => void;
+}): Promise<WatchOutcome> {
+  let lastGot = -1;
+  let lastChangeAt = Date.now();
+  let lastProbeAt = 0;
+  let lastQueue: number | undefined;
+  let probes = 0;
+  for (;;) {
+    await sleep(POLL_MS);
+    const now = Date.now();
+    const got = w.sink.counter.messages - w.base;
+    if (got !== lastGot) {
+      lastGot = got;
+      lastChangeAt = now;
+    }
+    w.sampler.tick(now, got);
+    w.onProgress?.({ delivered: got, expected: w.expected, elapsedMs: now - w.sampler.startedAt, currentRate: w.sampler.recentRate(now) });
+    const dead = w.relay.dead() ?? w.sink.dead();
+    if (dead) return { probes, queueLeft: lastQueue, timedOut: false, problem: dead };
+    if (w.signal?.aborted) return { probes, queueLeft: lastQueue, timedOut: true, problem: `aborted: ${got} of ${w.expected} delivered` };
+    if (now >= w.deadline) {
+      return { probes, queueLeft: lastQueue, timedOut: true, problem: `deadline reached: ${got} of ${w.expected} delivered, ${lastQueue ?? '?'} queued` };
+    }
+    if (probeDue({ now, delivered: got, expected: w.expected, lastChangeAt, lastProbeAt })) {
+      lastProbeAt = now;
+      let q: number;
+      try {
+        q = await w.relay.queued();
+      } catch (err) {
+        return { probes, queueLeft: lastQueue, timedOut: false, problem: `queue count failed: ${describeError(err)}` };
+      }
+      probes++;
+      if (q === 0) return { emptyAt: Date.now(), queueLeft: 0, probes, timedOut: false };
+      if (q !== lastQueue) {
+        lastQueue = q;
+        lastChangeAt = Date.now();
+      }
+    }
+    if (Date.now() - lastChangeAt >= STALL_MS) {
+      return {
+        probes,
+        queueLeft: lastQueue,
+        timedOut: false,
+        problem: `stuck: ${got} of ${w.expected} at the sink, ${lastQueue ?? '?'} still queued, nothing moved for ${STALL_MS / 1000} s`,
+      };
+    }
+  }
+}
+
+/** Waits until the queue holds `n` messages (the fill is all there) or the time is up. */
+async function waitQueued(relay: RunningRelay, n: number, timeoutMs: number): Promise<number> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const q = await relay.queued();
+    if (q === n || Date.now() >= until) return q;
+    await sleep(500);
+  }
+}
+
+/** Runs one delivery scenario against one target; never throws, always stops what it started. */
+export async function runDeliveryTarget(
+  spec: ScenarioSpec,
+  load: ScenarioLoad,
+  target: PeerTarget,
+  hooks: ScenarioHooks,
+): Promise<TargetRun> {
+  let base: TargetRun = {
+    system: target.name,
+    description: target.description,
+    durable: target.durable,
+    durability: target.durability,
+  };
+  const slotEnd = Date.now() + (hooks.deadline - Date.now()) / Math.max(1, hooks.runsLeft());
+  const left = (): number => slotEnd - Date.now();
+  if (hooks.signal?.aborted) return { ...base, error: 'skipped: aborted' };
+  if (left() < MIN_SLOT_MS) return { ...base, error: 'skipped: bench deadline reached' };
+  if (!target.startRelay) return { ...base, error: `${target.name} does not relay` };
+  const phase = (p: ScenarioPhase): void => hooks.onEvent?.({ kind: 'phase', scenario: spec.name, system: target.name, phase: p });
+  const onProgress = (progress: DeliveryProgress): void =>
+    hooks.onEvent?.({ kind: 'delivery', scenario: spec.name, system: target.name, progress });
+
+  let sink: CountingSink | undefined;
+  let relay: RunningRelay | undefined;
+  let outcome: TargetRun;
+  try {
+    phase('start');
+    sink = await startCountingSink();
+    relay = await target.startRelay({ sinkPort: sink.port, hold: spec.kind === 'drain' });
+    base = { ...base, description: relay.info.description, version: relay.version };
+    const input: LoadInput = {
+      host: relay.host,
+      port: relay.port,
+      concurrency: load.concurrency,
+      messagesPerConnection: load.messagesPerConnection,
+      size: load.size,
+      recipients: load.recipients,
+      processes: load.processes,
+    };
+    const run = { spec, load, hooks, relay, sink, input, left, phase, onProgress };
+    outcome = { ...base, ...(spec.kind === 'drain' ? await drain(run) : await relayThrough(run)) };
+  } catch (err) {
+    outcome = { ...base, error: describeError(err) };
+  }
+  // A failure is a finding: what the system said goes into the report (its files are kept). An
+  // abort is not, and leaves nothing behind.
+  if (outcome.error && relay && !outcome.diagnosis && !hooks.signal?.aborted) {
+    outcome = { ...outcome, diagnosis: await relay.diagnose().catch((e: unknown) => ({ lines: [`diagnosis failed: ${describeError(e)}`] })) };
+  }
+  phase('stop');
+  for (const s of [relay, sink]) {
+    if (!s) continue;
+    try {
+      await s.stop();
+    } catch (err) {
+      outcome = { ...outcome, stopError: [outcome.stopError, describeError(err)].filter(Boolean).join('; ') };
+    }
+  }
+  return outcome;
+}
+
+interface Run {
+  spec: ScenarioSpec;
+  load: ScenarioLoad;
+  hooks: ScenarioHooks;
+  relay: RunningRelay;
+  sink: CountingSink;
+  input: LoadInput;
+  left: () => number;
+  phase: (p: ScenarioPhase) => void;
+  onProgress: (p: DeliveryProgress) => void;
+}
+
+type Measured = Pick<TargetRun, 'delivery' | 'diagnosis' | 'error'>;
+
+function acceptPart(r: LoadResult): Omit<LoadResult, 'perSecond'> {
+  const { perSecond: _perSecond, ...rest } = r;
+  return rest;
+}
+
+/** Fill while held, check it is all queued and nothing left, release, follow until empty. */
+async function drain(r: Run): Promise<Measured> {
+  const { relay, sink, hooks } = r;
+  r.phase('fill');
+  const fill = await runLoad(
+    { ...r.input, messages: r.load.messages, timeoutMs: Math.max(1000, Math.min(FILL_TIMEOUT_MS, r.left() - STOP_RESERVE_MS)) },
+    {
+      signal: hooks.signal,
+      execArgv: hooks.execArgv,
+      onProgress: (progress) => hooks.onEvent?.({ kind: 'progress', scenario: r.spec.name, system: relay.info.name, progress, total: r.load.messages }),
+    },
+  );
+  if (fill.sent === 0) {
+    const why = fill.errors[0]?.message ?? 'nothing accepted';
+    return { error: `fill: no message accepted (${why})` };
+  }
+  const queued = await waitQueued(relay, fill.sent, Math.min(QUEUE_SETTLE_MS, Math.max(1000, r.left() - STOP_RESERVE_MS)));
+  const early = sink.counter.messages;
+  if (early > 0) return { error: `delivery was not held: ${early} messages reached the sink during the fill` };
+  if (queued !== fill.sent) return { error: `after the fill the queue holds ${queued} messages, ${fill.sent} were accepted` };
+
+  r.phase('drain');
+  const baseCount = sink.counter.mark();
+  const startedAt = await relay.release();
+  const releaseMs = Date.now() - startedAt;
+  const sampler = new DeliverySampler(startedAt);
+  const watch = await watchDrain({
+    relay,
+    sink,
+    base: baseCount,
+    expected: fill.sent,
+    sampler,
+    deadline: Date.now() + Math.max(1000, r.left() - STOP_RESERVE_MS),
+    signal: hooks.signal,
+    onProgress: r.onProgress,
+  });
+  await sleep(COUNTER_SETTLE_MS);
+  const delivered = sink.counter.messages - baseCount;
+  sampler.tick(Date.now(), delivered);
+  const delivery: DeliveryResult = {
+    expected: fill.sent,
+    delivered,
+    startedAt,
+    ...deliveryFigures({ startedAt, delivered, firstAt: sink.counter.firstAt, lastAt: sink.counter.lastAt }),
+    ...(await emptyFields(relay, startedAt, watch.emptyAt)),
+    ...(watch.queueLeft !== undefined ? { queueLeft: watch.queueLeft } : {}),
+    queuedAtRelease: queued,
+    releaseMs,
+    perSecond: sampler.perSecond,
+    probes: watch.probes,
+    accept: acceptPart(fill),
+    timedOut: watch.timedOut,
+  };
+  // Refusals during the fill are listed in the notes (accept.errors); what was accepted must arrive.
+  const problem = watch.problem ?? mismatch(delivered, fill.sent);
+  return { delivery, ...(problem ? { error: problem } : {}) };
+}
+
+/** Warm up (delivered and drained too), then the measured load, followed until the queue is empty. */
+async function relayThrough(r: Run): Promise<Measured> {
+  const { relay, sink, hooks } = r;
+  let warmup: DeliveryResult['warmup'];
+  if (r.load.warmupMessages > 0) {
+    r.phase('warmup');
+    const before = sink.counter.mark();
+    const w = await runLoad(
+      { ...r.input, messages: r.load.warmupMessages, timeoutMs: Math.max(1000, Math.min(30_000, r.left() / 4)) },
+      { signal: hooks.signal, execArgv: hooks.execArgv },
+    );
+    const watch = await watchDrain({
+      relay,
+      sink,
+      base: before,
+      expected: w.sent,
+      sampler: new DeliverySampler(Date.now()),
+      deadline: Date.now() + Math.max(1000, Math.min(60_000, r.left() / 3)),
+      signal: hooks.signal,
+    });
+    await sleep(COUNTER_SETTLE_MS);
+    const got = sink.counter.messages - before;
+    warmup = { sent: w.sent, delivered: got };
+    const problem = watch.problem ?? (w.sent === 0 ? 'nothing accepted' : mismatch(got, w.sent));
+    if (problem) return { error: `warm-up: ${problem}` };
+  }
+
+  r.phase('measure');
+  const baseCount = sink.counter.mark();
+  const sampler = new DeliverySampler(Date.now());
+  // The sink is sampled while the load runs too, for the per-second figures and the live line.
+  let sampling = true;
+  const sampleLoop = (async () => {
+    while (sampling) {
+      await sleep(POLL_MS);
+      const now = Date.now();
+      const got = sink.counter.messages - baseCount;
+      sampler.tick(now, got);
+      r.onProgress({ delivered: got, expected: r.load.messages, elapsedMs: now - sampler.startedAt, currentRate: sampler.recentRate(now) });
+    }
+  })();
+  let load: LoadResult;
+  try {
+    load = await runLoad(
+      { ...r.input, messages: r.load.messages, timeoutMs: Math.max(1000, Math.min(FILL_TIMEOUT_MS, r.left() - STOP_RESERVE_MS)) },
+      { signal: hooks.signal, execArgv: hooks.execArgv },
+    );
+  } finally {
+    sampling = false;
+    await sampleLoop;
+  }
+  if (load.sent === 0) return { error: `load: no message accepted (${load.errors[0]?.message ?? 'nothing accepted'})` };
+  const watch = await watchDrain({
+    relay,
+    sink,
+    base: baseCount,
+    expected: load.sent,
+    sampler,
+    deadline: Date.now() + Math.max(1000, r.left() - STOP_RESERVE_MS),
+    signal: hooks.signal,
+    onProgress: r.onProgress,
+  });
+  await sleep(COUNTER_SETTLE_MS);
+  const delivered = sink.counter.messages - baseCount;
+  sampler.tick(Date.now(), delivered);
+  const startedAt = load.startedAt;
+  const delivery: DeliveryResult = {
+    expected: load.sent,
+    delivered,
+    startedAt,
+    ...deliveryFigures({ startedAt, delivered, firstAt: sink.counter.firstAt, lastAt: sink.counter.lastAt }),
+    ...(await emptyFields(relay, startedAt, watch.emptyAt)),
+    ...(watch.queueLeft !== undefined ? { queueLeft: watch.queueLeft } : {}),
+    perSecond: sampler.perSecond,
+    probes: watch.probes,
+    accept: acceptPart(load),
+    ...(warmup ? { warmup } : {}),
+    timedOut: watch.timedOut || load.timedOut,
+  };
+  const problem = watch.problem ?? mismatch(delivered, load.sent);
+  return { delivery, ...(problem ? { error: problem } : {}) };
+}
