@@ -82,13 +82,28 @@ function stepOf(c: Ctx, phase: Phase, e: object): Step {
 
 const PHASES: readonly Phase[] = ['connecting', 'greeting', 'ehlo', 'helo', 'starttls', 'tls', 'waiting', 'transaction', 'sending', 'dot', 'rset', 'quit', 'done'];
 
-/** Transitions of a phase for an event: to wherever its step goes. */
-const toStep = (from: Phase) => PHASES.map((p) => ({
-  guard: { type: 'goes' as const, params: { from, to: p } },
-  target: p,
-  ...(p === from ? { reenter: true } : {}),
-  actions: { type: 'apply' as const, params: from },
-}));
+// Where each phase usually goes next, first: guards are tried in order.
+const LIKELY: Partial<Record<Phase, readonly Phase[]>> = {
+  transaction: ['transaction', 'sending', 'rset'],
+  sending: ['dot'],
+  dot: ['transaction', 'waiting', 'quit'],
+  waiting: ['transaction', 'quit'],
+  ehlo: ['transaction', 'waiting', 'starttls'],
+};
+
+/**
+ * Transitions of a phase for an event: to wherever its step goes. Staying in the same phase is a
+ * targetless transition (no exit and entry; its timer keeps running, so a pipelined group of
+ * replies shares one command timeout).
+ */
+const toStep = (from: Phase) => {
+  const order = [...(LIKELY[from] ?? []), ...PHASES.filter((p) => !(LIKELY[from] ?? []).includes(p))];
+  return order.map((p) => ({
+    guard: { type: 'goes' as const, params: { from, to: p } },
+    ...(p === from ? {} : { target: p }),
+    actions: { type: 'apply' as const, params: from },
+  }));
+};
 
 const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataTimeout' | 'finalTimeout'> = {
   connecting: 'connectTimeout', greeting: 'commandTimeout', ehlo: 'commandTimeout', helo: 'commandTimeout',

@@ -159,18 +159,34 @@ class Runner {
       return;
     }
     const stuffer = new DotStuffer();
+    // Corked: the pieces of a small message leave in one writev, not one system call each.
+    socket.cork();
+    let corked = true;
+    const uncork = (): void => {
+      if (corked) {
+        corked = false;
+        socket.uncork();
+      }
+    };
     const write = async (pieces: Buffer[]): Promise<boolean> => {
       for (const p of pieces) {
         if (generation !== this.#generation || socket.destroyed) return false;
-        if (!socket.write(p)) await new Promise<void>((r) => socket.once('drain', () => r()));
+        if (!socket.write(p)) {
+          uncork();
+          await new Promise<void>((r) => socket.once('drain', () => r()));
+          socket.cork();
+          corked = true;
+        }
       }
       return true;
     };
     try {
       for (const chunk of messageChunks(this.#deps.spool, env)) if (!(await write(stuffer.push(chunk)))) return;
       if (!(await write([stuffer.end()]))) return;
+      uncork();
       if (generation === this.#generation) this.#send({ type: 'NET.SENT' });
     } catch (e) {
+      uncork();
       this.#deps.logger.error({ event: 'delivery-error', id: job.messageId, err: (e as Error).message }, `reading ${job.messageId} from the spool failed`);
       socket.destroy();
     }
