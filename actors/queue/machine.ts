@@ -21,7 +21,8 @@ interface QueueContext extends QueueInput {
 
 export type QueueEvent =
   | { readonly type: 'QUEUE.KICK' }
-  | { readonly type: 'QUEUE.SCANNED'; readonly nextDueIn?: number }
+  /** more: the pass stopped at its batch size; the rest is looked at once the work in hand drains. */
+  | { readonly type: 'QUEUE.SCANNED'; readonly nextDueIn?: number; readonly more?: boolean }
   | { readonly type: 'DELIVERY.WANTED'; readonly dest: string }
   | { readonly type: 'DELIVERY.ENDED'; readonly dest: string }
   | { readonly type: 'QUEUE.STOP' };
@@ -48,6 +49,7 @@ export const queueMachine = setup({
         (context.maxPerHost > 0 && (context.perHost.get(dest) ?? 0) >= context.maxPerHost);
     },
     again: ({ context }) => context.again,
+    more: ({ event }) => event.type === 'QUEUE.SCANNED' && event.more === true,
     /** queue_run_interval 0: no queue runs; the queue is looked at only when asked (kicks). */
     noRuns: ({ context }) => context.interval <= 0,
   },
@@ -82,6 +84,10 @@ export const queueMachine = setup({
     dormant: {
       on: { 'QUEUE.KICK': 'scanning' },
     },
+    // Due messages remain beyond the last batch: the driver kicks when its work in hand drains.
+    draining: {
+      on: { 'QUEUE.KICK': 'scanning' },
+    },
     waiting: {
       after: { scanDelay: 'scanning' },
       on: { 'QUEUE.KICK': 'scanning' },
@@ -92,6 +98,7 @@ export const queueMachine = setup({
         'QUEUE.KICK': { actions: assign({ again: true }) },
         'QUEUE.SCANNED': [
           { guard: 'again', target: 'scanning', reenter: true },
+          { guard: 'more', target: 'draining' },
           { guard: 'noRuns', target: 'dormant' },
           { target: 'waiting', actions: assign(({ context, event }) => ({ wait: event.type === 'QUEUE.SCANNED' ? (event.nextDueIn ?? context.interval) : context.interval })) },
         ],

@@ -165,7 +165,7 @@ export class QueueService {
     this.#cursor = ids.length === SCAN_BATCH ? this.#spool.dueKeyOf(ids[ids.length - 1] as string) : undefined;
     for (const id of ids) void this.#take(id);
     const next = this.#cursor ? 0 : this.#spool.nextDueAfter(now);
-    this.#actor?.send({ type: 'QUEUE.SCANNED', ...(next === undefined ? {} : { nextDueIn: Math.max(0, next - now) }) });
+    this.#actor?.send({ type: 'QUEUE.SCANNED', more: this.#cursor !== undefined, ...(next === undefined ? {} : { nextDueIn: Math.max(0, next - now) }) });
   }
 
   /** Start work on a message: route its due recipients and hand them out. */
@@ -340,7 +340,11 @@ export class QueueService {
         else if (ev === 'failed') this.#metrics?.recipients.inc({ outcome: 'bounced' });
       }
       for (const c of changes) if (c.kind === 'insert') this.submit(c.envelope.id);
-      if (last) this.#work.delete(env.id);
+      if (last) {
+        this.#work.delete(env.id);
+        // The last pass stopped at its batch size: look further once half of this batch is done.
+        if (this.#cursor && this.#work.size < SCAN_BATCH / 2) this.kick();
+      }
     });
   }
 

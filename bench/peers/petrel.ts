@@ -68,13 +68,14 @@ export interface PetrelRelayConfig extends PetrelBenchConfig {
   readonly smarthost: string;
   /** true while holding: accepted mail waits for the next look at the queue... */
   readonly queue_only: boolean;
-  /** ...which, while holding, is a day away. */
-  readonly queue_run_interval?: string;
+  /** ...which, while holding, never comes by itself (0: no queue runs). */
+  readonly queue_run_interval?: string | number;
 }
 
 /**
- * Holding (`hold`) is queue_only with a queue run a day away; releasing is the same file with
- * queue_only false (the daemon looks at the queue as it starts). Without hold, mail goes at once.
+ * Holding (`hold`) is queue_only with no queue runs (queue_run_interval 0); releasing is a SIGUSR1
+ * to the running daemon (what `petrel queue retry` sends): it looks at the queue at once and
+ * delivers everything due. Without hold, mail goes at once.
  */
 export function petrelRelayConfig(
   dir: string,
@@ -88,7 +89,7 @@ export function petrelRelayConfig(
     log_level: relay.logLevel ?? 'info',
     smarthost: `${HOST}:${relay.sinkPort}`,
     queue_only: held,
-    ...(relay.hold ? { queue_run_interval: '1d' } : {}),
+    ...(relay.hold ? { queue_run_interval: 0 } : {}),
     ...extra,
   };
 }
@@ -326,11 +327,9 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         version: await packageVersion(root),
         stop,
         async release(): Promise<number> {
-          await stopDaemon();
-          await writeFile(configPath, `${JSON.stringify(petrelRelayConfig(dir, port, { ...relay, released: true }, extra), null, 2)}\n`);
+          // The queue is looked at on SIGUSR1 (petrel queue retry does the same): no restart.
           const at = Date.now();
-          daemon = new Daemon(node, cli, root, configPath, logPath);
-          await ready(daemon, port, logPath);
+          daemon.child.kill('SIGUSR1');
           return at;
         },
         async queued(): Promise<number> {

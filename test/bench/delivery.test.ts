@@ -78,14 +78,14 @@ describe('queue counts', () => {
 });
 
 describe('hold and release configuration', () => {
-  it('Petrel holds with queue_only and a queue run a day away; the release changes only queue_only', () => {
+  it('Petrel holds with queue_only and no queue runs (released by SIGUSR1, not by a new config)', () => {
     const held = petrelRelayConfig('/tmp/x', 2600, { sinkPort: 2700, hold: true });
     assert.deepEqual(held, {
       ...petrelConfig('/tmp/x', 2600),
       log_level: 'info',
       smarthost: '127.0.0.1:2700',
       queue_only: true,
-      queue_run_interval: '1d',
+      queue_run_interval: 0,
     });
     const released = petrelRelayConfig('/tmp/x', 2600, { sinkPort: 2700, hold: true, released: true });
     assert.deepEqual(released, { ...held, queue_only: false });
