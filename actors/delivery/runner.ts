@@ -152,7 +152,7 @@ class Runner {
   /** Write the message with dot-stuffing and its final dot, waiting for the socket when it is full. */
   async #stream(job: DeliveryJob, generation: number): Promise<void> {
     const socket = this.#socket;
-    const env = this.#deps.spool.envelope(job.messageId);
+    const env = job.envelope ?? this.#deps.spool.envelope(job.messageId);
     if (!socket || !env) {
       // The message left the queue meanwhile (deleted by hand): abandon this connection.
       socket?.destroy();
@@ -181,7 +181,17 @@ class Runner {
       return true;
     };
     try {
-      for (const chunk of messageChunks(this.#deps.spool, env)) if (!(await write(stuffer.push(chunk)))) return;
+      let read = 0;
+      for (const chunk of messageChunks(this.#deps.spool, env)) {
+        read += chunk.length;
+        if (!(await write(stuffer.push(chunk)))) return;
+      }
+      if (read === 0 && env.size > 0) {
+        // Deleted from the queue while this connection waited for the go-ahead: send nothing.
+        uncork();
+        socket.destroy();
+        return;
+      }
       if (!(await write([stuffer.end()]))) return;
       uncork();
       if (generation === this.#generation) this.#send({ type: 'NET.SENT' });

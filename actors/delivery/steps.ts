@@ -189,7 +189,11 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
     case 'defer-host':
       return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text), true), { type: 'close' }] };
     case 'retry-without-tls':
-      if (v.sameConnection) return { go: 'ready', update: { conn: { ...c.conn, noTls: true } }, effects: [{ type: 'log', level: 'info', msg: `${text}: going on without TLS` }] };
+      if (v.sameConnection) {
+        const conn = { ...c.conn, noTls: true };
+        const r = withConn(conn, ready({ ...c, conn }));
+        return { ...r, effects: [{ type: 'log', level: 'info', msg: `${text}: going on without TLS` }, ...r.effects] };
+      }
       return { go: 'connecting', update: { conn: { noTls: true }, tx: undefined }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: reconnecting without TLS` }, { type: 'connect', target: target(c) }] };
     case 'try-helo':
       return { go: 'helo', update: {}, effects: [{ type: 'send', text: helo(c.settings.heloName) }] };
@@ -227,7 +231,12 @@ export function onEhlo(c: Ctx, r: ServerReply): Step {
   if (!conn.tls && mode === 'require') {
     return onFailure({ ...c, conn }, 'starttls', { kind: 'tls', reason: 'TLS is required and the server does not offer STARTTLS' });
   }
-  return ready({ ...c, conn });
+  return withConn(conn, ready({ ...c, conn }));
+}
+
+/** A step taken with a new connection state: the state is part of what the step records. */
+function withConn(conn: ConnState, s: Step): Step {
+  return { ...s, update: { conn, ...s.update } };
 }
 
 export function onHelo(c: Ctx, r: ServerReply): Step {
@@ -236,7 +245,7 @@ export function onHelo(c: Ctx, r: ServerReply): Step {
   if (c.settings.tls(target(c).host, target(c).ip) === 'require') {
     return onFailure({ ...c, conn }, 'starttls', { kind: 'tls', reason: 'TLS is required and the server does not offer STARTTLS' });
   }
-  return ready({ ...c, conn });
+  return withConn(conn, ready({ ...c, conn }));
 }
 
 export function onStarttls(c: Ctx, r: ServerReply): Step {

@@ -1,5 +1,6 @@
 // What the queue hands a delivery attempt, and what comes back: jobs, destinations, per-recipient results.
 import type { RemoteHost } from '../../routing/routers.js';
+import type { Envelope } from '../../store/envelope.js';
 
 /** One message's recipients that go to the same destination, as one SMTP transaction (or more). */
 export interface DeliveryJob {
@@ -12,6 +13,8 @@ export interface DeliveryJob {
   readonly body?: '7BIT' | '8BITMIME';
   readonly ret?: 'FULL' | 'HDRS';
   readonly envid?: string;
+  /** The envelope as the queue read it, so the runner need not read it again to stream the data. */
+  readonly envelope?: Envelope;
 }
 
 export interface JobRecipient {

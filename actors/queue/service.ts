@@ -259,7 +259,7 @@ export class QueueService {
   #job(env: Envelope, recipients: JobRecipient[]): DeliveryJob {
     const added = env.addedHeaders.reduce((n, h) => n + Buffer.byteLength(h) + 2, 0);
     return {
-      messageId: env.id, sender: env.sender, recipients, size: env.size + added, smtputf8: env.smtputf8,
+      messageId: env.id, sender: env.sender, recipients, size: env.size + added, smtputf8: env.smtputf8, envelope: env,
       ...(env.body ? { body: env.body } : {}), ...(env.ret ? { ret: env.ret } : {}), ...(env.envid ? { envid: env.envid } : {}),
     };
   }
@@ -325,7 +325,7 @@ export class QueueService {
       let env = applied.envelope;
       if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
       if (env.frozen) env = { ...env, due: undefined };
-      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id } : { kind: 'update', envelope: env }];
+      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due } : { kind: 'update', envelope: env }];
       for (const req of applied.reports) changes.push(...this.#reports(work.env, req, now));
       try {
         await this.#spool.apply(changes);
