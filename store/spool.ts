@@ -29,7 +29,8 @@ export interface SpoolOptions {
 export type SpoolChange =
   /** Rewrite a message's envelope; its index entry follows `due` (none while frozen). */
   | { readonly kind: 'update'; readonly envelope: Envelope }
-  | { readonly kind: 'remove'; readonly id: string }
+  /** due: the message's index time when the caller knows it (saves reading the envelope). */
+  | { readonly kind: 'remove'; readonly id: string; readonly due?: number | undefined }
   /** A whole new message (a delivery report we generate); size and chunks are computed. */
   | { readonly kind: 'insert'; readonly envelope: Envelope; readonly data: Buffer };
 
@@ -232,7 +233,7 @@ export class Spool {
         continue;
       }
       const id = c.kind === 'remove' ? c.id : c.envelope.id;
-      const old = messages.get(id);
+      const old = c.kind === 'remove' && 'due' in c ? { due: c.due } : messages.get(id);
       // A message removed meanwhile (petrel queue delete) is not brought back by a late update.
       if (c.kind === 'update' && old === undefined) continue;
       if (old?.due !== undefined) last = queue.remove([old.due, id]);

@@ -51,6 +51,8 @@ export interface TxState {
   /** A transaction-wide verdict (MAIL or DATA refused): the rest of the replies are only read. */
   readonly stop?: Verdict;
   readonly stopText?: string;
+  /** The server's reply that stopped the transaction (for Diagnostic-Code). */
+  readonly stopReply?: string;
   /** Positions that got "too many recipients" (452): they go in a new transaction. */
   readonly rest?: readonly number[];
   /** The server answered 354 and there was something to send. */
@@ -119,15 +121,21 @@ function result(c: Ctx, job: DeliveryJob, pos: number, outcome: RecipientOutcome
   };
 }
 
-function outcomeOf(v: Verdict, text: string): RecipientOutcome {
+function outcomeOf(v: Verdict, text: string, reply?: string): RecipientOutcome {
   switch (v.action) {
     case 'fail-recipient':
     case 'fail-message':
-      return { kind: 'failed', status: v.status, reason: text };
+      return { kind: 'failed', status: v.status, reason: text, ...(reply ? { reply } : {}) };
     default:
-      return { kind: 'deferred', reason: text, ...('maybeDelivered' in v && v.maybeDelivered ? { maybeDelivered: true } : {}) };
+      return { kind: 'deferred', reason: text, ...(reply ? { reply } : {}), ...('maybeDelivered' in v && v.maybeDelivered ? { maybeDelivered: true } : {}) };
   }
 }
+
+const serverWords = (f: Failure): string | undefined => {
+  if (f.kind !== 'reply') return undefined;
+  const r = f.reply as ServerReply;
+  return `${r.code} ${r.enhanced ? `${r.enhanced} ` : ''}${r.text ?? ''}`.trim();
+};
 
 /** The words a log line and a report use for a failure at a stage of this connection. */
 function describe(c: Ctx, stage: Stage, f: Failure, v: Verdict): string {
@@ -178,6 +186,7 @@ function settleAll(c: Ctx, outcome: (job: DeliveryJob) => RecipientOutcome, with
 export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
   const v = judge(stage, f, { lastHost: lastTarget(c), earlierHostsRefused: c.refusedSoFar, tlsRequired: c.settings.tls(target(c).host, target(c).ip) === 'require' });
   const text = describe(c, stage, f, v);
+  const words = serverWords(f);
   const refused = f.kind === 'reply' && f.reply.code >= 500 && (stage === 'banner' || stage === 'helo');
   switch (v.action) {
     case 'next-host':
@@ -185,9 +194,9 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
         const next: Ctx = { ...c, at: c.at + 1, conn: { noTls: false }, tx: undefined, refusedSoFar: c.refusedSoFar && refused };
         return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
       }
-      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text }), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text, ...(words ? { reply: words } : {}) }), true), { type: 'close' }] };
     case 'defer-host':
-      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text, words), true), { type: 'close' }] };
     case 'retry-without-tls':
       if (v.sameConnection) {
         const conn = { ...c.conn, noTls: true };
@@ -205,7 +214,7 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
       // Outside a transaction these can only be about the job in hand: settle it and go on.
       const job = c.jobs[0];
       if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
-      const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text)));
+      const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text, words)));
       return { go: 'ready', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }] };
     }
     case 'ignore':

@@ -29,9 +29,10 @@ function resultFor(c: Ctx, job: DeliveryJob, pos: number, outcome: RecipientOutc
 
 const replyText = (r: ServerReply): string => `${r.code} ${r.enhanced ? `${r.enhanced} ` : ''}${r.text}`.trim();
 
-function verdictOutcome(v: Verdict, text: string): RecipientOutcome {
-  if (v.action === 'fail-recipient' || v.action === 'fail-message') return { kind: 'failed', status: v.status, reason: text, reply: text };
-  return { kind: 'deferred', reason: text, ...('maybeDelivered' in v && v.maybeDelivered ? { maybeDelivered: true } : {}) };
+/** The outcome for a recipient: `text` for logs and reports, `reply` the server's own words (Diagnostic-Code). */
+function verdictOutcome(v: Verdict, text: string, reply?: string): RecipientOutcome {
+  if (v.action === 'fail-recipient' || v.action === 'fail-message') return { kind: 'failed', status: v.status, reason: text, ...(reply ? { reply } : {}) };
+  return { kind: 'deferred', reason: text, ...(reply ? { reply } : {}), ...('maybeDelivered' in v && v.maybeDelivered ? { maybeDelivered: true } : {}) };
 }
 
 function stageWords(stage: Stage): string {
@@ -55,7 +56,7 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
   if (cmd.stage === 'mail' && !ok) {
     const v = judge('mail', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
     if (connectionLevel(v)) return onFailure(c, 'mail', { kind: 'reply', reply: r });
-    next = { ...next, stop: v, stopText: text };
+    next = { ...next, stop: v, stopText: text, stopReply: replyText(r) };
   } else if (cmd.stage === 'rcpt' && !next.stop) {
     if (ok) next = { ...next, accepted: [...next.accepted, cmd.rcptIndex] };
     else {
@@ -64,7 +65,7 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
       if (v.action === 'defer-rest') next = { ...next, rest: [...(next.rest ?? []), cmd.rcptIndex] };
       else {
         const outcomes = new Map(next.outcomes);
-        outcomes.set(cmd.rcptIndex, verdictOutcome(v, text));
+        outcomes.set(cmd.rcptIndex, verdictOutcome(v, text, replyText(r)));
         next = { ...next, outcomes };
       }
     }
@@ -78,7 +79,7 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
     if (usable) {
       const v = judge('data', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
       if (connectionLevel(v)) return onFailure(c, 'data', { kind: 'reply', reply: r });
-      next = { ...next, stop: v, stopText: text };
+      next = { ...next, stop: v, stopText: text, stopReply: replyText(r) };
     }
   }
   if (next.got < group.length) return { go: 'transaction', update: { tx: next }, effects: [] };
@@ -113,7 +114,7 @@ export function onDot(c: Ctx, r: ServerReply): Step {
       // 421 after the data: the message was not taken; everything waiting for this host waits.
       return onFailure(c, 'dot', { kind: 'reply', reply: r });
     }
-    final = { accepted: verdictOutcome(v, `SMTP error from remote mail server after end of data: ${replyText(r)} (${who(c)})`) };
+    final = { accepted: verdictOutcome(v, `SMTP error from remote mail server after end of data: ${replyText(r)} (${who(c)})`, replyText(r)) };
   }
   const settled = settle(c, tx, final.accepted);
   const after: Ctx = { ...c, tx: undefined, jobs: settled.jobs, sent: c.sent + 1 };
@@ -142,7 +143,7 @@ function settle(c: Ctx, tx: TxState, accepted: RecipientOutcome | undefined): { 
   job.recipients.forEach((_, pos) => {
     const decided = tx.outcomes.get(pos);
     if (decided) results.push(resultFor(c, job, pos, decided));
-    else if (tx.stop) results.push(resultFor(c, job, pos, verdictOutcome(tx.stop, tx.stopText ?? tx.stop.reason)));
+    else if (tx.stop) results.push(resultFor(c, job, pos, verdictOutcome(tx.stop, tx.stopText ?? tx.stop.reason, tx.stopReply)));
     else if (rest.has(pos)) again.push(pos);
     else if (tx.accepted.includes(pos) && accepted) results.push(resultFor(c, job, pos, accepted));
     else results.push(resultFor(c, job, pos, { kind: 'deferred', reason: `no reply for this recipient (${who(c)})` }));

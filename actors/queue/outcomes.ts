@@ -97,6 +97,10 @@ export function applyResults(env: Envelope, results: readonly RecipientResult[],
 
   const reports: ReportRequest[] = [];
   // No report ever goes to the null sender (RFC 5321 section 4.5.5): a report cannot bounce.
+  // A report of ours that cannot be delivered is told to postmaster instead (the queue decides).
+  if (!reportable(env.sender) && env.reportOf !== undefined && failed.length > 0) {
+    reports.push({ kind: 'failure', recipients: failed });
+  }
   if (reportable(env.sender)) {
     const wanted = (list: ReportRequest['recipients'], event: 'failure' | 'success'): ReportRequest['recipients'] =>
       list.filter((x) => shouldNotify(recipients[x.index]?.notify, event));

@@ -51,7 +51,11 @@ export interface QueueSettings {
 
 interface Work {
   env: Envelope;
-  outstanding: number;
+  /**
+   * Recipients (by index) handed out in this pass and not yet heard of: the pass is over when
+   * none is left, however the results arrive (a job split by a 452 reports in parts).
+   */
+  open: Set<number>;
   /** Updates of one message are applied one after the other. */
   chain: Promise<void>;
   routes: Map<number, { router: string; transport: string }>;
@@ -173,7 +177,7 @@ export class QueueService {
     if (this.#work.has(id) || this.#stopping) return;
     const env = this.#spool.envelope(id);
     if (!env || env.frozen) return;
-    const work: Work = { env, outstanding: 0, chain: Promise.resolve(), routes: new Map() };
+    const work: Work = { env, open: new Set(), chain: Promise.resolve(), routes: new Map() };
     this.#work.set(id, work);
     try {
       await this.#route(work, false);
@@ -238,10 +242,11 @@ export class QueueService {
         jobs.push({ dest, job: this.#job(env, recipients.slice(i, i + Math.max(1, s.maxRcpt))) });
       }
     }
-    work.outstanding = jobs.length + local.length + (immediate.length > 0 ? 1 : 0);
-    if (work.outstanding === 0) {
+    for (const r of immediate) work.open.add(r.index);
+    for (const l of local) work.open.add(l.index);
+    for (const { job } of jobs) for (const r of job.recipients) work.open.add(r.index);
+    if (work.open.size === 0) {
       // Nothing was due after all (or everything expanded into nothing): record and release.
-      work.outstanding = 1;
       this.#record(work, []);
       return;
     }
@@ -319,14 +324,15 @@ export class QueueService {
         delayWarnings: s.delayWarnings,
         describe: (i) => work.routes.get(i) ?? {},
       });
-      work.outstanding--;
-      const last = work.outstanding <= 0;
+      for (const r of results) work.open.delete(r.index);
+      const last = work.open.size === 0;
       // While jobs of this pass are still out, the message stays due now: a crash retries it.
       let env = applied.envelope;
       if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
       if (env.frozen) env = { ...env, due: undefined };
       const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due } : { kind: 'update', envelope: env }];
-      for (const req of applied.reports) changes.push(...this.#reports(work.env, req, now));
+      // Reports see the recipients as just recorded (Last-Attempt-Date, the reply).
+      for (const req of applied.reports) changes.push(...this.#reports(applied.envelope, req, now));
       try {
         await this.#spool.apply(changes);
       } catch (e) {

@@ -294,7 +294,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
       const extra = options.relayConfig ?? {};
       const launched = await launch(opts.port, (dir, port) => petrelRelayConfig(dir, port, relay, extra), () => keep);
       const { dir, port, configPath, logPath, removeDir } = launched;
-      let daemon = launched.daemon;
+      const daemon = launched.daemon;
       let stopped = false;
       const stopDaemon = async (): Promise<void> => {
         await daemon.stop(stopTimeoutMs);

@@ -26,12 +26,12 @@ export { canonField, FieldIndex, headerHashInput, relaxedField, splitHeaderField
 export type { Field } from './fields.js';
 export { parseSignature, MAX_SIGNED_HEADERS } from './signature.js';
 export type { DkimSignature, SignatureParse } from './signature.js';
-export { MAX_RSA_BITS, MIN_RSA_BITS, parseKeyRecord } from './key.js';
+export { joinTxt, keyRefusal, MAX_RSA_BITS, MIN_RSA_BITS, parseKeyRecord } from './key.js';
 export type { DkimKey, KeyParse } from './key.js';
-export { decodeBase64, parseTagList } from './tags.js';
+export { asciiLower, colonList, decodeBase64, normalizeDomain, normalizeSelector, parseTagList } from './tags.js';
 export type { TagList, TagListResult } from './tags.js';
-export { bodyHashSpecs, verifyMessage, verifySignatureValue, verifyWholeMessage } from './verify.js';
-export type { VerifyOptions } from './verify.js';
+export { bodyHashSpecs, fetchKey, verifyMessage, verifySignatureValue, verifyWholeMessage } from './verify.js';
+export type { KeyFetch, VerifyOptions } from './verify.js';
 export {
   DEFAULT_OVERSIGNED,
   DEFAULT_SIGNED_HEADERS,

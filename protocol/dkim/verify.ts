@@ -72,10 +72,11 @@ export function bodyHashSpecs(headers: readonly RawField[], opts: VerifyOptions 
   return [...specs.values()];
 }
 
-type KeyFetch = { kind: 'ok'; key: DkimKey } | { kind: 'error'; status: DkimStatus; code: DkimCode; reason: string };
+/** A key record fetched and read (shared with ARC, RFC 8617, which looks keys up the same way). */
+export type KeyFetch = { kind: 'ok'; key: DkimKey } | { kind: 'error'; status: DkimStatus; code: DkimCode; reason: string };
 
 /** Fetches and reads a key record; never throws. The first record that reads as a key is used. */
-async function fetchKey(dns: DkimResolver, name: string): Promise<KeyFetch> {
+export async function fetchKey(dns: DkimResolver, name: string): Promise<KeyFetch> {
   let answer;
   try {
     answer = await dns.lookup(name, 'TXT');

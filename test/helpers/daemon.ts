@@ -24,6 +24,8 @@ export interface Daemon {
   readonly ports: readonly number[];
   readonly child: ChildProcess;
   readonly logs: DaemonLog[];
+  /** What the daemon wrote to stderr (a crash's stack trace lands here). */
+  stderr(): string;
   /** Wait until a log line matching the predicate appears (or fail after timeoutMs). */
   waitForLog(pred: (l: DaemonLog) => boolean, timeoutMs?: number): Promise<DaemonLog>;
   /** Run a petrel CLI command against this daemon's config; resolves with its output. */
@@ -137,6 +139,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     });
   return {
     dir, configFile, port: ports[0] as number, ports, child, logs, waitForLog, cli,
+    stderr: () => stderr,
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       signal('SIGTERM');

@@ -1,0 +1,67 @@
+// Check of issue 3: with `smarthost` pointing at a local sink (the smtp-server package, an
+// independent SMTP implementation), 5,000 messages sent into the daemon by Postfix's smtp-source
+// all arrive at the sink exactly once, and the spool is empty after.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import type { DeliveryDaemon, SmtpServerSink } from '../helpers/delivery.js';
+import { assertAlive, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty } from '../helpers/delivery.js';
+import { until } from '../helpers/integration.js';
+
+const MESSAGES = 5000;
+
+let sink: SmtpServerSink;
+let d: DeliveryDaemon;
+
+before(async () => {
+  sink = await startSmtpServerSink();
+  d = await startDeliveryDaemon({ smarthost: sink.hostPort });
+});
+
+after(async () => {
+  await d?.stop();
+  d?.cleanup();
+  await sink?.close();
+});
+
+function smtpSource(port: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn('/usr/sbin/smtp-source', ['-s', '20', '-m', String(MESSAGES), '-l', '2048', '-f', 'load@client.petrel.test', '-t', 'sink@relay.example', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+test('5,000 messages through the smarthost arrive at the sink exactly once; the spool is empty after', { timeout: 150_000 }, async () => {
+  const src = await smtpSource(d.port);
+  assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
+  const arrivals = d.logs.filter((l) => l.event === 'arrival');
+  assert.equal(arrivals.length, MESSAGES, 'the daemon accepted every message');
+  // The Message-IDs of what was accepted (smtp-source numbers its messages): all distinct.
+  const accepted = arrivals.map((l) => /\bid=(\S+)/.exec(l.msg)?.[1]).map((m) => (m === undefined ? undefined : `<${m}>`));
+  assert.equal(new Set(accepted).size, MESSAGES, 'every accepted message has its own Message-ID');
+
+  await until(() => {
+    assertAlive(d);
+    return sink.messages.length >= MESSAGES;
+  }, 100_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
+  await waitQueueEmpty(d, 30_000);
+  // A little longer: a duplicate would come now, if at all.
+  await new Promise((r) => setTimeout(r, 500));
+
+  const seen = tally(sink.messages.map((m) => m.messageId));
+  assert.equal(sink.messages.length, MESSAGES, `the sink received ${sink.messages.length} messages for ${MESSAGES} sent`);
+  const missing = accepted.filter((m) => m !== undefined && !seen.has(m));
+  assert.deepEqual(missing, [], 'every accepted message reached the sink');
+  const twice = [...seen].filter(([, n]) => n > 1);
+  assert.deepEqual(twice, [], 'no message reached the sink twice');
+  for (const m of sink.messages.slice(0, 50)) {
+    assert.equal(m.from, 'load@client.petrel.test');
+    assert.deepEqual(m.rcpts, ['sink@relay.example']);
+  }
+  assert.equal(await queueCount(d), 0, 'queue count is 0');
+  assert.equal(d.logs.filter((l) => l.event === 'delivered').length, MESSAGES, 'one "=>" line per message');
+  assert.equal(d.logs.filter((l) => l.event === 'completed').length, MESSAGES, 'one Completed line per message');
+  assert.equal(d.logs.filter((l) => l.event === 'deferred' || l.event === 'failed').length, 0, 'nothing deferred or failed');
+});
