@@ -15,10 +15,13 @@ import type { DeliveryRunnerFactory, RunnerHooks } from '../queue/service.js';
 import { deliveryMachine } from './machine.js';
 import type { DeliverySettings, Effect, Target } from './steps.js';
 import type { DeliveryJob, Destination } from './types.js';
+import type { InspectionHub } from '../inspection.js';
+import { inspectOption } from '../inspection.js';
 
 export interface RunnerDeps {
   readonly spool: Spool;
   readonly logger: Logger;
+  readonly inspection?: InspectionHub;
   settings(): DeliverySettings;
 }
 
@@ -39,7 +42,10 @@ class Runner {
   constructor(deps: RunnerDeps, dest: Destination, first: DeliveryJob, hooks: RunnerHooks) {
     this.#deps = deps;
     this.#hooks = hooks;
-    this.#actor = createActor(deliveryMachine, { input: { settings: deps.settings(), dest, first } });
+    this.#actor = createActor(deliveryMachine, {
+      input: { settings: deps.settings(), dest, first },
+      ...inspectOption(deps.inspection, 'delivery', () => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId })),
+    });
     this.#actor.on('*', (e) => this.#perform(e as Effect));
     this.#actor.subscribe({
       complete: () => this.#end(),

@@ -6,6 +6,8 @@ import { createActor } from 'xstate';
 import type { ListenAddress } from '../../config/load.js';
 import type { ListenerEmitted } from '../events.js';
 import type { Metrics } from '../../net/admin/metrics.js';
+import type { InspectionHub } from '../inspection.js';
+import { inspectOption } from '../inspection.js';
 import { Connection, normaliseIp } from '../smtp-session/connection.js';
 import type { ConnectionDeps } from '../smtp-session/connection.js';
 import { listenerMachine } from './machine.js';
@@ -26,6 +28,7 @@ export interface ListenerOptions {
   readonly maxPerHost: number;
   readonly logger: Logger;
   readonly metrics?: Metrics;
+  readonly inspection?: InspectionHub;
   /** The dependencies new connections get; read per connection, so a reload applies to new sessions. */
   deps(): ConnectionDeps;
   /** A server failed after it started (the supervisor decides what to do). */
@@ -47,7 +50,10 @@ export class ListenerService {
 
   constructor(opts: ListenerOptions) {
     this.#opts = opts;
-    this.#actor = createActor(listenerMachine, { input: { maxTotal: opts.maxTotal, maxPerHost: opts.maxPerHost } });
+    this.#actor = createActor(listenerMachine, {
+      input: { maxTotal: opts.maxTotal, maxPerHost: opts.maxPerHost },
+      ...inspectOption(opts.inspection, 'listener', () => ({ listen: opts.listen.map((l) => `${l.host}:${l.port}`).join(' ') })),
+    });
     this.#actor.on('*', (e) => {
       this.#verdict = e as ListenerEmitted;
     });

@@ -6,6 +6,8 @@ import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import type { Envelope, RecipientRecord } from '../../store/envelope.js';
 import type { Metrics } from '../../net/admin/metrics.js';
+import type { InspectionHub } from '../inspection.js';
+import { inspectOption } from '../inspection.js';
 import type { Spool, SpoolChange } from '../../store/spool.js';
 import type { Route, RoutingSettings } from '../../routing/routers.js';
 import { route } from '../../routing/routers.js';
@@ -83,6 +85,7 @@ export class QueueService {
   readonly #local: LocalDelivery;
   readonly #newId: () => string;
   readonly #metrics: Metrics | undefined;
+  readonly #inspection: InspectionHub | undefined;
   readonly #work = new Map<string, Work>();
   readonly #dests = new Map<string, DestState>();
   readonly #held = new Set<string>();
@@ -90,8 +93,9 @@ export class QueueService {
   #cursor: [number, string] | undefined;
   #stopping = false;
 
-  constructor(opts: { spool: Spool; logger: Logger; settings: () => QueueSettings; runners: DeliveryRunnerFactory; local: LocalDelivery; newId: () => string; metrics?: Metrics }) {
+  constructor(opts: { spool: Spool; logger: Logger; settings: () => QueueSettings; runners: DeliveryRunnerFactory; local: LocalDelivery; newId: () => string; metrics?: Metrics; inspection?: InspectionHub }) {
     this.#metrics = opts.metrics;
+    this.#inspection = opts.inspection;
     this.#spool = opts.spool;
     this.#log = opts.logger;
     this.#settings = opts.settings;
@@ -102,7 +106,10 @@ export class QueueService {
 
   start(): void {
     const s = this.#settings();
-    const actor = createActor(queueMachine, { input: { maxTotal: s.maxTotal, maxPerHost: s.maxPerHost, interval: s.interval } });
+    const actor = createActor(queueMachine, {
+      input: { maxTotal: s.maxTotal, maxPerHost: s.maxPerHost, interval: s.interval },
+      ...inspectOption(this.#inspection, 'queue', () => ({ inFlight: this.#work.size })),
+    });
     this.#actor = actor;
     actor.on('*', (e) => this.#perform(e as QueueEmitted));
     actor.start();

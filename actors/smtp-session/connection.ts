@@ -14,6 +14,8 @@ import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/seque
 import type { Offer } from '../../protocol/smtp/sequencer.js';
 import type { Spool } from '../../store/spool.js';
 import type { Metrics } from '../../net/admin/metrics.js';
+import type { InspectionHub } from '../inspection.js';
+import { inspectOption } from '../inspection.js';
 import type { TlsRecord } from '../../store/envelope.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import { sessionMachine } from './machine.js';
@@ -26,6 +28,7 @@ export interface ConnectionDeps {
   readonly spool: Spool;
   readonly logger: Logger;
   readonly metrics?: Metrics;
+  readonly inspection?: InspectionHub;
   runAcl(request: AclRequest): Promise<AclOutcome>;
   tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
@@ -119,7 +122,11 @@ export class Connection {
       newMessage: () => this.#deps.newMessage(),
       offer: (tls) => this.#deps.offer(this.#facts.clientIp, tls),
     };
-    const actor = createActor(sessionMachine, { input: { conn: this.#facts, settings: this.#deps.settings, ports } });
+    const facts = this.#facts;
+    const actor = createActor(sessionMachine, {
+      input: { conn: facts, settings: this.#deps.settings, ports },
+      ...inspectOption(this.#deps.inspection, 'session', () => ({ client: `[${facts.clientIp}]:${facts.clientPort}`, server: `${facts.serverIp}:${facts.serverPort}` })),
+    });
     this.#actor = actor;
     actor.on('*', (e) => this.#perform(e as SessionEmitted));
     actor.subscribe({

@@ -24,6 +24,8 @@ import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
 import type { DnsPort } from '../../routing/routers.js';
 import { createMetrics } from '../../net/admin/metrics.js';
+import type { InspectionHub } from '../inspection.js';
+import { NO_INSPECTION } from '../inspection.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import { AdminServer } from '../../net/admin/server.js';
 import { parseHostPort } from '../../config/units.js';
@@ -80,6 +82,8 @@ export class Runtime {
   #queue: QueueService | undefined;
   #admin: AdminServer | undefined;
   readonly metrics: Metrics = createMetrics();
+  /** Set by the inspector when it is mounted; read whenever an actor is created. */
+  inspection: InspectionHub = NO_INSPECTION;
   #tls: SecureContext | undefined;
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
@@ -111,6 +115,8 @@ export class Runtime {
     const policy = this.#policy;
     const tls = this.#tls;
     const spool = this.#spool;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     const ports = {
       verifyRecipient: (a: { local: string; domain: string }) => policy.verifyRecipient(a),
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
@@ -123,6 +129,9 @@ export class Runtime {
       },
       logger: this.logger,
       metrics: this.metrics,
+      get inspection() {
+        return self.inspection;
+      },
       runAcl: (request) => policy.run(request, ports),
       tryAcl: (request) => policy.tryRun(request, ports),
       newMessage: () => ({ id: this.#newId(), time: Date.now() }),
@@ -154,15 +163,25 @@ export class Runtime {
   }
 
   #startQueue(spool: Spool): void {
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
+    const self = this;
     const queue = new QueueService({
       spool,
       logger: this.logger,
       // Read at each use: a reload changes routing, retry rules and limits for what comes next.
       settings: () => this.#delivery.queue(this.#dns as unknown as DnsPort, () => selfAddresses(this.#listener?.addresses ?? [])),
-      runners: createRunnerFactory({ spool, logger: this.logger, settings: () => this.#delivery.delivery }),
+      runners: createRunnerFactory({
+        spool,
+        logger: this.logger,
+        settings: () => this.#delivery.delivery,
+        get inspection() {
+          return self.inspection;
+        },
+      }),
       local: createLocalDelivery({ spool, logger: this.logger, root: () => this.#config.maildir_directory, hostname: () => this.#config.primary_hostname }),
       newId: this.#newId,
       metrics: this.metrics,
+      inspection: this.inspection,
     });
     this.#queue = queue;
     queue.start();
@@ -183,6 +202,7 @@ export class Runtime {
       maxPerHost: c.smtp_accept_max_per_host,
       logger: this.logger,
       metrics: this.metrics,
+      inspection: this.inspection,
       deps: () => this.#deps,
       onFailure: (e) => this.onServiceFailure('listener', e),
     });
