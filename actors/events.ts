@@ -6,6 +6,8 @@ import type { EnvelopeDraft } from '../store/writer.js';
 import type { AclOutcome, AclRequest } from './smtp-session/types.js';
 import type { ServerReply } from '../protocol/smtp/client/replies.js';
 import type { DeliveryJob } from './delivery/types.js';
+import type { SpfResult } from '../protocol/spf/index.js';
+import type { AuthFacts } from '../policy/auth-facts.js';
 
 // ---- smtp-session: sent by the connection driver --------------------------------------------
 
@@ -29,6 +31,24 @@ export interface DataSummary {
   readonly longLine: boolean;
   /** Header fields, or 'tooBig' when the header section exceeded header_maxsize. */
   readonly headers: readonly HeaderField[] | 'tooBig';
+  /** The message carries DKIM-Signature or ARC header fields: verifying it needs the network. */
+  readonly signed: boolean;
+}
+
+/** What the session tells its driver to verify a message with, besides the message itself. */
+export interface VerifyAsk {
+  readonly messageId: string;
+  readonly receivedAt: number;
+  readonly recipients: readonly string[];
+  readonly helo: string;
+  readonly sender: string;
+  /** MAIL FROM's SPF result when an ACL already checked it (DMARC reuses it). */
+  readonly spf?: SpfResult;
+  readonly dkimDisabled: boolean;
+  readonly dmarcDisabled: boolean;
+  readonly authenticated: boolean;
+  /** control = dmarc_enable_forensic: send DMARC failure reports the record asks for. */
+  readonly forensic: boolean;
 }
 
 export type SessionEvent =
@@ -41,6 +61,9 @@ export type SessionEvent =
   | { readonly type: 'DATA.END'; readonly summary: DataSummary }
   | { readonly type: 'ACL.RESULT'; readonly seq: number; readonly outcome: AclOutcome }
   | { readonly type: 'ACL.FAILED'; readonly seq: number; readonly error: string }
+  /** The message verifier's findings (DKIM, ARC, DMARC, and SPF if it had to check it). */
+  | { readonly type: 'VERIFY.DONE'; readonly seq: number; readonly facts: AuthFacts }
+  | { readonly type: 'VERIFY.FAILED'; readonly seq: number; readonly error: string }
   | { readonly type: 'SPOOL.COMMITTED'; readonly envelope: Envelope }
   | { readonly type: 'SPOOL.FAILED'; readonly error: string }
   | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
@@ -54,11 +77,14 @@ export type SessionEmitted =
   | { readonly type: 'reply'; readonly text: string }
   /** Evaluate an ACL; the driver answers ACL.RESULT or ACL.FAILED with the same seq. */
   | { readonly type: 'acl'; readonly seq: number; readonly request: AclRequest }
+  /** Verify the message just received; the driver answers VERIFY.DONE or VERIFY.FAILED with the same seq. */
+  | { readonly type: 'verify'; readonly seq: number; readonly ask: VerifyAsk }
   /** Durably store the message; the driver answers SPOOL.COMMITTED or SPOOL.FAILED. */
-  | { readonly type: 'commit'; readonly draft: EnvelopeDraft }
+  | { readonly type: 'commit'; readonly draft: EnvelopeDraft; /** control = queue_only or freeze: no delivery at once. */ readonly hold: boolean }
   | { readonly type: 'close' }
   | { readonly type: 'startTls' }
-  | { readonly type: 'beginData'; readonly id: string; readonly header: string }
+  /** Start receiving content; `verify`: compute the body hashes DKIM and ARC need (off: dkim_disable_verify). */
+  | { readonly type: 'beginData'; readonly id: string; readonly header: string; readonly dkim: boolean }
   | { readonly type: 'discardData' }
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly msg: string; readonly fields: Readonly<Record<string, unknown>> };
 

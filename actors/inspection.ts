@@ -1,8 +1,9 @@
 // Where actors meet the inspector: a hub that hands each new actor an xstate `inspect` observer,
 // or none while nobody needs its events (an attached observer, even a no-op, costs ~17 us per event).
 import type { InspectionEvent } from 'xstate';
+import type { AdminServer } from '../net/admin/server.js';
 
-export type ActorKind = 'supervisor' | 'listener' | 'session' | 'queue' | 'delivery';
+export type ActorKind = 'supervisor' | 'listener' | 'session' | 'queue' | 'delivery' | 'verifier';
 
 export type Observer = (event: InspectionEvent) => void;
 
@@ -12,6 +13,8 @@ export interface InspectionHub {
    * `describe` gives what the inspector shows about the actor (client IP, destination...), asked lazily.
    */
   observer(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Observer | undefined;
+  /** Serve the inspector's pages on the admin listener, once it is up (the runtime calls this). */
+  mount?(admin: AdminServer): void;
 }
 
 /** The hub while no inspector is mounted: actors run with no observer at all. */

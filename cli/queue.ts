@@ -5,6 +5,7 @@ import { loadConfig } from '../config/load.js';
 import { parseHeaders } from '../protocol/message/headers.js';
 import type { Envelope } from '../store/envelope.js';
 import { Spool } from '../store/spool.js';
+import { deliveredHeaders } from '../store/reader.js';
 
 async function openSpool(configFile?: string): Promise<Spool | undefined> {
   const config = await loadConfig(configFile);
@@ -93,7 +94,8 @@ export async function queueShow(id: string, opts: { config?: string; json?: bool
     return 1;
   }
   try {
-    const headers = spool.headerSection(id) ?? Buffer.alloc(0);
+    // As it will be delivered: ACL-added headers in place, fields not passed on left out.
+    const headers = deliveredHeaders(spool, env);
     if (opts.json) {
       out.write(JSON.stringify({ envelope: env, headers: parseHeaders(headers) }, null, 2) + '\n');
     } else {

@@ -9,6 +9,8 @@ import { ConfigError, ConfigLoadError } from './errors.js';
 import type { ConfigInput, ConfigParsed } from './schema.js';
 import { configSchema } from './schema.js';
 import { parseHostPort, parseSize, parseTime } from './units.js';
+import { compileSigning } from './signing.js';
+import type { TransportSigning } from './signing.js';
 
 export interface ListenAddress {
   readonly host: string;
@@ -16,22 +18,26 @@ export interface ListenAddress {
   readonly tlsOnConnect: boolean;
 }
 
-type TimeKey = 'smtp_receive_timeout' | 'smtp_data_timeout' | 'acl_timeout' | 'spool_commit_timeout' | 'tls_handshake_timeout' | 'shutdown_timeout' | 'dns_timeout' | 'queue_run_interval';
+type TimeKey = 'smtp_receive_timeout' | 'smtp_data_timeout' | 'acl_timeout' | 'spool_commit_timeout' | 'tls_handshake_timeout' | 'shutdown_timeout' | 'dns_timeout' | 'queue_run_interval' | 'auth_timeout';
 type SizeKey = 'message_size_limit' | 'header_maxsize' | 'bounce_return_size_limit';
 
-/** The smtp transport's options, times in milliseconds. */
+/** The smtp transport's options, times in milliseconds; `signing` is the DKIM/ARC options checked, keys read. */
 export type SmtpTransportConfig = Omit<ConfigParsed['smtp_transport'], 'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout'> &
-  Record<'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout', number>;
+  Record<'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout', number> & { readonly signing: TransportSigning };
+
+/** The inspector's options, times in milliseconds. */
+export type InspectorConfig = Omit<ConfigParsed['inspector'], 'keep_failed_deliveries_for'> & { readonly keep_failed_deliveries_for: number };
 
 /** The validated configuration; Exim key names, times in milliseconds, sizes in octets. */
 export type Config = Readonly<
-  Omit<ConfigParsed, TimeKey | SizeKey | 'listen' | 'primary_hostname' | 'spool_directory' | 'smtp_transport' | 'delay_warning'> &
+  Omit<ConfigParsed, TimeKey | SizeKey | 'listen' | 'primary_hostname' | 'spool_directory' | 'smtp_transport' | 'delay_warning' | 'inspector'> &
     Record<TimeKey | SizeKey, number> & {
       primary_hostname: string;
       listen: readonly ListenAddress[];
       spool_directory: string;
       smtp_transport: SmtpTransportConfig;
       delay_warning: readonly number[];
+      inspector: InspectorConfig;
       /** Where the config came from: a file path, or "(embedded default)". */
       source: string;
     }
@@ -51,6 +57,10 @@ export function buildConfig(input: unknown, source: string, cwd = process.cwd())
   const r = configSchema.safeParse(input ?? {});
   if (!r.success) throw new ConfigError(describe(r.error), source === EMBEDDED ? undefined : source);
   const c = r.data;
+  // The signing keys are read and checked now: a key that cannot sign is an error naming it, at load.
+  const signingProblems: string[] = [];
+  const signing = compileSigning(c.smtp_transport, cwd, signingProblems);
+  if (signingProblems.length > 0) throw new ConfigError(signingProblems, source === EMBEDDED ? undefined : source);
   const tlsPorts = new Set(c.tls_on_connect_ports);
   const listen = c.listen.map((l) => {
     const hp = parseHostPort(l) as { host: string; port: number };
@@ -71,6 +81,7 @@ export function buildConfig(input: unknown, source: string, cwd = process.cwd())
     shutdown_timeout: ms(c.shutdown_timeout),
     dns_timeout: ms(c.dns_timeout),
     queue_run_interval: ms(c.queue_run_interval),
+    auth_timeout: ms(c.auth_timeout),
     message_size_limit: octets(c.message_size_limit),
     header_maxsize: octets(c.header_maxsize),
     bounce_return_size_limit: octets(c.bounce_return_size_limit),
@@ -80,10 +91,14 @@ export function buildConfig(input: unknown, source: string, cwd = process.cwd())
       command_timeout: ms(c.smtp_transport.command_timeout),
       data_timeout: ms(c.smtp_transport.data_timeout),
       final_timeout: ms(c.smtp_transport.final_timeout),
+      signing,
     },
     delay_warning: c.delay_warning.map(ms).sort((a, b) => a - b),
+    inspector: { ...c.inspector, keep_failed_deliveries_for: ms(c.inspector.keep_failed_deliveries_for) },
     maildir_directory: resolve(cwd, c.maildir_directory),
     aliases_file: c.aliases_file === undefined ? undefined : resolve(cwd, c.aliases_file),
+    dmarc_tld_file: c.dmarc_tld_file === undefined ? undefined : resolve(cwd, c.dmarc_tld_file),
+    dmarc_history_file: c.dmarc_history_file === undefined ? undefined : resolve(cwd, c.dmarc_history_file),
     tls_certificate: c.tls_certificate === undefined ? undefined : resolve(cwd, c.tls_certificate),
     tls_privatekey: c.tls_privatekey === undefined ? undefined : resolve(cwd, c.tls_privatekey),
     source,

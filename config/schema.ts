@@ -92,6 +92,27 @@ export const configSchema = z
         hosts_require_tls: list.default([]),
         max_rcpt: count.default(100),
         connection_max_messages: count.default(500),
+        // ---- DKIM signing (Exim's smtp transport options; config/signing.ts checks them and reads the keys) ----
+        /** d= of each signature; a list gives several signatures (paired with dkim_selector). Unset: no DKIM signing. */
+        dkim_domain: list.optional(),
+        /** s=, one per domain (a single selector serves every domain; several with one domain: dual signing). */
+        dkim_selector: list.optional(),
+        /** PEM private key (rsa >= 1024 bits or ed25519): a file, or the PEM itself; a list pairs with the selectors. */
+        dkim_private_key: list.optional(),
+        /** c=: Exim's "relaxed" (default) or "simple" for both parts, or "header/body". */
+        dkim_canon: z.enum(['relaxed', 'simple', 'relaxed/relaxed', 'relaxed/simple', 'simple/relaxed', 'simple/simple']).default('relaxed'),
+        /** The hash: sha256 (sha1 is refused for signing, RFC 8301). */
+        dkim_hash: z.string().default('sha256'),
+        /** i=: "local@domain" or "@domain", within d=. */
+        dkim_identity: z.string().optional(),
+        /** Names signed (Exim's "name", "=name" every instance, "+name" every instance plus one). Default: Exim's list. */
+        dkim_sign_headers: list.optional(),
+        /** A signing failure defers the message instead of sending it unsigned. */
+        dkim_strict: z.union([z.boolean(), z.enum(['true', 'false', '1', '0'])]).default(false),
+        /** Write t=, and x= this many seconds later (0: t= only). Unset: neither. */
+        dkim_timestamps: z.union([z.number().int().min(0), z.string()]).optional(),
+        /** ARC sealing: "<admd-id> : <selector> : <private key> [: timestamps,expire[=<time>|+<seconds>]]". */
+        arc_sign: z.string().optional(),
       })
       .strict()
       // prefault: an absent or partial object is filled in from the defaults above.
@@ -108,12 +129,58 @@ export const configSchema = z
     /** Exim's queue_only: accepted mail waits for the next look at the queue instead of going at once. */
     queue_only: z.boolean().default(false),
 
+    /** The state-chart inspector on the admin listener (`/`): what it records and for how long. */
+    inspector: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** Finished actors kept per kind (session, delivery, ...), for replay. */
+        history_per_kind: count.default(50),
+        /** Failed and deferred deliveries are also kept this long (beyond history_per_kind)... */
+        keep_failed_deliveries_for: time.default('24h'),
+        /** ...up to this many. */
+        failed_deliveries_max: count.default(1000),
+        /** Timeline entries kept per actor (the oldest go first). */
+        events_per_actor: z.number().int().min(10).default(500),
+        /**
+         * Kinds recorded even while no viewer is connected (the supervisor, listener and queue always
+         * are). Sessions cost ~70% more CPU with an observer attached: they are recorded only while watched.
+         */
+        record_always: z.array(z.enum(['session', 'delivery', 'verifier'])).default(['delivery']),
+      })
+      .strict()
+      .prefault({}),
+
+    // ---- message authentication (SPF, DKIM, ARC, DMARC) ----
+    /** Our authserv-id (RFC 8601): incoming Authentication-Results claiming it are removed. Default primary_hostname. */
+    authserv_id: z.string().regex(/^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$/, 'expected a host name').optional(),
+    /** Bounds each verification step (an SPF check, DKIM and ARC at end of DATA, DMARC). */
+    auth_timeout: time.default('30s'),
+    /** Hashes accepted in DKIM signatures, in order (sha512 is accepted as a word; no DKIM algorithm uses it). */
+    dkim_verify_hashes: list.default(['sha256', 'sha512', 'sha1']),
+    dkim_verify_keytypes: list.default(['ed25519', 'rsa']),
+    /** Stop verifying a message's signatures after the first that passes. */
+    dkim_verify_minimal: z.boolean().default(false),
+    /** Whom the DKIM ACL runs for (expanded at the end of DATA). */
+    dkim_verify_signers: z.string().default('$dkim_signers'),
+    /** Validate ARC chains of incoming messages (RFC 8617); `verify = arc` tests the result. */
+    arc_verify: z.boolean().default(true),
+    /** Evaluate DMARC (RFC 7489) for remote unauthenticated senders; also on when dmarc_tld_file is set. */
+    dmarc_verify: z.boolean().default(false),
+    /** A Public Suffix List file for organizational domains; unset: the list built into the tldts package. */
+    dmarc_tld_file: z.string().optional(),
+    /** Append each DMARC verdict here, in the form OpenDMARC's history import reads. */
+    dmarc_history_file: z.string().optional(),
+    /** From: of DMARC failure reports (control = dmarc_enable_forensic); also their envelope sender. */
+    dmarc_forensic_sender: z.string().optional(),
+
     acl_smtp_connect: z.string().optional(),
     acl_smtp_helo: z.string().optional(),
     acl_smtp_mail: z.string().optional(),
     acl_smtp_rcpt: z.string().default(DEFAULT_RCPT_ACL),
     acl_smtp_predata: z.string().optional(),
     acl_smtp_data: z.string().optional(),
+    /** Exim's DKIM ACL: run per signer (dkim_verify_signers) at the end of DATA, before acl_smtp_data. */
+    acl_smtp_dkim: z.string().optional(),
     acls: z.record(z.string().regex(/^[A-Za-z0-9_]+$/, 'ACL names are letters, digits and underscores'), z.string()).default({}),
   })
   .strict()

@@ -1,9 +1,10 @@
 // The tests behind ACL conditions other than `acl`: lists, verify, condition (Exim spec, "ACL conditions").
 import { parseMailbox } from '../protocol/smtp/address.js';
 import type { Item } from './acl-parse.js';
-import type { AclAddress, AclInput } from './acl-types.js';
+import type { AclAddress, AclInput, FoundFacts } from './acl-types.js';
 import { expand } from './expand.js';
-import type { HeaderLookup, VarLookup } from './expand.js';
+import type { HeaderLookup, ItemLookup, VarLookup } from './expand.js';
+import { AUTH_CONDITIONS, authCondition, verifyArc } from './auth-conditions.js';
 import { ListError, matchAddress, matchDomain, matchHost, matchLocalPart, splitList } from './lists.js';
 import type { MatchContext } from './lists.js';
 
@@ -31,6 +32,9 @@ export interface CondEnv {
   readonly input: AclInput;
   readonly vars: VarLookup;
   readonly headers: HeaderLookup;
+  readonly items?: ItemLookup;
+  /** Where SPF checks made by this run are kept. */
+  readonly found?: FoundFacts;
 }
 
 const yes: CondOutcome = { kind: 'bool', value: true };
@@ -44,13 +48,23 @@ function defer(item: Item, reason: string, message?: string): CondOutcome {
 export function* evalCondition(item: Item, env: CondEnv): Steps<CondOutcome> {
   switch (item.name) {
     case 'verify':
+      if (item.value === 'arc' || item.value.startsWith('arc/')) {
+        const list = expand(item.value.slice(4), env.vars, env.headers, env.items);
+        if (list.kind === 'error') return defer(item, `cannot expand: ${list.reason}`);
+        return verifyArc(item, item.value === 'arc' ? undefined : list.value, env.input);
+      }
       return yield* verify(item, env.input);
     case 'condition': {
-      const ex = expand(item.value, env.vars, env.headers);
+      const ex = expand(item.value, env.vars, env.headers, env.items);
       if (ex.kind === 'error') return defer(item, `cannot expand: ${ex.reason}`);
       return { kind: 'bool', value: truthy(ex.value) };
     }
     default:
+      if (AUTH_CONDITIONS.has(item.name)) {
+        const ex = expand(item.value, env.vars, env.headers, env.items);
+        if (ex.kind === 'error') return defer(item, `cannot expand: ${ex.reason}`);
+        return yield* authCondition(item, ex.value, env.input, env.found ?? {});
+      }
       return listCondition(item, env);
   }
 }
@@ -92,7 +106,7 @@ function testList(name: string, list: string[], input: AclInput, ctx: MatchConte
       return input.sender !== undefined && input.sender !== null && matchDomain(input.sender.domain, list, ctx);
     case 'recipients':
       if (input.stage === 'rcpt') return rcpt !== undefined && matchAddress(rcpt, list, ctx);
-      if (input.stage === 'predata' || input.stage === 'data') {
+      if (input.stage === 'predata' || input.stage === 'data' || input.stage === 'dkim') {
         return input.recipients.some((r) => matchAddress(r, list, ctx));
       }
       return false;

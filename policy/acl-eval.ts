@@ -3,10 +3,14 @@ import { evalCondition } from './acl-conditions.js';
 import type { CondEnv, CondOutcome, Steps } from './acl-conditions.js';
 import { ACL_VAR_NAME, parseEximTime, splitSetValue } from './acl-parse.js';
 import type { Acl, Item, Statement } from './acl-parse.js';
-import type { AclInput, AclResult, AclVerdict } from './acl-types.js';
+import type { AclInput, AclResult, AclVerdict, FoundFacts } from './acl-types.js';
 import { expand } from './expand.js';
-import type { HeaderLookup, VarLookup } from './expand.js';
-import { validateList } from './lists.js';
+import type { HeaderLookup, ItemLookup, VarLookup } from './expand.js';
+import { authVars, signatureMatches } from './auth-facts.js';
+import type { AuthFacts, DkimSigner } from './auth-facts.js';
+import { authResultsHeader } from './authresults.js';
+import { resultWordProblem } from './auth-conditions.js';
+import { splitList, validateList } from './lists.js';
 import type { ListKind, NamedLists } from './lists.js';
 
 export type { AclAddress, AclInput, AclPorts, AclResult, AclStage, AclVerdict } from './acl-types.js';
@@ -20,6 +24,7 @@ interface RunState {
   readonly addHeaders: string[];
   readonly logwrites: string[];
   readonly controls: string[];
+  readonly found: FoundFacts;
   delayedMs: number;
 }
 
@@ -36,11 +41,24 @@ interface Run {
   readonly state: RunState;
   readonly standard: Readonly<Record<string, string>>;
   readonly headers: HeaderLookup;
+  readonly items: ItemLookup;
 }
 
 /** Evaluates `acl` for one SMTP event. Never throws for policy reasons: problems become `defer`. */
 export function runAcl(acl: Acl, input: AclInput): Promise<AclResult> {
-  const steps = evaluate(acl, input);
+  return drive(evaluate(acl, input));
+}
+
+/**
+ * Evaluates `acl` if it can finish without waiting (no delay, no verification that has to go
+ * out), so that the session can decide at once; undefined when it would have to wait.
+ */
+export function tryAcl(acl: Acl, input: AclInput): AclResult | undefined {
+  return tryDrive(evaluate(acl, input));
+}
+
+/** Runs an evaluation to the end, waiting for what it yields. */
+function drive(steps: Steps<AclResult>): Promise<AclResult> {
   return new Promise((resolve, reject) => {
     const advance = (next: () => IteratorResult<Promise<unknown>, AclResult>): void => {
       let r: IteratorResult<Promise<unknown>, AclResult>;
@@ -57,22 +75,85 @@ export function runAcl(acl: Acl, input: AclInput): Promise<AclResult> {
   });
 }
 
-/**
- * Evaluates `acl` if it can finish without waiting (no delay, no verification that has to go
- * out), so that the session can decide at once; undefined when it would have to wait.
- */
-export function tryAcl(acl: Acl, input: AclInput): AclResult | undefined {
-  const steps = evaluate(acl, input);
+/** The result if the evaluation finishes without waiting; undefined otherwise. */
+function tryDrive(steps: Steps<AclResult>): AclResult | undefined {
   const r = steps.next();
   if (r.done) return r.value;
-  // Abandoned: the caller runs the ACL again with runAcl, which waits properly.
+  // Abandoned: the caller runs the ACL again with the waiting form.
   r.value.catch(() => undefined);
   return undefined;
 }
 
+/**
+ * The data stage: Exim's DKIM ACL once per signer (see dkimSignerList), then the DATA ACL. A signer's run
+ * that does not accept decides for the message. acl_m values set by the DKIM runs are seen by later runs.
+ */
+export interface DataStage {
+  readonly dkim?: { readonly acl: Acl; readonly signers: readonly DkimSigner[] };
+  readonly data?: Acl;
+}
+
+export function runDataStage(stage: DataStage, input: AclInput): Promise<AclResult> {
+  return drive(evaluateData(stage, input));
+}
+
+export function tryDataStage(stage: DataStage, input: AclInput): AclResult | undefined {
+  return tryDrive(evaluateData(stage, input));
+}
+
+function* evaluateData(stage: DataStage, input: AclInput): Steps<AclResult> {
+  const done: AclResult[] = [];
+  let vars = input.vars;
+  const combined = (last: AclResult): AclResult => {
+    const all = [...done, last];
+    return {
+      ...last,
+      addHeaders: all.flatMap((r) => r.addHeaders),
+      set: Object.assign({}, ...all.map((r) => r.set)) as Record<string, string>,
+      logwrites: all.flatMap((r) => r.logwrites),
+      controls: all.flatMap((r) => r.controls),
+      found: Object.assign({}, ...all.map((r) => r.found)) as FoundFacts,
+      delayedMs: all.reduce((n, r) => n + r.delayedMs, 0),
+    };
+  };
+  for (const signer of stage.dkim?.signers ?? []) {
+    const r = yield* evaluate((stage.dkim as { acl: Acl }).acl, { ...input, stage: 'dkim', dkimSigner: signer, vars });
+    if (r.verdict !== 'accept') return combined(r);
+    done.push(r);
+    vars = { ...vars, ...r.set };
+  }
+  if (!stage.data) return combined({ verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [], found: {}, delayedMs: 0 });
+  return combined(yield* evaluate(stage.data, { ...input, vars }));
+}
+
+/**
+ * Whom the DKIM ACL runs for: each name of the expanded dkim_verify_signers (default $dkim_signers), once;
+ * a name matching several signatures (by d= or i=) runs once per signature, a name matching none runs once
+ * with status none.
+ */
+export function dkimSignerList(spec: string, input: AclInput): { kind: 'ok'; signers: DkimSigner[] } | { kind: 'error'; reason: string } {
+  const facts = input.auth;
+  const lookup: VarLookup = (name) => {
+    if (Object.hasOwn(input.vars, name)) return input.vars[name];
+    if (AUTH_VAR.test(name)) return authVars(facts)[name];
+    return standardVars(input)[name];
+  };
+  const ex = expand(spec, lookup);
+  if (ex.kind === 'error') return { kind: 'error', reason: `dkim_verify_signers: cannot expand: ${ex.reason}` };
+  const names = [...new Set(splitList(ex.value).map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))];
+  const signatures = facts?.dkim?.signatures ?? [];
+  const signers: DkimSigner[] = [];
+  for (const name of names) {
+    const matching = signatures.filter((s) => signatureMatches(s, name));
+    if (matching.length === 0) signers.push({ name });
+    for (const signature of matching) signers.push({ name, signature });
+  }
+  return { kind: 'ok', signers };
+}
+
 function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
-  const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], delayedMs: 0 };
-  const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input) };
+  const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], found: {}, delayedMs: 0 };
+  const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input), items: itemLookup(input, state) };
   const d = yield* runStatements(acl, run, 0);
   return {
     verdict: d.verdict,
@@ -83,6 +164,7 @@ function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
     set: { ...state.set },
     logwrites: state.logwrites,
     controls: state.controls,
+    found: state.found,
     delayedMs: state.delayedMs,
   };
 }
@@ -104,6 +186,32 @@ function standardVars(input: AclInput): Record<string, string> {
   };
 }
 
+/** The facts known now: the session's, with what this run's own SPF checks found. */
+function currentFacts(input: AclInput, state: RunState): AuthFacts | undefined {
+  const f = state.found;
+  if (f.spf === undefined && f.spfHelo === undefined) return input.auth;
+  return { ...input.auth, ...(f.spf ? { spf: f.spf } : {}), ...(f.spfHelo ? { spfHelo: f.spfHelo } : {}) };
+}
+
+/** ${authresults{authserv-id}}: the Authentication-Results header for what has been verified so far. */
+function itemLookup(input: AclInput, state: RunState): ItemLookup {
+  return (name, arg) => {
+    if (name !== 'authresults') return undefined;
+    const id = arg.trim();
+    if (id === '') return { kind: 'error', reason: 'authresults needs an authserv-id' };
+    const s = input.sender;
+    return {
+      kind: 'ok',
+      value: authResultsHeader(id, currentFacts(input, state), {
+        clientIp: input.clientIp, helo: input.helo ?? '', senderDomain: s ? s.domain : '',
+        ...(input.authenticatedId !== undefined ? { authenticatedId: input.authenticatedId } : {}),
+      }),
+    };
+  };
+}
+
+const AUTH_VAR = /^(?:spf|dkim|dmarc|arc)_/;
+
 function headerLookup(input: AclInput): HeaderLookup {
   return (name) => {
     const lname = name.toLowerCase();
@@ -118,6 +226,7 @@ function varLookup(run: Run, verifyMessage?: string): VarLookup {
     if (Object.hasOwn(run.input.vars, name)) return run.input.vars[name];
     if (Object.hasOwn(run.standard, name)) return run.standard[name];
     if (name === 'acl_verify_message') return verifyMessage ?? '';
+    if (AUTH_VAR.test(name)) return authVars(currentFacts(run.input, run.state), run.input.dkimSigner)[name];
     // Exim's default (strict_acl_vars off): an ACL variable never set is empty.
     if (ACL_VAR_NAME.test(name)) return '';
     return undefined;
@@ -151,7 +260,7 @@ function* runStatement(stmt: Statement, run: Run, depth: number): Steps<Decision
     } else if (item.name === 'acl') {
       outcome = yield* callAcl(item, run, depth);
     } else {
-      const env: CondEnv = { input: run.input, vars: varLookup(run), headers: run.headers };
+      const env: CondEnv = { input: run.input, vars: varLookup(run), headers: run.headers, items: run.items, found: run.state.found };
       outcome = yield* evalCondition(item, env);
     }
 
@@ -211,7 +320,7 @@ function* runStatement(stmt: Statement, run: Run, depth: number): Steps<Decision
  */
 function expandMessage(text: string | undefined, run: Run, fallback: string | undefined, stmt: Statement, what: string): string | undefined {
   if (text === undefined) return undefined;
-  const ex = expand(text, varLookup(run, fallback), run.headers);
+  const ex = expand(text, varLookup(run, fallback), run.headers, run.items);
   if (ex.kind === 'error') {
     run.state.logwrites.push(`line ${stmt.line}: ${what} not used, cannot expand it: ${ex.reason}`);
     return undefined;
@@ -230,7 +339,7 @@ function* applyModifier(item: Item, run: Run): Steps<CondOutcome | null> {
     setName = parts.name;
     source = parts.text;
   }
-  const ex = expand(source, varLookup(run), run.headers);
+  const ex = expand(source, varLookup(run), run.headers, run.items);
   if (ex.kind === 'error') return { kind: 'defer', reason: `line ${item.line}: ${item.name}: cannot expand: ${ex.reason}` };
   const value = ex.value;
   switch (item.name) {
@@ -325,6 +434,8 @@ export function validateAcl(acl: Acl, named: NamedLists, knownAcls: { has(name: 
       if (item.kind !== 'condition') continue;
       const value = staticValue(item.value);
       if (value === null) continue;
+      const words = item.name === 'verify' && value.startsWith('arc/') ? resultWordProblem('arc', value.slice(4)) : resultWordProblem(item.name, value);
+      if (words !== null) problems.push(`line ${item.line}: ${item.name}: ${words}`);
       const kind = LIST_KIND[item.name];
       if (kind !== undefined) {
         const problem = validateList(kind, value, named);

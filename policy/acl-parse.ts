@@ -6,6 +6,7 @@ export type Verb = (typeof VERBS)[number];
 export const CONDITIONS = [
   'hosts', 'domains', 'local_parts', 'senders', 'sender_domains', 'recipients',
   'authenticated', 'verify', 'condition', 'acl',
+  'spf', 'spf_helo', 'dkim_signers', 'dkim_status', 'dmarc_status',
 ] as const;
 export type ConditionName = (typeof CONDITIONS)[number];
 
@@ -53,8 +54,17 @@ const NOT_YET = new Set([
   'continue', 'udpsend', 'log_reject_target', 'csa', 'sender_host_address', 'prvscheck', 'wellknown',
 ]);
 
-const VERIFY_VALUES = new Set(['recipient', 'sender', 'header_syntax']);
-const VERIFY_NOT_YET = new Set(['not_blind', 'helo', 'reverse_host_lookup', 'csa', 'certificate', 'header_sender', 'header_names_ascii', 'arc']);
+const VERIFY_VALUES = new Set(['recipient', 'sender', 'header_syntax', 'arc']);
+const VERIFY_NOT_YET = new Set(['not_blind', 'helo', 'reverse_host_lookup', 'csa', 'certificate', 'header_sender', 'header_names_ascii']);
+
+/**
+ * The controls Petrel acts on (Exim's names). dkim_disable_verify, dmarc_disable_verify and
+ * dmarc_enable_forensic must be set before the message arrives: in an ACL before DATA. freeze
+ * and queue_only apply to the message being received (freeze: held until `petrel queue thaw`;
+ * queue_only: no delivery at once, the next queue run takes it).
+ */
+export const CONTROLS = ['dkim_disable_verify', 'dmarc_disable_verify', 'dmarc_enable_forensic', 'freeze', 'queue_only'] as const;
+export type ControlName = (typeof CONTROLS)[number];
 
 /** ACL variable names, as Exim has them: acl_c or acl_m, then a digit or `_`, then name characters. */
 export const ACL_VAR_NAME = /^acl_[cm][0-9_][0-9A-Za-z_]*$/;
@@ -173,10 +183,12 @@ function checkValue(item: Item): void {
   const literal = !value.includes('$');
   switch (name) {
     case 'verify': {
+      // verify = arc/<acceptable states> (experimental-spec, "ARC support"); the list is checked with the ACL.
+      if (value === 'arc' || value.startsWith('arc/')) return;
       if (value.includes('/')) throw new AclSyntaxError(line, `verify options ("${value}") are not supported yet`);
       if (VERIFY_NOT_YET.has(value)) throw new AclSyntaxError(line, `"verify = ${value}" is not supported yet`);
       if (!VERIFY_VALUES.has(value)) {
-        throw new AclSyntaxError(line, `unknown verify "${value}" (expected recipient, sender or header_syntax)`);
+        throw new AclSyntaxError(line, `unknown verify "${value}" (expected recipient, sender, header_syntax or arc)`);
       }
       return;
     }
@@ -191,6 +203,9 @@ function checkValue(item: Item): void {
       return;
     case 'control':
       if (value === '') throw new AclSyntaxError(line, '"control" needs a value');
+      if (literal && !(CONTROLS as readonly string[]).includes(value)) {
+        throw new AclSyntaxError(line, `unknown control "${value}" (Petrel knows ${CONTROLS.join(', ')})`);
+      }
       return;
     default:
       return;

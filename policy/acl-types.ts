@@ -1,8 +1,24 @@
 // The inputs and outputs of ACL evaluation, shared by the evaluator and its condition tests.
 import type { Acl } from './acl-parse.js';
 import type { NamedLists } from './lists.js';
+import type { SpfResult } from '../protocol/spf/index.js';
+import type { AuthFacts, DkimSigner } from './auth-facts.js';
 
-export type AclStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'predata' | 'data';
+/** `dkim` is Exim's acl_smtp_dkim: run once per signer after the message arrived, before the DATA ACL. */
+export type AclStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'predata' | 'data' | 'dkim';
+
+/** SPF results an ACL run found (through the spf port) for the session to keep. */
+export interface FoundFacts {
+  spf?: SpfResult;
+  spfHelo?: SpfResult;
+}
+
+/** The SMTP facts an SPF check needs; `sender` is "" for the null reverse-path. */
+export interface SpfQuery {
+  readonly ip: string;
+  readonly helo: string;
+  readonly sender: string;
+}
 
 export interface AclAddress {
   readonly local: string;
@@ -20,6 +36,8 @@ export interface AclPorts {
    */
   verifyRecipient(address: AclAddress): VerifyResult | Promise<VerifyResult>;
   sleep(ms: number): Promise<void>;
+  /** Runs an SPF check (RFC 7208) for the MAIL FROM or HELO identity; absent where SPF is not available. */
+  spf?(identity: 'mailfrom' | 'helo', query: SpfQuery): SpfResult | Promise<SpfResult>;
 }
 
 export interface AclInput {
@@ -32,6 +50,12 @@ export interface AclInput {
   /** Recipients accepted so far (what predata and data test). */
   readonly recipients: readonly AclAddress[];
   readonly authenticatedId?: string;
+  /** The HELO/EHLO name ('' before one was given). */
+  readonly helo?: string;
+  /** Authentication results known so far (SPF from earlier stages; DKIM, ARC, DMARC at the end of data). */
+  readonly auth?: AuthFacts;
+  /** dkim stage: the signer this run is for. */
+  readonly dkimSigner?: DkimSigner;
   /** Expansion variables, including the current acl_c and acl_m values. */
   readonly vars: Readonly<Record<string, string>>;
   /** data stage: the message's header fields, in order. */
@@ -62,6 +86,8 @@ export interface AclResult {
   /** Texts from `logwrite`, true `warn` statements' `log_message`, and skipped-statement notes. */
   readonly logwrites: string[];
   readonly controls: string[];
+  /** SPF checks this run made, for the session to keep for later stages. */
+  readonly found: FoundFacts;
   /** Total time spent in `delay` modifiers. */
   readonly delayedMs: number;
   /** Line of the statement that decided; absent for the implicit deny at the end. */

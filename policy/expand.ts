@@ -17,13 +17,18 @@
 //     doubling (Exim would turn `\d` into `d`).
 //   - A `$` that is not followed by a name or `{` is a literal dollar, so a
 //     regex can end with `$` without escaping it.
-// Not supported (an expansion error): `${` items other than a variable or a
-// header, i.e. ${if ...}, ${lookup ...}, operators, `\N...\N`, $rh_/$bh_.
+//   ${name{arg}}          an item with one argument, when the caller offers it
+//                         (the ACL offers `authresults`); the argument is
+//                         expanded first, and white space may precede its brace.
+// Not supported (an expansion error): other `${` items, i.e. ${if ...},
+// ${lookup ...}, operators, `\N...\N`, $rh_/$bh_.
 
 export type ExpandResult = { kind: 'ok'; value: string } | { kind: 'error'; reason: string };
 
 export type VarLookup = (name: string) => string | undefined;
 export type HeaderLookup = (name: string) => string | undefined;
+/** An expansion item with one argument (already expanded); undefined: no such item. */
+export type ItemLookup = (name: string, arg: string) => ExpandResult | undefined;
 
 const NAME_CHAR = /[A-Za-z0-9_]/;
 // Header field names are printable ASCII except the colon (RFC 5322 section 2.2).
@@ -39,7 +44,7 @@ function headerValue(name: string, headers: HeaderLookup | undefined): string {
 }
 
 /** Expands `text`; see the top of this file for the supported subset. */
-export function expand(text: string, vars: VarLookup, headers?: HeaderLookup): ExpandResult {
+export function expand(text: string, vars: VarLookup, headers?: HeaderLookup, items?: ItemLookup): ExpandResult {
   let out = '';
   let i = 0;
   while (i < text.length) {
@@ -65,6 +70,14 @@ export function expand(text: string, vars: VarLookup, headers?: HeaderLookup): E
     }
     const next = text[i + 1];
     if (next === '{') {
+      const item = /^([A-Za-z0-9_]+)\s*\{/.exec(text.slice(i + 2));
+      if (item) {
+        const r = callItem(text, i, item[1] as string, i + 2 + item[0].length, vars, headers, items);
+        if (r.kind === 'error') return r;
+        out += r.value;
+        i = r.next;
+        continue;
+      }
       const close = text.indexOf('}', i + 2);
       if (close < 0) return { kind: 'error', reason: `missing "}" after "\${" at offset ${i}` };
       const inner = text.slice(i + 2, close);
@@ -112,4 +125,33 @@ function braced(inner: string, vars: VarLookup, headers: HeaderLookup | undefine
   const value = vars(inner);
   if (value === undefined) return { kind: 'error', reason: `unknown variable "$${inner}"` };
   return { kind: 'ok', value };
+}
+
+/** Offset just past the "}" that closes the brace opened before `from`, or -1. Escaped braces do not count. */
+function closingBrace(text: string, from: number): number {
+  let depth = 1;
+  for (let j = from; j < text.length; j++) {
+    const c = text[j];
+    if (c === '\\') j++;
+    else if (c === '{') depth++;
+    else if (c === '}' && --depth === 0) return j + 1;
+  }
+  return -1;
+}
+
+/** ${name{arg}} starting at `start`; `argStart` is just inside the argument's brace. */
+function callItem(
+  text: string, start: number, name: string, argStart: number, vars: VarLookup, headers: HeaderLookup | undefined,
+  items: ItemLookup | undefined,
+): { kind: 'ok'; value: string; next: number } | { kind: 'error'; reason: string } {
+  const argEnd = closingBrace(text, argStart);
+  if (argEnd < 0) return { kind: 'error', reason: `missing "}" after "\${${name}{" at offset ${start}` };
+  const after = /^\s*\}/.exec(text.slice(argEnd));
+  if (!after) return { kind: 'error', reason: `"\${${name}{...}" at offset ${start} is not closed with "}"` };
+  const arg = expand(text.slice(argStart, argEnd - 1), vars, headers, items);
+  if (arg.kind === 'error') return arg;
+  const r = items?.(name, arg.value);
+  if (r === undefined) return { kind: 'error', reason: `unsupported expansion item "\${${name}{...}}"` };
+  if (r.kind === 'error') return r;
+  return { kind: 'ok', value: r.value, next: argEnd + after[0].length };
 }

@@ -63,6 +63,21 @@ export interface Envelope {
   readonly headerSeparator: boolean;
   /** Headers added by ACLs, placed at the end of the header section on delivery. */
   readonly addedHeaders: readonly string[];
+  /** Headers added by ACLs with `:at_start:`, placed before all others on delivery. */
+  readonly prependedHeaders?: readonly string[];
+  /**
+   * Octet ranges [from, to) of stored header fields that are not passed on: Authentication-Results fields from
+   * outside that claim our authserv-id (RFC 8601 section 5).
+   */
+  readonly omit?: readonly (readonly [number, number])[];
+  /** The ARC chain as it arrived (RFC 8617 section 5.2): what a seal we add says in cv=. Absent: not validated. */
+  readonly arc?: { readonly state: 'pass' | 'fail' | 'none'; readonly instances: number; readonly reason?: string };
+  /** Authentication results at arrival, for logs and `petrel queue show`. */
+  readonly auth?: {
+    readonly spf?: string;
+    readonly dkim?: readonly { readonly domain: string; readonly status: string }[];
+    readonly dmarc?: string;
+  };
   readonly messageIdHeader?: string;
   readonly chunks: number;
   /** Time key of this message's entry in the queue index; absent while frozen. */

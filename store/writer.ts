@@ -101,12 +101,13 @@ export class MessageWriter {
     if (this.#state !== 'open') throw new WriterError(`message ${this.id} is already ${this.#state}`);
     this.#state = 'committed';
     if (this.#pendingBytes > 0 || this.#seq === 0) this.#flushChunk(this.#pendingBytes, true);
-    const envelope: Envelope = { ...draft, format: 1, id: this.id, size: this.#size, chunks: this.#seq, due: draft.receivedAt };
+    // A message frozen on arrival (control = freeze) stays out of the queue index until thawed.
+    const envelope: Envelope = { ...draft, format: 1, id: this.id, size: this.#size, chunks: this.#seq, ...(draft.frozen ? {} : { due: draft.receivedAt }) };
     const { messages, queue, incoming, root } = this.#dbs;
     // LMDB applies these in order within batched transactions: once the envelope is on disk,
     // every chunk before it is too.
     const stored = messages.put(this.id, envelope);
-    void queue.put([envelope.receivedAt, this.id], true);
+    if (!draft.frozen) void queue.put([envelope.receivedAt, this.id], true);
     if (this.#marked) void incoming.remove(this.id);
     try {
       await stored;
@@ -122,7 +123,7 @@ export class MessageWriter {
       this.#state = 'open';
       await this.abort();
       await messages.remove(this.id);
-      void queue.remove([envelope.receivedAt, this.id]);
+      if (!draft.frozen) void queue.remove([envelope.receivedAt, this.id]);
       await root.flushed;
       throw new WriterError(`spool write of ${this.id} failed: ${failure.message}`, { cause: failure });
     }

@@ -7,8 +7,8 @@ import { formatReply } from '../../protocol/smtp/reply.js';
 import type { Reply } from '../../protocol/smtp/reply.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import {
-  R, acceptReply, bannerText, decisionOf, emptyTransaction, outcomeOf, receivedFor, refusalLog, refusalReply,
-  verdictClass, withAclSets,
+  R, acceptReply, bannerText, decisionOf, emptyTransaction, hasControl, outcomeOf, receivedFor, refusalLog, refusalReply,
+  unverifiedFacts, verdictClass, withAclSets,
 } from './context.js';
 import type { AclStage, SessionContext, SessionState, Transaction } from './types.js';
 
@@ -29,7 +29,10 @@ export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): C
   const d = decisionOf(c, e);
   const merged = withAclSets(c, out);
   let session: SessionState = merged.session;
-  let tx: Transaction = e.type === 'DATA.END' ? { ...merged.tx, data: e.summary } : merged.tx;
+  let tx: Transaction = merged.tx;
+  // The data stage decides on the results of the message's verification: they stay with the transaction.
+  if (e.type === 'DATA.END') tx = { ...tx, data: e.summary, auth: { ...tx.auth, ...unverifiedFacts(c) } };
+  else if (e.type === 'VERIFY.DONE') tx = { ...tx, auth: { ...tx.auth, ...e.facts } };
   const emits: SessionEmitted[] = [];
   for (const line of out.logwrites) emits.push({ type: 'log', level: 'info', msg: line, fields: { event: 'acl', stage } });
   const cls = verdictClass(out);
@@ -46,7 +49,9 @@ export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): C
     case 'helo': {
       if (d?.kind !== 'helo') break;
       const offer = d.ehlo ? c.ports.offer(session.tls !== undefined) : NOTHING_OFFERED;
-      session = { ...session, greeting: d.ehlo ? 'ehlo' : 'helo', heloName: d.name, offer };
+      // A new HELO name is a new HELO identity: its SPF result (if an ACL found one just now) is kept, an older one is not.
+      const spfHelo = session.spfHelo?.checked.helo === d.name ? session.spfHelo : undefined;
+      session = { ...session, greeting: d.ehlo ? 'ehlo' : 'helo', heloName: d.name, offer, spfHelo };
       tx = emptyTransaction();
       const r = d.ehlo
         ? ehloReply(c.settings.hostname, d.name, c.conn.clientIp, offer, c.settings.messageSizeLimit)
@@ -73,7 +78,8 @@ export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): C
       const { id, time } = c.ports.newMessage();
       const discardAll = tx.discardAll === true || cls === 'discard';
       tx = { ...tx, messageId: id, receivedAt: time, ...(discardAll ? { discardAll } : {}) };
-      emits.push({ type: 'beginData', id, header: receivedFor({ ...c, session, tx }, id, time) });
+      const dkim = !hasControl({ ...c, tx }, 'dkim_disable_verify');
+      emits.push({ type: 'beginData', id, header: receivedFor({ ...c, session, tx }, id, time), dkim });
       emits.push(say(session, R.startData));
       break;
     }

@@ -17,10 +17,27 @@ import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
 import type { TlsRecord } from '../../store/envelope.js';
-import type { SessionEmitted, SessionEvent } from '../events.js';
+import type { SessionEmitted, SessionEvent, VerifyAsk } from '../events.js';
 import { sessionMachine } from './machine.js';
 import { Receiver } from './receiver.js';
+import type { ReceiverOptions } from './receiver.js';
+import type { AuthVerdict, VerifyRequest } from '../auth-verifier/service.js';
+import type { DmarcEvent } from '../auth-verifier/dmarc-effects.js';
+import { authResultsHeader } from '../../policy/authresults.js';
 import type { AclOutcome, AclRequest, ConnectionFacts, SessionPorts, SessionSettings } from './types.js';
+
+/** Message authentication as the driver uses it (see actors/auth-verifier). */
+export interface ConnectionAuth {
+  /** The body hashes to compute while a message streams in; `dkim` false: control = dkim_disable_verify. */
+  hashes(dkim: boolean): ReceiverOptions['hashes'];
+  verify(request: VerifyRequest): Promise<AuthVerdict>;
+  /** Our authserv-id (RFC 8601). */
+  readonly authservId: string;
+  /** Whether incoming Authentication-Results claiming our authserv-id are removed for this client. */
+  strip(clientIp: string, authenticated: boolean): boolean;
+  /** A DMARC verdict was reached: record it, report it. */
+  dmarc(event: DmarcEvent): void;
+}
 
 /** What every connection shares: the daemon's services, as the listener hands them over. */
 export interface ConnectionDeps {
@@ -37,6 +54,8 @@ export interface ConnectionDeps {
   committed(id: string): void;
   /** The current TLS server context, or undefined when no certificate is configured. */
   tlsContext(): SecureContext | undefined;
+  /** Absent: no message verification (the data ACL sees no DKIM, ARC or DMARC results). */
+  readonly auth?: ConnectionAuth;
 }
 
 export type SessionActor = Actor<typeof sessionMachine>;
@@ -248,6 +267,9 @@ export class Connection {
         );
         return;
       }
+      case 'verify':
+        this.#verify(e.seq, e.ask);
+        return;
       case 'commit': {
         const rx = this.#receiver;
         this.#receiver = undefined;
@@ -256,10 +278,12 @@ export class Connection {
           return;
         }
         const started = performance.now();
-        rx.commit(e.draft).then(
+        const auth = this.#deps.auth;
+        const omit = auth?.strip(this.#facts.clientIp, e.draft.client.authenticatedId !== undefined) ? rx.authResultsClaiming(auth.authservId) : [];
+        rx.commit(omit.length > 0 ? { ...e.draft, omit } : e.draft).then(
           (envelope) => {
             this.#send({ type: 'SPOOL.COMMITTED', envelope });
-            this.#deps.committed(envelope.id);
+            if (!e.hold) this.#deps.committed(envelope.id);
             this.#deps.metrics?.messages.inc({ outcome: 'accepted' });
             this.#deps.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
           },
@@ -269,8 +293,10 @@ export class Connection {
       }
       case 'beginData': {
         const s = this.#deps.settings;
+        const hashes = this.#deps.auth?.hashes(e.dkim);
         this.#receiver = new Receiver(this.#deps.spool.beginMessage(e.id), e.header, {
           bareNewline: s.bareNewline, lineLengthLimit: s.lineLengthLimit, sizeLimit: s.messageSizeLimit, headerMax: s.headerMax,
+          ...(hashes ? { hashes } : {}),
         });
         this.#mode = 'data';
         this.#arm(this.#deps.settings.timeouts.data);
@@ -309,6 +335,35 @@ export class Connection {
         this.#deps.logger[e.level]({ ...e.fields, ip: this.#facts.clientIp, port: this.#facts.clientPort }, e.msg);
         return;
     }
+  }
+
+  /** Run the message verifier on what the receiver collected; answer VERIFY.DONE or VERIFY.FAILED. */
+  #verify(seq: number, ask: VerifyAsk): void {
+    const rx = this.#receiver;
+    const auth = this.#deps.auth;
+    if (!rx || !auth) {
+      queueMicrotask(() => this.#send({ type: 'VERIFY.FAILED', seq, error: rx ? 'message verification is not configured' : 'no message is being received' }));
+      return;
+    }
+    const material = rx.verifyMaterial() ?? { headers: [], bodyHashes: [] };
+    const clientIp = this.#facts.clientIp;
+    auth.verify({
+      ...material, clientIp, helo: ask.helo, sender: ask.sender, ...(ask.spf ? { spf: ask.spf } : {}),
+      dkimDisabled: ask.dkimDisabled, dmarcDisabled: ask.dmarcDisabled, authenticated: ask.authenticated,
+    }).then(
+      (v) => {
+        this.#send({ type: 'VERIFY.DONE', seq, facts: v.facts });
+        if (!v.dmarc) return;
+        const at = ask.sender.lastIndexOf('@');
+        const ar = authResultsHeader(auth.authservId, v.facts, { clientIp, helo: ask.helo, senderDomain: at < 0 ? '' : ask.sender.slice(at + 1) });
+        auth.dmarc({
+          messageId: ask.messageId, received: ask.receivedAt, clientIp, sender: ask.sender, helo: ask.helo, recipients: ask.recipients,
+          input: v.dmarc.input, result: v.dmarc.result, ...(v.facts.arc ? { arc: v.facts.arc } : {}), headers: material.headers,
+          authResults: ar.replace(/^Authentication-Results:\s*/i, ''), forensic: ask.forensic,
+        });
+      },
+      (err: unknown) => this.#send({ type: 'VERIFY.FAILED', seq, error: err instanceof Error ? err.message : String(err) }),
+    );
   }
 
   /** Send an answer to the actor if it is still running (the client may have gone). */

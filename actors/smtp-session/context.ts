@@ -8,7 +8,8 @@ import type { Decision, SessionFacts } from '../../protocol/smtp/sequencer.js';
 import { receivedHeader, withProtocol } from '../../protocol/message/received.js';
 import { headerValue } from '../../protocol/message/headers.js';
 import type { Envelope } from '../../store/envelope.js';
-import type { SessionEmitted, SessionEvent } from '../events.js';
+import type { AuthFacts } from '../../policy/auth-facts.js';
+import type { DataSummary, SessionEmitted, SessionEvent } from '../events.js';
 import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, SessionContext, SessionInput, Transaction } from './types.js';
 
 /** The outcome of a stage without an ACL. */
@@ -78,7 +79,10 @@ export function initialContext(input: SessionInput): SessionContext {
 
 /** A fresh transaction: after RSET, EHLO/HELO, STARTTLS and each finished message. */
 export function emptyTransaction(): Transaction {
-  return { sender: undefined, mailParams: { smtputf8: false }, recipients: [], rcptCommands: 0, discarded: 0, aclM: {}, addedHeaders: [], receivedAt: 0 };
+  return {
+    sender: undefined, mailParams: { smtputf8: false }, recipients: [], rcptCommands: 0, discarded: 0, aclM: {}, addedHeaders: [],
+    prependedHeaders: [], controls: [], receivedAt: 0,
+  };
 }
 
 export function sessionFacts(c: SessionContext): SessionFacts {
@@ -150,6 +154,8 @@ export function aclRequest(c: SessionContext, stage: AclStage, d = c.decision, e
   return {
     stage,
     clientIp: c.conn.clientIp,
+    helo: stage === 'helo' && d?.kind === 'helo' ? d.name : c.session.heloName,
+    auth: stage === 'helo' ? undefined : knownFacts(c, e),
     sender: stage === 'connect' || stage === 'helo' ? undefined : stage === 'mail' && d?.kind === 'mail' ? d.sender : c.tx.sender,
     recipient,
     recipients: c.tx.recipients.map((r) => r.mailbox),
@@ -159,19 +165,70 @@ export function aclRequest(c: SessionContext, stage: AclStage, d = c.decision, e
   };
 }
 
-/** The context after an ACL run: its acl_c and acl_m sets and added headers merged in. */
+/** Whether a transaction's ACLs set a control. */
+export const hasControl = (c: SessionContext, name: string): boolean => c.tx.controls.includes(name);
+
+/**
+ * The authentication facts an ACL sees: SPF checked by earlier ACLs and, at the data stage, what the message
+ * verifier found (or, for a message the verifier was not needed for, the facts known without it).
+ */
+export function knownFacts(c: SessionContext, e?: SessionEvent): AuthFacts | undefined {
+  let facts = c.tx.auth;
+  if (e?.type === 'VERIFY.DONE') facts = { ...facts, ...e.facts };
+  else if (e?.type === 'DATA.END') facts = { ...facts, ...unverifiedFacts(c) };
+  const helo = c.session.spfHelo;
+  return helo ? { ...facts, spfHelo: helo } : facts;
+}
+
+/** A message with no DKIM or ARC fields and DMARC off: its results are known without looking anything up. */
+export function unverifiedFacts(c: SessionContext): AuthFacts {
+  return {
+    ...(hasControl(c, 'dkim_disable_verify') ? {} : { dkim: { signatures: [], skipped: 0 } }),
+    ...(c.settings.arc ? { arc: { state: 'none' as const, code: 'no_chain' as const, reason: 'no ARC header fields', instances: 0, domains: [], sets: [] } } : {}),
+  };
+}
+
+/**
+ * The end of DATA needs the message verifier: the message carries DKIM or ARC fields, or DMARC is to be
+ * evaluated (on, not disabled by a control, and the client is not authenticated).
+ */
+export function mustVerify(c: SessionContext, summary: DataSummary): boolean {
+  if (summary.signed) return !hasControl(c, 'dkim_disable_verify') || c.settings.arc;
+  return c.settings.dmarc && !hasControl(c, 'dmarc_disable_verify') && c.session.authenticatedId === undefined;
+}
+
+const AT_START = /^:at_start:/;
+const AT_END = /^:at_end:/;
+
+/** The context after an ACL run: its acl_c and acl_m sets, added headers, controls and SPF results merged in. */
 export function withAclSets(c: SessionContext, out: AclOutcome): Pick<SessionContext, 'session' | 'tx'> {
   const entries = Object.entries(out.set);
-  if (entries.length === 0 && out.addHeaders.length === 0) return { session: c.session, tx: c.tx };
+  const found = out.found;
+  if (entries.length === 0 && out.addHeaders.length === 0 && out.controls.length === 0 && found === undefined) {
+    return { session: c.session, tx: c.tx };
+  }
   const aclC = { ...c.session.aclC };
   const aclM = { ...c.tx.aclM };
   for (const [k, v] of entries) {
     if (k.startsWith('acl_c')) aclC[k] = v;
     else aclM[k] = v;
   }
+  const appended = [...c.tx.addedHeaders];
+  const prepended = [...c.tx.prependedHeaders];
+  for (const h of out.addHeaders) {
+    // Exim's placement prefixes: :at_start: puts the header before all others; :at_end: is the default.
+    if (AT_START.test(h)) prepended.push(h.replace(AT_START, ''));
+    else appended.push(h.replace(AT_END, ''));
+  }
+  let auth = c.tx.auth;
+  if (found?.spf) auth = { ...auth, spf: found.spf };
   return {
-    session: { ...c.session, aclC },
-    tx: { ...c.tx, aclM, addedHeaders: out.addHeaders.length > 0 ? [...c.tx.addedHeaders, ...out.addHeaders] : c.tx.addedHeaders },
+    session: { ...c.session, aclC, ...(found?.spfHelo ? { spfHelo: found.spfHelo } : {}) },
+    tx: {
+      ...c.tx, aclM, addedHeaders: appended, prependedHeaders: prepended,
+      controls: out.controls.length > 0 ? [...new Set([...c.tx.controls, ...out.controls])] : c.tx.controls,
+      ...(auth ? { auth } : {}),
+    },
   };
 }
 
@@ -246,7 +303,24 @@ export function envelopeDraft(c: SessionContext): EnvelopeDraft {
     headerEnd: 0,
     headerSeparator: false,
     addedHeaders: tx.addedHeaders,
+    ...(tx.prependedHeaders.length > 0 ? { prependedHeaders: tx.prependedHeaders } : {}),
+    ...(tx.controls.includes('freeze') ? { frozen: true } : {}),
+    ...arrivalAuth(tx.auth),
     ...(headerValue(headers, 'message-id') ? { messageIdHeader: headerValue(headers, 'message-id') } : {}),
+  };
+}
+
+/** What the envelope keeps of the authentication results: the ARC chain state, and a summary for people. */
+function arrivalAuth(a: AuthFacts | undefined): Pick<EnvelopeDraft, 'arc' | 'auth'> {
+  if (!a) return {};
+  const auth = {
+    ...(a.spf ? { spf: a.spf.kind } : {}),
+    ...(a.dkim ? { dkim: a.dkim.signatures.map((s) => ({ domain: s.domain ?? '', status: s.status })) } : {}),
+    ...(a.dmarc ? { dmarc: a.dmarc.status } : {}),
+  };
+  return {
+    ...(a.arc ? { arc: { state: a.arc.state, instances: a.arc.instances, ...(a.arc.state === 'fail' ? { reason: a.arc.reason } : {}) } } : {}),
+    ...(Object.keys(auth).length > 0 ? { auth } : {}),
   };
 }
 
@@ -270,11 +344,14 @@ export function refusalLog(c: SessionContext, stage: AclStage, out: AclOutcome):
 export function arrivalLog(c: SessionContext, env: Envelope): SessionEmitted {
   const tls = env.tls ? ` X=${env.tls.version}:${env.tls.cipher}` : '';
   const mid = env.messageIdHeader ? ` id=${env.messageIdHeader.replace(/^<|>$/g, '')}` : '';
+  // Exim tags an ARC pass, and (log_selector +dkim) names the domains whose signatures verified.
+  const arc = env.arc?.state === 'pass' ? ' ARC' : '';
+  const dkim = (env.auth?.dkim ?? []).filter((d) => d.status === 'pass').map((d) => ` DKIM=${d.domain}`).join('');
   const rcpts = env.recipients.map((r) => r.address).join(' ');
   return {
     type: 'log',
     level: 'info',
-    msg: `<= ${env.id} ${env.sender || '<>'} H=${c.session.heloName} [${c.conn.clientIp}]:${c.conn.clientPort} P=${env.protocol}${tls} S=${env.size}${mid} for ${rcpts}`,
+    msg: `<= ${env.id} ${env.sender || '<>'} H=${c.session.heloName} [${c.conn.clientIp}]:${c.conn.clientPort} P=${env.protocol}${tls}${arc}${dkim} S=${env.size}${mid} for ${rcpts}`,
     fields: { event: 'arrival', id: env.id, sender: env.sender, size: env.size, recipients: env.recipients.length },
   };
 }

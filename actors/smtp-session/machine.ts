@@ -6,7 +6,8 @@ import { NOTHING_OFFERED } from '../../protocol/smtp/sequencer.js';
 import type { Decision } from '../../protocol/smtp/sequencer.js';
 import type { SessionEmitted, SessionEvent } from '../events.js';
 import {
-  R, aclRequest, arrivalLog, decisionOf, emptyTransaction, envelopeDraft, initialContext, inlineOutcome, reply, verdictClass,
+  R, aclRequest, arrivalLog, decisionOf, emptyTransaction, envelopeDraft, hasControl, initialContext, inlineOutcome, mustVerify, reply,
+  unverifiedFacts, verdictClass,
 } from './context.js';
 import type { VerdictClass } from './context.js';
 import type { AclStage, SessionContext, SessionInput } from './types.js';
@@ -45,6 +46,19 @@ function closeCause(c: Ctx, e: SessionEvent): 'early' | 'sync' | 'shutdown' | 'e
   return null;
 }
 
+/**
+ * How the content is answered once its facts are known (at DATA.END, or at VERIFY.DONE after verification):
+ * at once when the data ACL needs no waiting, else in dataAcl.
+ */
+const DATA_DECIDED = [
+  { guard: { type: 'dataNow', params: 'empty' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+  { guard: { type: 'dataNow', params: 'accept' }, target: 'committing', actions: { type: 'conclude', params: 'data' } },
+  { guard: { type: 'dataNow', params: 'discard' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
+  { guard: { type: 'dataNow', params: 'drop' }, target: 'closing', actions: [{ type: 'conclude', params: 'data' }, 'discardData'] },
+  { guard: { type: 'dataNow', params: 'refuse' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardData', 'resetTransaction'] },
+  { guard: 'factsFresh', target: 'dataAcl', actions: 'keepData' },
+] as const;
+
 export const sessionMachine = setup({
   types: {
     context: {} as Ctx,
@@ -56,6 +70,7 @@ export const sessionMachine = setup({
     aclTimeout: ({ context }) => context.settings.timeouts.acl,
     commitTimeout: ({ context }) => context.settings.timeouts.commit,
     tlsTimeout: ({ context }) => context.settings.timeouts.tlsHandshake,
+    verifyTimeout: ({ context }) => context.settings.timeouts.verify,
   },
   guards: {
     idleShutdown: ({ context }) => context.tx.sender === undefined,
@@ -77,14 +92,18 @@ export const sessionMachine = setup({
       return c === result || (result === 'accept' && c === 'discard');
     },
     dataNow: ({ context, event }, result: VerdictClass | 'empty') => {
-      if (event.type !== 'DATA.END') return false;
+      if (event.type !== 'DATA.END' && !(event.type === 'VERIFY.DONE' && event.seq === context.aclSeq)) return false;
       const o = inlineOutcome(context, event, 'data');
       if (o === null) return false;
       if (result === 'empty') return verdictClass(o) === 'accept' && nothingToStore(context);
       return verdictClass(o) === result;
     },
     /** An answer to the ACL request in flight (a late answer to an abandoned one is ignored). */
-    current: ({ context, event }) => (event.type === 'ACL.RESULT' || event.type === 'ACL.FAILED') && event.seq === context.aclSeq,
+    current: ({ context, event }) => (event.type === 'ACL.RESULT' || event.type === 'ACL.FAILED' || event.type === 'VERIFY.DONE' || event.type === 'VERIFY.FAILED') && event.seq === context.aclSeq,
+    /** The event brings the message's facts: its end, or the verifier's answer to the request in flight. */
+    factsFresh: ({ context, event }) => event.type === 'DATA.END' || (event.type === 'VERIFY.DONE' && event.seq === context.aclSeq),
+    /** The message needs the verifier (DKIM or ARC fields, or DMARC to evaluate) before its data ACL. */
+    mustVerify: ({ context, event }) => event.type === 'DATA.END' && mustVerify(context, event.summary),
     answered: ({ context, event }, result: VerdictClass | 'empty') => {
       if (event.type !== 'ACL.RESULT' || event.seq !== context.aclSeq) return false;
       const c = verdictClass(event.outcome);
@@ -155,8 +174,44 @@ export const sessionMachine = setup({
       enqueue.emit({ type: 'log', level: 'error', msg: `ACL evaluation failed: ${why}`, fields: { event: 'acl-error' } });
     }),
     countRcpt: assign(({ context }) => ({ tx: { ...context.tx, rcptCommands: context.tx.rcptCommands + 1 } })),
-    keepData: assign(({ context, event }) => (event.type === 'DATA.END' ? { tx: { ...context.tx, data: event.summary } } : {})),
-    requestCommit: emit(({ context }) => ({ type: 'commit' as const, draft: envelopeDraft(context) })),
+    keepData: assign(({ context, event }) => {
+      if (event.type === 'VERIFY.DONE') return { tx: { ...context.tx, auth: { ...context.tx.auth, ...event.facts } } };
+      if (event.type !== 'DATA.END') return {};
+      // Going on to the verifier: its findings come later. Otherwise the facts are already known.
+      const verify = mustVerify(context, event.summary);
+      return { tx: { ...context.tx, data: event.summary, ...(verify ? {} : { auth: { ...context.tx.auth, ...unverifiedFacts(context) } }) } };
+    }),
+    requestVerify: enqueueActions(({ context, enqueue }) => {
+      const seq = context.aclSeq + 1;
+      const { tx, session } = context;
+      enqueue.assign({ aclSeq: seq });
+      enqueue.emit({
+        type: 'verify',
+        seq,
+        ask: {
+          messageId: tx.messageId ?? '',
+          receivedAt: tx.receivedAt,
+          recipients: tx.recipients.map((r) => `${r.mailbox.local}@${r.mailbox.domain}`),
+          helo: session.heloName,
+          sender: tx.sender ? `${tx.sender.local}@${tx.sender.domain}` : '',
+          ...(tx.auth?.spf ? { spf: tx.auth.spf } : {}),
+          dkimDisabled: hasControl(context, 'dkim_disable_verify'),
+          dmarcDisabled: hasControl(context, 'dmarc_disable_verify'),
+          authenticated: session.authenticatedId !== undefined,
+          forensic: hasControl(context, 'dmarc_enable_forensic'),
+        },
+      });
+    }),
+    verifyFailed: enqueueActions(({ context, event, enqueue }) => {
+      enqueue.emit({ type: 'discardData' });
+      enqueue.emit(wire(context, R.localError));
+      const why = event.type === 'VERIFY.FAILED' ? event.error : 'timed out';
+      enqueue.emit({ type: 'log', level: 'error', msg: `message verification failed: ${why}`, fields: { event: 'verify-error', id: context.tx.messageId } });
+      enqueue.assign({ tx: emptyTransaction() });
+    }),
+    requestCommit: emit(({ context }) => ({
+      type: 'commit' as const, draft: envelopeDraft(context), hold: hasControl(context, 'queue_only') || hasControl(context, 'freeze'),
+    })),
     committed: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SPOOL.COMMITTED') return;
       enqueue.emit(wire(context, reply(250, '2.0.0', `OK id=${event.envelope.id}`)));
@@ -242,14 +297,19 @@ export const sessionMachine = setup({
           { guard: 'headersTooBig', target: 'idle', actions: ['discardData', { type: 'say', params: reply(552, '5.3.4', 'Header section too large') }, 'resetTransaction'] },
           { guard: 'bareNewline', target: 'idle', actions: ['discardData', { type: 'say', params: reply(554, '5.6.0', 'Message contains a bare CR or LF; lines must end with CRLF') }, { type: 'log', params: { level: 'info', msg: 'message rejected: bare CR or LF in content' } }, 'resetTransaction'] },
           { guard: 'longLine', target: 'idle', actions: ['discardData', { type: 'say', params: ({ context }) => reply(554, '5.6.0', `Message has a line longer than ${context.settings.lineLengthLimit} characters (RFC 5322 section 2.1.1)`) }, 'resetTransaction'] },
-          { guard: { type: 'dataNow', params: 'empty' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'dataNow', params: 'accept' }, target: 'committing', actions: { type: 'conclude', params: 'data' } },
-          { guard: { type: 'dataNow', params: 'discard' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardAll'] },
-          { guard: { type: 'dataNow', params: 'drop' }, target: 'closing', actions: [{ type: 'conclude', params: 'data' }, 'discardData'] },
-          { guard: { type: 'dataNow', params: 'refuse' }, target: 'idle', actions: [{ type: 'conclude', params: 'data' }, 'discardData', 'resetTransaction'] },
-          { target: 'dataAcl', actions: 'keepData' },
+          { guard: 'mustVerify', target: 'verifying', actions: 'keepData' },
+          ...DATA_DECIDED,
         ],
       },
+    },
+    // DKIM, ARC and DMARC results are wanted before the DKIM and DATA ACLs run.
+    verifying: {
+      entry: 'requestVerify',
+      on: {
+        'VERIFY.DONE': DATA_DECIDED,
+        'VERIFY.FAILED': { guard: 'current', target: 'idle', actions: 'verifyFailed' },
+      },
+      after: { verifyTimeout: { target: 'idle', actions: 'verifyFailed' } },
     },
     dataAcl: {
       entry: { type: 'requestAcl', params: 'data' },

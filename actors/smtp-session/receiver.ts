@@ -1,5 +1,10 @@
-// One message's content on its way in: DATA decoding, header capture, size limit, streaming to the spool.
+// One message's content on its way in: DATA decoding, header capture, size limit, streaming to the spool, and
+// the body hashes DKIM and ARC need (RFC 6376 section 3.7), computed as the body streams past.
 import { DataDecoder } from '../../protocol/smtp/data.js';
+import { BodyHashSet, bodyHashSpecs, splitHeaderFields } from '../../protocol/dkim/index.js';
+import type { BodyHashResult, BodyHashSpec, RawField, VerifyOptions } from '../../protocol/dkim/index.js';
+import { arcBodyHashSpecs } from '../../protocol/arc/index.js';
+import { isAuthResultsName, isOurs } from '../../protocol/authres/index.js';
 import type { BareNewlinePolicy } from '../../protocol/smtp/data.js';
 import { HeaderTracker, parseHeaders } from '../../protocol/message/headers.js';
 import type { Envelope } from '../../store/envelope.js';
@@ -11,6 +16,17 @@ export interface ReceiverOptions {
   readonly lineLengthLimit: number;
   readonly sizeLimit: number;
   readonly headerMax: number;
+  /** Body hashes to compute for verification; absent: none (verification is off for this message). */
+  readonly hashes?: { readonly dkim: false | VerifyOptions; readonly arc: boolean };
+}
+
+/** Header fields that make verification need the network: DKIM signatures and ARC sets. */
+const SIGNATURE_FIELD = /^\s*(?:dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)\s*$/i;
+
+/** The message as the verifiers need it: header fields as the client sent them, and the body hashes. */
+export interface VerifyMaterial {
+  readonly headers: readonly RawField[];
+  readonly bodyHashes: readonly BodyHashResult[];
 }
 
 export interface FeedOutcome {
@@ -29,14 +45,24 @@ export class Receiver {
   #tooBig = false;
   #headerOffset = 0;
   #settled = false;
+  /** Octets given to the header tracker so far (our trace header included). */
+  #fed = 0;
+  readonly #traceLength: number;
+  readonly #hashes: ReceiverOptions['hashes'];
+  /** undefined until the header section is known; null when no body hash is wanted. */
+  #hasher: BodyHashSet | null | undefined;
+  #fields: RawField[] | undefined;
 
   constructor(writer: MessageWriter, trace: string, opts: ReceiverOptions) {
     this.#writer = writer;
+    this.#hashes = opts.hashes;
     this.#decoder = new DataDecoder({ bareNewline: opts.bareNewline, maxLineLength: opts.lineLengthLimit });
     this.#headers = new HeaderTracker(opts.headerMax);
     this.#sizeLimit = opts.sizeLimit;
     const t = Buffer.from(trace, 'utf8');
+    this.#traceLength = t.length;
     this.#headers.feed(t);
+    this.#fed = t.length;
     writer.write(t);
   }
 
@@ -54,11 +80,79 @@ export class Receiver {
     }
     if (!this.#tooBig) {
       for (const b of r.out) {
-        this.#headers.feed(b);
+        if (this.#hasher) this.#hasher.update(b);
+        else if (this.#hasher === undefined) this.#track(b);
         if (!this.#writer.write(b)) pause = true;
       }
     }
     return { end: r.end, rest: r.rest, pause };
+  }
+
+  /** Header-section bytes go to the tracker; once it finds the end, the rest of `b` starts the body. */
+  #track(b: Buffer): void {
+    const start = this.#fed;
+    this.#headers.feed(b);
+    this.#fed += b.length;
+    const scan = this.#headers.result;
+    if (scan.kind === 'open') return;
+    if (scan.kind === 'tooBig') {
+      this.#hasher = null;
+      return;
+    }
+    this.#startHashing(scan.headerBytes);
+    if (this.#hasher && scan.end < this.#fed) this.#hasher.update(b.subarray(scan.end - start));
+  }
+
+  #startHashing(headerBytes: Buffer): void {
+    const want = this.#hashes;
+    if (!want) {
+      this.#hasher = null;
+      return;
+    }
+    const fields = splitHeaderFields(headerBytes.subarray(this.#traceLength));
+    this.#fields = fields;
+    const specs: BodyHashSpec[] = [
+      ...(want.dkim === false ? [] : bodyHashSpecs(fields, want.dkim)),
+      ...(want.arc ? arcBodyHashSpecs(fields) : []),
+    ];
+    this.#hasher = new BodyHashSet(specs);
+  }
+
+  /** After summary(): the header fields and body hashes, or undefined when nothing is to be verified. */
+  verifyMaterial(): VerifyMaterial | undefined {
+    if (!this.#hasher || !this.#fields) return undefined;
+    return { headers: this.#fields, bodyHashes: this.#hasher.digest() };
+  }
+
+  /**
+   * Offsets in the stored data of Authentication-Results fields that claim `authservId` (RFC 8601 section 5:
+   * such fields from outside our trust boundary must not survive). Our own trace header is never among them.
+   */
+  authResultsClaiming(authservId: string): [number, number][] {
+    const scan = this.#headers.result;
+    if (scan.kind !== 'done') return [];
+    const bytes = scan.headerBytes;
+    const out: [number, number][] = [];
+    let pos = this.#traceLength;
+    let field: { start: number; name: string } | undefined;
+    const close = (end: number): void => {
+      if (!field || !isAuthResultsName(field.name)) return;
+      const text = bytes.subarray(field.start, end).toString('utf8');
+      if (isOurs(text.slice(text.indexOf(':') + 1), authservId)) out.push([field.start, end]);
+    };
+    while (pos < bytes.length) {
+      const lf = bytes.indexOf(0x0a, pos);
+      const next = lf < 0 ? bytes.length : lf + 1;
+      const first = bytes[pos];
+      if (first !== 0x20 && first !== 0x09) {
+        close(pos);
+        const colon = bytes.indexOf(0x3a, pos);
+        field = colon >= 0 && colon < next ? { start: pos, name: bytes.subarray(pos, colon).toString('latin1') } : undefined;
+      }
+      pos = next;
+    }
+    close(bytes.length);
+    return out;
   }
 
   drain(): Promise<void> {
@@ -72,6 +166,8 @@ export class Receiver {
     else if (scan.kind === 'done') {
       headers = parseHeaders(scan.headerBytes);
       this.#headerOffset = scan.end;
+      // A message that ended inside its header section: the body is empty.
+      if (this.#hasher === undefined && !this.#tooBig) this.#startHashing(scan.headerBytes);
     }
     return {
       size: this.#decoder.size,
@@ -79,6 +175,7 @@ export class Receiver {
       bareNewline: this.#decoder.flags.bareNewline,
       longLine: this.#decoder.flags.longLine,
       headers,
+      signed: this.#fields?.some((f) => SIGNATURE_FIELD.test(f.name)) ?? false,
     };
   }
 

@@ -6,6 +6,8 @@ import type { HeaderField } from '../../protocol/message/headers.js';
 import type { TlsRecord } from '../../store/envelope.js';
 import type { EnvelopeDraft } from '../../store/writer.js';
 import type { DataSummary } from '../events.js';
+import type { SpfResult } from '../../protocol/spf/index.js';
+import type { AuthFacts } from '../../policy/auth-facts.js';
 
 export type AclStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'predata' | 'data';
 
@@ -17,6 +19,10 @@ export interface AclRequest {
   readonly recipient?: Mailbox;
   readonly recipients: readonly Mailbox[];
   readonly authenticatedId?: string;
+  /** The HELO/EHLO name ('' before one). */
+  readonly helo: string;
+  /** Authentication results known so far (SPF from earlier ACLs; DKIM, ARC, DMARC at the data stage). */
+  readonly auth?: AuthFacts;
   readonly vars: Readonly<Record<string, string>>;
   readonly headers?: readonly HeaderField[];
 }
@@ -29,6 +35,8 @@ export interface AclOutcome {
   readonly set: Readonly<Record<string, string>>;
   readonly logwrites: readonly string[];
   readonly controls: readonly string[];
+  /** SPF checks the ACL made, kept for later stages and the message's verification. */
+  readonly found?: { readonly spf?: SpfResult; readonly spfHelo?: SpfResult };
 }
 
 /** Session limits and texts taken from config when the session starts. */
@@ -43,6 +51,13 @@ export interface SessionSettings {
   readonly lineLengthLimit: number;
   /** Stages that have an ACL; the others accept at once without a round trip. */
   readonly aclStages: ReadonlySet<AclStage>;
+  /**
+   * Whether the end of DATA may need the message verifier: DMARC is on, so an unsigned message still needs
+   * DNS. Without it, only messages carrying DKIM or ARC header fields go to the verifier.
+   */
+  readonly dmarc: boolean;
+  /** ARC validation is on (the arc facts of an unsealed message are known without the verifier). */
+  readonly arc: boolean;
   readonly headerMax: number;
   readonly timeouts: {
     readonly command: number;
@@ -50,6 +65,8 @@ export interface SessionSettings {
     readonly acl: number;
     readonly commit: number;
     readonly tlsHandshake: number;
+    /** The whole end-of-DATA verification (DKIM, ARC, DMARC); the verifier bounds each step itself too. */
+    readonly verify: number;
   };
 }
 
@@ -93,6 +110,8 @@ export interface SessionState {
   readonly tls?: TlsRecord;
   readonly authenticatedId?: string;
   readonly aclC: Readonly<Record<string, string>>;
+  /** SPF for the HELO identity (RFC 7208 section 2.3), once an ACL asked; cleared by the next HELO/EHLO. */
+  readonly spfHelo?: SpfResult;
   readonly synprotErrors: number;
   readonly unknownCommands: number;
   readonly shuttingDown: boolean;
@@ -111,6 +130,12 @@ export interface Transaction {
   readonly discarded: number;
   readonly aclM: Readonly<Record<string, string>>;
   readonly addedHeaders: readonly string[];
+  /** add_header = :at_start:... : placed before all other header fields. */
+  readonly prependedHeaders: readonly string[];
+  /** Controls set by ACLs during this transaction (dkim_disable_verify, dmarc_enable_forensic...). */
+  readonly controls: readonly string[];
+  /** Authentication results: SPF once an ACL asked, the rest at the end of DATA. */
+  readonly auth?: AuthFacts;
   readonly messageId?: string;
   readonly receivedAt: number;
   readonly data?: DataSummary;

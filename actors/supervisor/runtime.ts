@@ -20,6 +20,10 @@ import { compileDelivery, selfAddresses } from './delivery-config.js';
 import { QueueService } from '../queue/service.js';
 import { createLocalDelivery } from '../queue/local.js';
 import { createRunnerFactory } from '../delivery/runner.js';
+import { MessageSigner } from '../delivery/signer.js';
+import { CryptoPool } from './pool.js';
+import { wireAuth } from './auth-deps.js';
+import type { AuthWiring } from './auth-deps.js';
 import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
 import type { DnsPort } from '../../routing/routers.js';
@@ -40,7 +44,9 @@ export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSetti
     maxUnknownCommands: c.smtp_max_unknown_commands,
     bareNewline: c.smtp_bare_newline,
     lineLengthLimit: c.message_linelength_limit,
-    aclStages: new Set(Object.keys(policy.acls) as (keyof CompiledPolicy['acls'])[]),
+    aclStages: policy.stages,
+    dmarc: c.dmarc_verify || c.dmarc_tld_file !== undefined,
+    arc: c.arc_verify,
     headerMax: c.header_maxsize,
     timeouts: {
       command: c.smtp_receive_timeout,
@@ -48,6 +54,8 @@ export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSetti
       acl: c.acl_timeout,
       commit: c.spool_commit_timeout,
       tlsHandshake: c.tls_handshake_timeout,
+      // The verifier bounds each of its steps with auth_timeout; this covers them all, with room to spare.
+      verify: 3 * c.auth_timeout + 5000,
     },
   };
 }
@@ -79,7 +87,10 @@ export class Runtime {
   #policy: CompiledPolicy;
   #delivery: CompiledDelivery;
   #dns: NetworkResolver;
+  #auth: AuthWiring;
   #queue: QueueService | undefined;
+  /** The crypto worker pool (DKIM/ARC signing): started with the queue, stopped after it. */
+  #pool: CryptoPool | undefined;
   #admin: AdminServer | undefined;
   readonly metrics: Metrics = createMetrics();
   /** Set by the inspector when it is mounted; read whenever an actor is created. */
@@ -100,7 +111,20 @@ export class Runtime {
     this.#dns = makeResolver(config);
     this.#tls = loadTls(config);
     this.logger = logger;
+    this.#auth = this.#wireAuth(config, this.#policy, this.#dns);
     this.#deps = this.#makeDeps();
+  }
+
+  #wireAuth(c: Config, policy: CompiledPolicy, dns: NetworkResolver): AuthWiring {
+    return wireAuth(c, {
+      dns,
+      logger: this.logger,
+      match: policy.match,
+      inspection: () => this.inspection,
+      newId: this.#newId,
+      spool: () => this.#spool,
+      submit: (id) => this.#queue?.submit(id),
+    });
   }
 
   get config(): Config {
@@ -117,9 +141,11 @@ export class Runtime {
     const spool = this.#spool;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
+    const auth = this.#auth;
     const ports = {
       verifyRecipient: (a: { local: string; domain: string }) => policy.verifyRecipient(a),
       sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
+      spf: auth.spf,
     };
     return {
       settings: sessionSettings(this.#config, policy),
@@ -138,6 +164,7 @@ export class Runtime {
       offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
       committed: (id) => this.#queue?.submit(id),
       tlsContext: () => tls,
+      auth: auth.auth,
     };
   }
 
@@ -165,6 +192,21 @@ export class Runtime {
   #startQueue(spool: Spool): void {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
+    // A thread is kept ready when RSA keys are configured; otherwise threads start with the first task.
+    const rsa = [...(this.#delivery.signing?.dkim ?? []).map((d) => d.key), ...(this.#delivery.signing?.arc ? [this.#delivery.signing.arc.key] : [])]
+      .some((k) => k.algorithm === 'rsa-sha256');
+    const pool = (this.#pool ??= new CryptoPool({ minThreads: rsa ? 1 : 0 }));
+    this.metrics.setSignPool(() => {
+      const s = pool.stats();
+      return { ...s, utilization: pool.utilizationSinceLastRead() };
+    });
+    const signer = new MessageSigner({
+      spool,
+      logger: this.logger,
+      settings: () => this.#delivery.signing,
+      pool: () => this.#pool,
+      count: (kind, result) => this.metrics.signing.inc({ kind, result }),
+    });
     const queue = new QueueService({
       spool,
       logger: this.logger,
@@ -177,6 +219,7 @@ export class Runtime {
         get inspection() {
           return self.inspection;
         },
+        signer,
       }),
       local: createLocalDelivery({ spool, logger: this.logger, root: () => this.#config.maildir_directory, hostname: () => this.#config.primary_hostname }),
       newId: this.#newId,
@@ -192,6 +235,10 @@ export class Runtime {
     const q = this.#queue;
     this.#queue = undefined;
     if (q) await q.stop(deadlineMs);
+    // No delivery is signing any more: the worker threads go.
+    const pool = this.#pool;
+    this.#pool = undefined;
+    await pool?.stop();
   }
 
   async startListener(): Promise<void> {
@@ -220,6 +267,7 @@ export class Runtime {
       try {
         await admin.start();
         this.#admin = admin;
+        this.inspection.mount?.(admin);
       } catch (e) {
         // Mail service does not depend on the admin listener: say so loudly and go on without it.
         this.logger.error({ event: 'admin-error', err: (e as Error).message }, (e as Error).message);
@@ -265,6 +313,8 @@ export class Runtime {
     const policy = compilePolicy(next);
     const delivery = compileDelivery(next, policy);
     const tls = loadTls(next);
+    const dns = makeResolver(next);
+    const auth = this.#wireAuth(next, policy, dns);
     if (next.spool_directory !== this.#config.spool_directory) {
       this.logger.warn({ event: 'reload' }, 'spool_directory changes take effect at the next restart');
     }
@@ -274,7 +324,8 @@ export class Runtime {
     this.#config = { ...next, spool_directory: this.#config.spool_directory };
     this.#policy = policy;
     this.#delivery = delivery;
-    this.#dns = makeResolver(next);
+    this.#dns = dns;
+    this.#auth = auth;
     this.#tls = tls;
     this.#deps = this.#makeDeps();
     this.logger.info({ event: 'reload', config: next.source, listen: this.#listener?.addresses }, `configuration reloaded from ${next.source}`);

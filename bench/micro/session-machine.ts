@@ -14,8 +14,8 @@ function input(): SessionInput {
     settings: {
       hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
       maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
-      aclStages: new Set(['rcpt']),
-      timeouts: { command: 300000, data: 300000, acl: 60000, commit: 60000, tlsHandshake: 30000 },
+      aclStages: new Set(['rcpt']), dmarc: false, arc: true,
+      timeouts: { command: 300000, data: 300000, acl: 60000, commit: 60000, tlsHandshake: 30000, verify: 60000 },
     },
     ports: {
       tryAcl: () => ACCEPT,
@@ -41,7 +41,7 @@ async function one(): Promise<void> {
     actor.send({ type: 'SMTP.COMMAND', command: parseCommand(l), octets: l.length + 2, pipelined: false, early: false });
     await tick();
   }
-  actor.send({ type: 'DATA.END', summary: { size: 2048, tooBig: false, bareNewline: false, longLine: false, headers: [] } });
+  actor.send({ type: 'DATA.END', summary: { size: 2048, tooBig: false, bareNewline: false, longLine: false, headers: [], signed: false } });
   await tick();
   actor.send({ type: 'SMTP.COMMAND', command: parseCommand(Buffer.from('QUIT')), octets: 6, pipelined: false, early: false });
   if (replies !== 7) throw new Error(`expected 7 replies, got ${replies}`);

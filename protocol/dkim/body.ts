@@ -35,8 +35,9 @@ class Sink {
     this.total++;
     if (this.hashed >= this.#limit) return;
     this.hashed++;
+    // run() may have filled the buffer to the brim: make room first (an octet written past the end is lost).
+    if (this.#used >= OUT_SIZE) this.flush();
     this.#buf[this.#used++] = c;
-    if (this.#used === OUT_SIZE) this.flush();
   }
 
   /** Copies a run of octets that need no change. */

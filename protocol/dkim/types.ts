@@ -95,6 +95,7 @@ export type DkimCode =
   | 'expired'
   | 'future'
   | 'hash_not_accepted'
+  | 'keytype_not_accepted'
   | 'not_evaluated'
   | 'no_body_hash'
   | 'body_length' // l= beyond the canonical body

@@ -19,6 +19,7 @@ import type {
   DkimResult,
   DkimStatus,
   DkimVerification,
+  KeyType,
   RawField,
 } from './types.js';
 
@@ -33,9 +34,14 @@ export interface VerifyOptions {
   readonly hashes?: readonly DkimHash[];
   /** Seconds a t= may lie in the future (clock skew) before the signature is refused. Default 300. */
   readonly futureSkew?: number;
+  /** Key types accepted (Exim's dkim_verify_keytypes); others give `policy`. Default ed25519 and rsa. */
+  readonly keyTypes?: readonly KeyType[];
 }
 
-const DEFAULTS = { maxSignatures: 50, maxBodyHashes: 8, minRsaBits: MIN_RSA_BITS, hashes: ['sha256', 'sha1'] as const, futureSkew: 300 };
+const DEFAULTS = {
+  maxSignatures: 50, maxBodyHashes: 8, minRsaBits: MIN_RSA_BITS, hashes: ['sha256', 'sha1'] as const, futureSkew: 300,
+  keyTypes: ['ed25519', 'rsa'] as const,
+};
 
 /** Indexes of the DKIM-Signature fields, top to bottom. */
 function signatureIndexes(fields: readonly Field[]): number[] {
@@ -65,6 +71,7 @@ export function bodyHashSpecs(headers: readonly RawField[], opts: VerifyOptions 
     seen++;
     const parsed = parseSignature(f.raw);
     if (parsed.kind !== 'ok' || !accepted.includes(parsed.sig.hash)) continue;
+    if (!(opts.keyTypes ?? DEFAULTS.keyTypes).includes(parsed.sig.keyType)) continue;
     const { canonBody: canon, hash, bodyLength: limit } = parsed.sig;
     const spec: BodyHashSpec = limit === undefined ? { canon, hash } : { canon, hash, limit };
     specs.set(bodyHashKey(spec), spec);
@@ -128,6 +135,7 @@ export async function verifyMessage(
   const accepted: readonly DkimHash[] = opts.hashes ?? DEFAULTS.hashes;
   const minRsaBits = opts.minRsaBits ?? DEFAULTS.minRsaBits;
   const futureSkew = opts.futureSkew ?? DEFAULTS.futureSkew;
+  const keyTypes: readonly KeyType[] = opts.keyTypes ?? DEFAULTS.keyTypes;
 
   const one = async (fieldIndex: number): Promise<DkimResult> => {
     const field = fields[fieldIndex] as Field;
@@ -153,6 +161,7 @@ export async function verifyMessage(
     if (sig.expiration !== undefined) info.expiration = sig.expiration;
 
     if (!accepted.includes(sig.hash)) return result('policy', 'hash_not_accepted', `${sig.hash} is not an accepted hash`, info);
+    if (!keyTypes.includes(sig.keyType)) return result('policy', 'keytype_not_accepted', `${sig.keyType} is not an accepted key type`, info);
     if (sig.expiration !== undefined && sig.expiration < now) return result('policy', 'expired', `signature expired at ${sig.expiration}`, info);
     if (sig.timestamp !== undefined && sig.timestamp > now + futureSkew) {
       return result('policy', 'future', `signature timestamp ${sig.timestamp} is in the future`, info);

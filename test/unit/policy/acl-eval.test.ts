@@ -224,8 +224,8 @@ accept`);
 test('log_message on deny; message and controls on accept', async () => {
   const d = await run('deny message = go away\n log_message = blocked $sender_address');
   assert.deepEqual([d.message, d.logMessage], ['go away', 'blocked alice@sender.test']);
-  const a = await run('accept control = queue_only\n control = no_pipelining\n message = 250 OK then');
-  assert.deepEqual(a.controls, ['queue_only', 'no_pipelining']);
+  const a = await run('accept control = queue_only\n control = dmarc_enable_forensic\n message = 250 OK then');
+  assert.deepEqual(a.controls, ['queue_only', 'dmarc_enable_forensic']);
   assert.equal(a.message, '250 OK then');
 });
 
