@@ -1,5 +1,7 @@
 // The delivery actor's driver: the client socket (and TLS), the reply reader, streaming the message
-// from the spool with dot-stuffing and backpressure, and the link to the queue (jobs, results).
+// from the spool with dot-stuffing and backpressure, and the link to the queue (jobs, results). With
+// DKIM/ARC signing configured, a job reaches the actor only once its message is signed (signer.ts):
+// the fields are prepended to the stored chunks, and a dkim_strict failure defers the job unsent.
 import { connect as netConnect } from 'node:net';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
@@ -17,12 +19,15 @@ import type { DeliverySettings, Effect, Target } from './steps.js';
 import type { DeliveryJob, Destination } from './types.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
+import type { MessageSigner, SignOutcome } from './signer.js';
 
 export interface RunnerDeps {
   readonly spool: Spool;
   readonly logger: Logger;
   readonly inspection?: InspectionHub;
   settings(): DeliverySettings;
+  /** DKIM signing and ARC sealing of what is sent; absent: messages go as stored. */
+  readonly signer?: MessageSigner;
 }
 
 /** Starts one delivery actor per connection, with its socket handling. */
@@ -30,43 +35,95 @@ export function createRunnerFactory(deps: RunnerDeps): DeliveryRunnerFactory {
   return { start: (dest, first, hooks) => new Runner(deps, dest, first, hooks) };
 }
 
+type DeliveryActor = ReturnType<typeof createActor<typeof deliveryMachine>>;
+
 class Runner {
   readonly #deps: RunnerDeps;
   readonly #hooks: RunnerHooks;
-  readonly #actor;
+  readonly #dest: Destination;
+  #actor: DeliveryActor | undefined;
   #socket: Socket | TLSSocket | undefined;
   #reader = new ReplyReader();
   #generation = 0;
   #ended = false;
+  /** Signed fields of the messages whose jobs this connection holds, by message id. */
+  readonly #signed = new Map<string, Buffer | undefined>();
 
   constructor(deps: RunnerDeps, dest: Destination, first: DeliveryJob, hooks: RunnerHooks) {
     this.#deps = deps;
     this.#hooks = hooks;
-    this.#actor = createActor(deliveryMachine, {
-      input: { settings: deps.settings(), dest, first },
-      ...inspectOption(deps.inspection, 'delivery', () => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId })),
+    this.#dest = dest;
+    if (!deps.signer?.active()) {
+      this.#start(first);
+      return;
+    }
+    // Signing first: the connection opens for a job that can be sent (a strict failure defers it unsent).
+    this.#take(first).then(
+      (job) => (job ? this.#start(job) : this.#end()),
+      (err: unknown) => {
+        deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'preparing a delivery failed');
+        this.#end();
+      },
+    );
+  }
+
+  #start(first: DeliveryJob): void {
+    if (this.#ended) return;
+    const dest = this.#dest;
+    const actor = createActor(deliveryMachine, {
+      input: { settings: this.#deps.settings(), dest, first },
+      ...inspectOption(this.#deps.inspection, 'delivery', () => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId })),
     });
-    this.#actor.on('*', (e) => this.#perform(e as Effect));
-    this.#actor.subscribe({
+    this.#actor = actor;
+    actor.on('*', (e) => this.#perform(e as Effect));
+    actor.subscribe({
       complete: () => this.#end(),
       error: (err) => {
-        deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'delivery actor failed');
+        this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'delivery actor failed');
         this.#end();
       },
     });
-    this.#actor.start();
+    actor.start();
+  }
+
+  /**
+   * The job, once its message is signed (the fields kept for #stream), its size counting them; a job
+   * whose signing must defer is reported as deferred and the next one taken instead.
+   */
+  async #take(first: DeliveryJob | undefined): Promise<DeliveryJob | undefined> {
+    const signer = this.#deps.signer;
+    let job = first;
+    while (job && signer) {
+      const outcome: SignOutcome = await signer.acquire(job);
+      if (this.#ended) {
+        signer.release(job.messageId);
+        return undefined;
+      }
+      if (outcome.kind !== 'defer') {
+        const headers = outcome.kind === 'signed' ? outcome.headers : undefined;
+        // A second job of a message already held shares its outcome (and its hold).
+        if (this.#signed.has(job.messageId)) signer.release(job.messageId);
+        this.#signed.set(job.messageId, headers);
+        return headers ? { ...job, size: job.size + headers.length } : job;
+      }
+      signer.release(job.messageId);
+      const reason = outcome.reason;
+      this.#hooks.results(job, job.recipients.map((r) => ({ index: r.index, outcome: { kind: 'deferred' as const, reason } })));
+      job = this.#hooks.nextJob();
+    }
+    return job;
   }
 
   stop(): void {
     this.#socket?.destroy();
-    this.#actor.stop();
+    this.#actor?.stop();
     this.#end();
   }
 
   #send(e: DeliveryEvent): void {
     // Never from inside the actor's own transition (see the session's driver).
     queueMicrotask(() => {
-      if (this.#actor.getSnapshot().status === 'active') this.#actor.send(e);
+      if (this.#actor?.getSnapshot().status === 'active') this.#actor.send(e);
     });
   }
 
@@ -95,7 +152,29 @@ class Runner {
         return;
       case 'wantJob': {
         const job = this.#hooks.nextJob();
-        this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
+        // The actor holds no job when it asks for one: the fields of earlier messages are let go (after
+        // the next job took its own hold, so that a next job of the same message finds them still kept).
+        const held = [...this.#signed.keys()];
+        this.#signed.clear();
+        const letGo = (): void => {
+          for (const id of held) this.#deps.signer?.release(id);
+        };
+        if (!job || !this.#deps.signer?.active()) {
+          letGo();
+          this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
+          return;
+        }
+        this.#take(job).then(
+          (next) => {
+            letGo();
+            this.#send({ type: 'JOB.NEXT', ...(next ? { job: next } : {}) });
+          },
+          (err: unknown) => {
+            letGo();
+            this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'preparing a delivery failed');
+            this.#send({ type: 'JOB.NEXT' });
+          },
+        );
         return;
       }
       case 'close':
@@ -187,6 +266,9 @@ class Runner {
       return true;
     };
     try {
+      // The signature fields go first, through the same dot-stuffing as the stored message.
+      const signed = this.#signed.get(job.messageId);
+      if (signed && !(await write(stuffer.push(signed)))) return;
       let read = 0;
       for (const chunk of messageChunks(this.#deps.spool, env)) {
         read += chunk.length;
@@ -222,6 +304,8 @@ class Runner {
     if (this.#ended) return;
     this.#ended = true;
     this.#close();
+    for (const id of this.#signed.keys()) this.#deps.signer?.release(id);
+    this.#signed.clear();
     this.#hooks.ended();
   }
 }

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { Config } from '../../config/load.js';
+import type { TransportSigning } from '../../config/signing.js';
 import { ConfigError } from '../../config/errors.js';
 import type { RetryRule } from '../../policy/retry.js';
 import { RetryRuleError, parseRetryRules } from '../../policy/retry.js';
@@ -22,6 +23,8 @@ export interface CompiledDelivery {
   readonly aliases?: Aliases;
   routing(dns: DnsPort, self: ReadonlySet<string>): RoutingSettings;
   readonly delivery: DeliverySettings;
+  /** DKIM signing and ARC sealing on the smtp transport (keys read at load); none configured: undefined. */
+  readonly signing?: TransportSigning;
   queue(dns: DnsPort, self: () => ReadonlySet<string>): QueueSettings;
 }
 
@@ -91,11 +94,13 @@ export function compileDelivery(c: Config, policy: CompiledPolicy): CompiledDeli
     dns,
     random: randomUnit,
   });
+  const signing = t.signing.dkim.length > 0 || t.signing.arc ? t.signing : undefined;
   return {
     rulesFor,
     ...(aliases ? { aliases } : {}),
     routing,
     delivery,
+    ...(signing ? { signing } : {}),
     queue: (dns, self) => {
       // Routing settings are built once per queue settings, not per message.
       let cached: RoutingSettings | undefined;

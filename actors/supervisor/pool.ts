@@ -1,8 +1,13 @@
 // The crypto worker pool (piscina): signatures run off the main thread, batched per key, and a task
-// lost to a crashed worker is tried once more before its callers hear of the failure.
+// lost to a crashed worker is tried once more before its callers hear of the failure (never lost,
+// never silently dropped). Piscina replaces a worker that died; the runtime starts and stops the pool.
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
-import type { SignTask } from '../../workers/sign.js';
+import type { PreparedSeal, SealedSet } from '../../protocol/arc/index.js';
+import type { SealTask, SignTask } from '../../workers/sign.js';
+
+/** workers/sign.ts's TASK_ERROR_PREFIX (not imported: that module is for the worker threads). */
+const TASK_ERROR_PREFIX = 'sign task: ';
 
 export class PoolError extends Error {
   readonly code = 'POOL_FAILED';
@@ -25,24 +30,55 @@ interface Batch {
   readonly items: Pending[];
 }
 
-// Dispatch costs about 100 us (DESIGN.md): an Ed25519 signature (~50 us) is worth sending only
-// in company. A batch is sent at the end of the turn, or at once when it is this big.
+export interface PoolOptions {
+  /** Most worker threads (default: the CPUs). */
+  readonly threads?: number;
+  /** Threads kept while idle (default 0: threads start with the first task). */
+  readonly minThreads?: number;
+  /** The task file (default workers/sign.js); tests pass one that crashes. */
+  readonly filename?: string | URL;
+  readonly idleTimeout?: number;
+}
+
+export interface PoolStats {
+  /** Tasks dispatched (a retry counts again), those that failed (crash or error), those retried. */
+  readonly tasks: number;
+  readonly failures: number;
+  readonly retries: number;
+  /** Signatures (or seals) whose callers got an error after the retry. */
+  readonly lost: number;
+  readonly threads: number;
+  readonly maxThreads: number;
+  readonly queued: number;
+  /** Busy share of the threads' capacity since the pool started (piscina's measure), 0..1. */
+  readonly utilization: number;
+}
+
+// Dispatch costs about 100 us (DESIGN.md): an Ed25519 signature (~45 us here) is worth sending only in
+// company, so its batches grow to 32. An RSA-2048 signature (~0.3 ms) pays for its dispatch alone: its
+// batches are cut so that every thread gets a share, at most 8 a task.
 const BATCH_MAX = 32;
+const RSA_BATCH_MAX = 8;
 
 export class CryptoPool {
   readonly #pool: Piscina;
+  readonly #threads: number;
   readonly #batches = new Map<string, Batch>();
   #scheduled = false;
   #tasks = 0;
   #failures = 0;
+  #retries = 0;
+  #lost = 0;
+  #window = { duration: 0, busyMs: 0 };
 
-  constructor(opts: { threads?: number } = {}) {
-    const threads = Math.max(1, opts.threads ?? availableParallelism());
+  constructor(opts: PoolOptions = {}) {
+    this.#threads = Math.max(1, opts.threads ?? availableParallelism());
+    const filename = opts.filename ?? new URL('../../workers/sign.js', import.meta.url);
     this.#pool = new Piscina({
-      filename: new URL('../../workers/sign.js', import.meta.url).href,
-      minThreads: 1,
-      maxThreads: threads,
-      idleTimeout: 30_000,
+      filename: typeof filename === 'string' ? filename : filename.href,
+      minThreads: Math.min(this.#threads, Math.max(0, opts.minThreads ?? 0)),
+      maxThreads: this.#threads,
+      idleTimeout: opts.idleTimeout ?? 30_000,
     });
   }
 
@@ -58,7 +94,7 @@ export class CryptoPool {
       b.items.push({ input, resolve, reject });
       if (b.items.length >= BATCH_MAX) {
         this.#batches.delete(id);
-        void this.#run(b, 0);
+        this.#dispatch(b);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
@@ -66,31 +102,81 @@ export class CryptoPool {
     });
   }
 
+  /** The two signatures of an ARC set (AMS, then AS over it) in one task; resolves with the finished set. */
+  async seal(keyPem: string, prepared: PreparedSeal): Promise<SealedSet> {
+    const task: SealTask = { keyPem, prepared };
+    try {
+      return await this.#attempt(() => this.#pool.run(task, { name: 'seal' }) as Promise<SealedSet>);
+    } catch (e) {
+      this.#lost++;
+      throw new PoolError(`sealing failed: ${(e as Error).message}`, { cause: e });
+    }
+  }
+
   #flush(): void {
     this.#scheduled = false;
     const batches = [...this.#batches.values()];
     this.#batches.clear();
-    for (const b of batches) void this.#run(b, 0);
+    for (const b of batches) this.#dispatch(b);
   }
 
-  async #run(b: Batch, attempt: number): Promise<void> {
-    this.#tasks++;
+  /** One task per slice of the batch: RSA slices spread over the threads, Ed25519 ones stay whole. */
+  #dispatch(b: Batch): void {
+    const per = b.hash === null ? BATCH_MAX : Math.min(RSA_BATCH_MAX, Math.ceil(b.items.length / this.#threads));
+    for (let i = 0; i < b.items.length; i += per) void this.#run({ keyPem: b.keyPem, hash: b.hash, items: b.items.slice(i, i + per) });
+  }
+
+  async #run(b: Batch): Promise<void> {
     try {
       const task: SignTask = { keyPem: b.keyPem, hash: b.hash, inputs: b.items.map((i) => i.input) };
-      const out = (await this.#pool.run(task)) as string[];
+      const out = await this.#attempt(() => this.#pool.run(task) as Promise<string[]>);
       b.items.forEach((item, i) => item.resolve(out[i] as string));
     } catch (e) {
-      this.#failures++;
-      // A bad key fails the same way every time; a worker that died may not. One more try.
-      if (attempt === 0 && !isKeyError(e)) return this.#run(b, 1);
+      this.#lost += b.items.length;
       const err = new PoolError(`signing failed: ${(e as Error).message}`, { cause: e });
       for (const item of b.items) item.reject(err);
     }
   }
 
+  /** Runs a task; a failure the task did not report itself (a worker that died) gets one more try. */
+  async #attempt<T>(run: () => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      this.#tasks++;
+      try {
+        return await run();
+      } catch (e) {
+        this.#failures++;
+        if (attempt > 0 || isTaskError(e)) throw e;
+        this.#retries++;
+      }
+    }
+  }
+
   /** For metrics: tasks run, failures, and how busy the threads are (0..1). */
-  stats(): { tasks: number; failures: number; threads: number; utilization: number; queued: number } {
-    return { tasks: this.#tasks, failures: this.#failures, threads: this.#pool.threads.length, utilization: this.#pool.utilization, queued: this.#pool.queueSize };
+  stats(): PoolStats {
+    return {
+      tasks: this.#tasks,
+      failures: this.#failures,
+      retries: this.#retries,
+      lost: this.#lost,
+      threads: this.#pool.threads.length,
+      maxThreads: this.#threads,
+      queued: this.#pool.queueSize,
+      utilization: this.#pool.utilization,
+    };
+  }
+
+  /**
+   * Busy share of the threads since the previous call (0..1), from piscina's run-time histogram: the
+   * work done in the window over the threads' capacity in it. A gauge read at each scrape.
+   */
+  utilizationSinceLastRead(): number {
+    const duration = this.#pool.duration;
+    const busyMs = this.#pool.utilization * duration * this.#threads;
+    const span = duration - this.#window.duration;
+    const busy = busyMs - this.#window.busyMs;
+    this.#window = { duration, busyMs };
+    return span > 0 ? Math.max(0, Math.min(1, busy / (span * this.#threads))) : 0;
   }
 
   async stop(): Promise<void> {
@@ -98,7 +184,7 @@ export class CryptoPool {
   }
 }
 
-function isKeyError(e: unknown): boolean {
-  const code = (e as { code?: string }).code ?? '';
-  return code.startsWith('ERR_OSSL') || code === 'ERR_INVALID_ARG_TYPE' || code === 'ERR_INVALID_ARG_VALUE' || /key/i.test((e as Error).message ?? '');
+/** An error the task threw (a key it cannot use, a bad input): the same again on any worker. */
+function isTaskError(e: unknown): boolean {
+  return String((e as Error | undefined)?.message ?? '').startsWith(TASK_ERROR_PREFIX);
 }
