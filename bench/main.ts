@@ -5,23 +5,31 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BenchError, describeError } from './errors.js';
 import { runBench, type BenchOptions } from './run.js';
+import { DEFAULT_QUEUE_COUNTS } from './scenarios/queue-scale.js';
 import { SCENARIOS } from './scenarios/index.js';
 
 export const USAGE = `usage: petrel bench [SCENARIO...] [options]
 
-scenarios: ${Object.keys(SCENARIOS).join(', ')} (default: all)
+scenarios: ${Object.keys(SCENARIOS).join(', ')}
+  (default: all of them; queue-scale then stops at 100k queued unless --queue-counts says otherwise)
 
 options:
-  --peers LIST         systems to measure, comma-separated (default: petrel,postfix,sink)
-  --messages N         messages per measured run (default 5000; outbound-drain 20000)
-  --duration SECONDS   run for a time instead of a message count (inbound scenarios)
+  --peers LIST         systems Petrel is compared with, comma-separated, from postfix,haraka,sink
+                       (default: postfix,haraka,sink); Petrel always runs
+  --messages N         messages per measured run (default 5000; inbound-large 2000; outbound-drain
+                       20000; idle-connections: messages of each latency probe, default 500)
+  --duration SECONDS   run for a time instead of a message count (inbound scenarios, queue-scale)
   --concurrency C      simultaneous sessions (default 20)
-  --size BYTES         message size (default 2048)
+  --size SPEC          message size: 2048, 2K, 100K, or a mix such as 70%2K,25%20K,5%500K (default 2K)
+  --rate R             target rate of the load in messages/s (default: as fast as the system answers)
+  --sessions N         idle-connections: sessions held open (default 10000)
+  --queue-counts LIST  queue-scale: queue sizes, comma-separated (default ${DEFAULT_QUEUE_COUNTS.join(',')})
   --processes 1|2      load generator processes (default 1)
   --warmup N           warm-up messages before each run
   --timeout SECONDS    deadline of the whole bench
-  --report DIR         directory of the JSON report (default bench/results)
-  --no-install         do not apt-install missing peers
+  --report DIR         directory of the JSON and HTML reports (default bench/results)
+  --no-limits          do not measure the machine's limits (openssl speed, fdatasync, smtp-sink)
+  --no-install         do not install missing peers (apt-get: postfix, swaks; npm: Haraka)
   -h, --help           this text`;
 
 function number(name: string, v: string | undefined): number | undefined {
@@ -29,6 +37,14 @@ function number(name: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new BenchError('ERR_BENCH_OPTIONS', `--${name}: not a number: ${v}`);
   return n;
+}
+
+/** "100000", "100k", "1M", "1_000_000" -> a count. */
+function countOf(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$/.exec(text.replace(/_/g, ''));
+  if (!m) throw new BenchError('ERR_BENCH_OPTIONS', `--queue-counts: not a count: ${text}`);
+  const mult = m[2] === '' ? 1 : m[2]?.toLowerCase() === 'k' ? 1000 : 1_000_000;
+  return Math.round(Number(m[1]) * mult);
 }
 
 /** Parses the arguments (without node and script); returns undefined when help was asked for. */
@@ -44,6 +60,10 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
         duration: { type: 'string' },
         concurrency: { type: 'string' },
         size: { type: 'string' },
+        rate: { type: 'string' },
+        sessions: { type: 'string' },
+        'queue-counts': { type: 'string' },
+        'no-limits': { type: 'boolean' },
         processes: { type: 'string' },
         warmup: { type: 'string' },
         timeout: { type: 'string' },
@@ -57,16 +77,22 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
   }
   const v = parsed.values;
   if (v.help) return undefined;
+  const peers = (v.peers ?? 'postfix,haraka,sink')
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
   const opts: BenchOptions = {
     scenarios: parsed.positionals,
-    peers: (v.peers ?? 'petrel,postfix,sink')
-      .split(',')
-      .map((p) => p.trim())
-      .filter((p) => p.length > 0),
+    // Petrel is the system under test: it always runs, and the others are what it is compared with.
+    peers: ['petrel', ...peers.filter((p) => p !== 'petrel')],
     messages: number('messages', v.messages),
     duration: number('duration', v.duration),
     concurrency: number('concurrency', v.concurrency),
-    size: number('size', v.size),
+    size: v.size === undefined ? undefined : /^\d+$/.test(v.size.trim()) ? Number(v.size) : v.size,
+    rate: number('rate', v.rate),
+    sessions: number('sessions', v.sessions),
+    queueCounts: v['queue-counts'] === undefined ? undefined : v['queue-counts'].split(',').map((c) => countOf(c)),
+    limits: v['no-limits'] ? false : undefined,
     processes: number('processes', v.processes),
     warmup: number('warmup', v.warmup),
     timeout: number('timeout', v.timeout),

@@ -1,6 +1,8 @@
 // Bench output: the machine description, live progress, and the markdown table with rates and ratios.
 
 import os from 'node:os';
+import type { MachineLimits } from './limits.js';
+import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
 import { runCommand } from './peers/process.js';
 import type { ScenarioEvent, ScenarioReport, TargetRun } from './scenarios/index.js';
@@ -12,6 +14,10 @@ export interface MachineInfo {
   readonly node: string;
   readonly platform: string;
   readonly postfix: string | undefined;
+  /** Haraka of the bench's cache, when installed. */
+  readonly haraka?: string;
+  readonly openssl?: string;
+  readonly memoryMb?: number;
   readonly gitRevision: string | undefined;
   readonly gitDirty: boolean | undefined;
   readonly loadAverage: readonly number[];
@@ -99,15 +105,81 @@ function isDelivery(s: ScenarioReport): boolean {
 }
 
 /**
- * The tables of all scenarios: inbound ones (rate and latency at the client), then delivery ones
- * (rate at the sink, total time, messages delivered/accepted). A failed system shows its error.
+ * The tables of all scenarios: inbound ones (rate and latency at the client), delivery ones (rate
+ * at the sink, total time, messages delivered/accepted), idle-connections (memory per session,
+ * latency of a new session) and queue-scale (rate and restart time by queue size). A failed
+ * system shows its error.
  */
 export function markdownTable(scenarios: readonly ScenarioReport[]): string {
-  const inbound = scenarios.filter((s) => !isDelivery(s));
+  const inbound = scenarios.filter((s) => s.kind === 'inbound');
   const delivery = scenarios.filter(isDelivery);
-  if (delivery.length === 0) return inboundTable(inbound);
-  if (inbound.length === 0) return deliveryTable(delivery);
-  return `${inboundTable(inbound)}\n\n${deliveryTable(delivery)}`;
+  const idle = scenarios.filter((s) => s.kind === 'idle');
+  const scale = scenarios.filter((s) => s.kind === 'queue-scale');
+  const tables: string[] = [];
+  if (inbound.length > 0 || scenarios.length === 0) tables.push(inboundTable(inbound));
+  if (delivery.length > 0) tables.push(deliveryTable(delivery));
+  if (idle.length > 0) tables.push(idleTable(idle));
+  if (scale.length > 0) tables.push(queueScaleTable(scale));
+  return tables.join('\n\n');
+}
+
+/** kB with one decimal below 100, whole above. */
+function formatKb(kb: number | undefined): string {
+  if (kb === undefined || !Number.isFinite(kb)) return 'n/a';
+  return kb >= 100 ? groupThousands(String(Math.round(kb))) : kb.toFixed(1);
+}
+
+function idleTable(scenarios: readonly ScenarioReport[]): string {
+  const header = [
+    '| scenario | system | sessions open | RSS per session KB | PSS per session KB | RSS idle MB | new session p50/p99 ms (before) | new session p50/p99 ms (while open) | banner p99 ms (while open) | target <= 25 KB |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  const rows: string[] = [];
+  for (const s of scenarios) {
+    for (const run of s.runs) {
+      const d = run.idle;
+      if (!d) {
+        rows.push(`| ${s.name} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
+        continue;
+      }
+      const lat = (p: typeof d.probeBefore): string =>
+        p?.sessionMs ? `${formatMs(p.sessionMs.p50)} / ${formatMs(p.sessionMs.p99)}` : 'n/a';
+      const verdict = run.system !== 'petrel' || d.rssPerSessionKb === undefined ? '' : d.rssPerSessionKb <= 25 ? 'met' : 'MISSED';
+      rows.push(
+        `| ${s.name} | ${run.system} | ${d.opened}/${d.cappedAt ?? d.requested}${d.cappedAt !== undefined ? ` (capped: a process per session)` : ''}${run.error ? ` (${escapeCell(run.error)})` : ''} | ${formatKb(d.rssPerSessionKb)} | ` +
+          `${formatKb(d.pssPerSessionKb)} | ${(d.rssIdleKb / 1024).toFixed(1)} | ${lat(d.probeBefore)} | ${lat(d.probeDuring)} | ` +
+          `${formatMs(d.probeDuring?.bannerMs?.p99)} | ${verdict} |`,
+      );
+    }
+  }
+  return [...header, ...rows].join('\n');
+}
+
+function queueScaleTable(scenarios: readonly ScenarioReport[]): string {
+  const header = [
+    '| scenario | system | queued at start | fill s | restart to banner s | msgs/s | p50 ms | p99 ms | vs empty queue | target >= 80% at 1M |',
+    '|---|---|---:|---:|---:|---:|---:|---:|---:|---|',
+  ];
+  const rows: string[] = [];
+  for (const s of scenarios) {
+    for (const run of s.runs) {
+      const steps = run.queueScale ?? [];
+      if (steps.length === 0) rows.push(`| ${s.name} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
+      const empty = steps.find((q) => q.target === 0)?.result?.rate;
+      for (const q of steps) {
+        const r = q.result;
+        const vs = empty && r && r.sent > 0 ? `${Math.round((r.rate / empty) * 100)}%` : 'n/a';
+        const verdict =
+          q.target >= 1_000_000 && empty && r ? (r.rate >= 0.8 * empty ? 'met' : 'MISSED') : q.target >= 1_000_000 ? 'n/a' : '';
+        const queued = `${groupThousands(String(q.queued))}${q.fillTimedOut ? ` (of ${groupThousands(String(q.target))}: fill cut short)` : ''}`;
+        rows.push(
+          `| ${s.name} | ${run.system} | ${queued} | ${formatSeconds(q.fillMs)} | ${formatSeconds(q.readyMs)} | ` +
+            `${r ? formatRate(r.rate) : `failed: ${escapeCell(q.error ?? 'no result')}`} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ${vs} | ${verdict} |`,
+        );
+      }
+    }
+  }
+  return [...header, ...rows].join('\n');
 }
 
 /** Delivered/accepted, with the mismatch spelt out. */
@@ -166,6 +238,7 @@ export function machineLine(m: MachineInfo): string {
     `${m.cpuModel} x ${m.cores}`,
     `Node ${m.node}`,
     m.postfix ? `Postfix ${m.postfix}` : 'Postfix absent',
+    ...(m.haraka ? [`Haraka ${m.haraka}`] : []),
     m.gitRevision ? `git ${m.gitRevision.slice(0, 12)}${m.gitDirty ? ' (dirty)' : ''}` : 'git unknown',
     `load ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
   ];
@@ -210,12 +283,41 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
   return out;
 }
 
-/** The full text printed at the end of a run: machine, table, notes. */
-export function renderReport(machine: MachineInfo, scenarios: readonly ScenarioReport[], file?: string): string {
-  const lines = [`Machine: ${machineLine(machine)}`, '', markdownTable(scenarios)];
+/** The machine's limits in one line. */
+export function limitsLine(l: MachineLimits): string {
+  const parts: string[] = [];
+  const o = l.openssl;
+  if (o) {
+    parts.push(
+      `RSA-2048 sign ${o.rsa2048SignPerS !== undefined ? formatRate(o.rsa2048SignPerS) : 'n/a'}/s, ` +
+        `ed25519 sign ${o.ed25519SignPerS !== undefined ? formatRate(o.ed25519SignPerS) : 'n/a'}/s (openssl, ${o.processes} processes)`,
+    );
+  }
+  if (l.fdatasync) {
+    parts.push(`2 KB append + fdatasync ${formatRate(l.fdatasync.oneWriterPerS)}/s (1 writer), ${formatRate(l.fdatasync.fourWritersPerS)}/s (4 writers)`);
+  }
+  if (l.sinkCeiling) {
+    parts.push(`smtp-sink ceiling ${formatRate(l.sinkCeiling.oneConnPerS)}/s (1 per connection), ${formatRate(l.sinkCeiling.reusePerS)}/s (reused)`);
+  }
+  for (const e of l.errors) parts.push(`not measured: ${e}`);
+  return `Limits: ${parts.join('; ')}`;
+}
+
+/** The full text printed at the end of a run: machine, limits, table, notes. */
+export function renderReport(
+  machine: MachineInfo,
+  scenarios: readonly ScenarioReport[],
+  file?: string,
+  htmlFile?: string,
+  limits?: MachineLimits,
+): string {
+  const lines = [`Machine: ${machineLine(machine)}`];
+  if (limits) lines.push(limitsLine(limits));
+  lines.push('', markdownTable(scenarios));
   const n = notes(scenarios);
   if (n.length > 0) lines.push('', ...n.map((l) => `- ${l}`));
   if (file) lines.push('', `Results: ${file}`);
+  if (htmlFile) lines.push(`Report: ${htmlFile}`);
   return lines.join('\n');
 }
 
@@ -232,12 +334,23 @@ export async function machineInfo(root: string): Promise<MachineInfo> {
   const cpus = os.cpus();
   const revision = await git(root, ['rev-parse', 'HEAD']);
   const status = revision ? await git(root, ['status', '--porcelain']) : undefined;
+  const haraka = await harakaVersion();
+  let openssl: string | undefined;
+  try {
+    const r = await runCommand('openssl', ['version'], { timeoutMs: 10_000 });
+    openssl = r.code === 0 ? r.stdout.trim() : undefined;
+  } catch {
+    openssl = undefined;
+  }
   return {
     cpuModel: cpus[0]?.model.trim() ?? 'unknown CPU',
     cores: cpus.length,
     node: process.version,
     platform: `${os.platform()} ${os.release()} ${os.arch()}`,
     postfix: await postfixVersion(),
+    ...(haraka ? { haraka } : {}),
+    ...(openssl ? { openssl } : {}),
+    memoryMb: Math.round(os.totalmem() / 1048576),
     gitRevision: revision || undefined,
     gitDirty: status === undefined ? undefined : status.length > 0,
     loadAverage: os.loadavg(),
@@ -255,6 +368,13 @@ export interface ProgressPrinter {
   note(text: string): void;
   /** Clears a pending live line so that what follows starts on a clean line. */
   finish(): void;
+}
+
+/** "[#########...........]  45%": a fraction as a bar of `width` cells. */
+export function progressBar(fraction: number, width = 20): string {
+  const f = Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : 0;
+  const full = Math.round(f * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}] ${String(Math.floor(f * 100)).padStart(3)}%`;
 }
 
 export function progressPrinter(stream: ProgressStream): ProgressPrinter {
@@ -283,8 +403,8 @@ export function progressPrinter(stream: ProgressStream): ProgressPrinter {
         const of = e.total > 0 ? `/${e.total}` : '';
         clear();
         stream.write(
-          `${e.scenario} ${e.system}: ${formatRate(p.currentRate)} msg/s now, ${p.ok}${of} sent, ` +
-            `${p.failed} failed, ${(p.elapsedMs / 1000).toFixed(1)} s`,
+          `${e.scenario} ${e.system} ${e.total > 0 ? `${progressBar(p.ok / e.total)} ` : ''}${formatRate(p.currentRate)}/s now, ${p.ok}${of} done, ` +
+            `${p.failed} failed${p.elapsedMs > 0 ? `, ${(p.elapsedMs / 1000).toFixed(1)} s` : ''}`,
         );
         live = true;
       } else if (e.kind === 'delivery') {
@@ -292,15 +412,24 @@ export function progressPrinter(stream: ProgressStream): ProgressPrinter {
         const p = e.progress;
         clear();
         stream.write(
-          `${e.scenario} ${e.system}: ${formatRate(p.currentRate)} delivered/s now, ${p.delivered}/${p.expected} at the sink, ` +
-            `${(p.elapsedMs / 1000).toFixed(1)} s`,
+          `${e.scenario} ${e.system} ${progressBar(p.expected > 0 ? p.delivered / p.expected : 0)} ${formatRate(p.currentRate)} delivered/s now, ` +
+            `${p.delivered}/${p.expected} at the sink, ${(p.elapsedMs / 1000).toFixed(1)} s`,
         );
         live = true;
       } else {
         const r = e.run.result;
         const d = e.run.delivery;
         let text: string;
-        if (d && !e.run.error) {
+        const idle = e.run.idle;
+        const qs = e.run.queueScale;
+        if (idle) {
+          text = `${idle.opened} sessions open, ${formatKb(idle.rssPerSessionKb)} KB RSS per session` +
+            (idle.probeDuring?.sessionMs ? `, new session p99 ${formatMs(idle.probeDuring.sessionMs.p99)} ms` : '') +
+            (e.run.error ? ` (${e.run.error})` : '');
+        } else if (qs && qs.length > 0) {
+          text = qs.map((q) => `${q.queued} queued: ${q.result ? `${formatRate(q.result.rate)} msg/s` : (q.error ?? 'no result')}, ready in ${formatSeconds(q.readyMs)} s`).join('; ') +
+            (e.run.error ? ` (${e.run.error})` : '');
+        } else if (d && !e.run.error) {
           text = `${formatRate(d.rate)} delivered/s, ${d.delivered}/${d.expected} at the sink, queue empty after ${formatSeconds(d.emptyMs)} s`;
         } else if (r) text = `${formatRate(r.rate)} msg/s, ${r.sent} sent, ${r.failed} failed`;
         else text = e.run.error ?? 'no result';

@@ -3,10 +3,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BenchError } from './errors.js';
+import { BenchError, describeError } from './errors.js';
+import { renderHtml } from './html.js';
+import { measureLimits, type MachineLimits } from './limits.js';
+import { formatSizeSpec, meanSize, parseSizeSpec } from './loadgen/sizes.js';
 import { createTarget, ensurePeers, PEER_NAMES } from './peers/index.js';
 import type { PeerTarget } from './peers/types.js';
 import {
+  limitsLine,
   machineInfo,
   markdownTable,
   progressPrinter,
@@ -16,13 +20,14 @@ import {
 } from './report.js';
 import {
   appliesTo,
+  DEFAULT_SCENARIOS,
   runScenario,
   scenarioSpec,
-  SCENARIOS,
   type ScenarioLoad,
   type ScenarioReport,
   type ScenarioSpec,
 } from './scenarios/index.js';
+import { DEFAULT_QUEUE_COUNTS, queueScaleBudgetS } from './scenarios/queue-scale.js';
 
 export interface BenchOptions {
   /** Scenario names (see SCENARIOS); empty means all of them. */
@@ -34,8 +39,16 @@ export interface BenchOptions {
   /** Seconds per measured run, instead of a message count. */
   duration?: number;
   concurrency?: number;
-  /** Message size in octets. */
-  size?: number;
+  /** Message size in octets, or a spec: "2K", "100K", a mix "70%2K,25%20K,5%500K". */
+  size?: number | string;
+  /** Target rate of the load (messages per second); absent: as fast as the system answers. */
+  rate?: number;
+  /** idle-connections: sessions held open (default 10,000). */
+  sessions?: number;
+  /** queue-scale: queue sizes (default 0, 100000, 1000000). */
+  queueCounts?: number[];
+  /** Measure the machine's limits (openssl speed, fdatasync, smtp-sink ceiling); default true. */
+  limits?: boolean;
   /** Directory of the JSON report (default bench/results/ in the repository). */
   report?: string;
   /** Load generator processes, 1 or 2 (default 1: on two cores a second one costs the server a core). */
@@ -70,6 +83,8 @@ export interface BenchReport {
   readonly startedAt: string;
   readonly finishedAt: string;
   readonly machine: MachineInfo;
+  /** The machine's own ceilings, measured before the scenarios (absent with limits: false). */
+  readonly limits?: MachineLimits;
   readonly options: Omit<BenchOptions, 'signal'>;
   readonly scenarios: ScenarioReport[];
   /** True when the deadline or an abort cut the bench short. */
@@ -77,6 +92,8 @@ export interface BenchReport {
   readonly table: string;
   /** Path of the JSON file written (absent if writing failed). */
   readonly file?: string;
+  /** Path of the HTML report beside it. */
+  readonly htmlFile?: string;
   readonly fileError?: string;
 }
 
@@ -92,6 +109,10 @@ const DELIVERY_MESSAGES_PER_S = 50;
 /** Seconds one run of a scenario may take, starting and stopping included. */
 export function runBudgetS(spec: ScenarioSpec, load: ScenarioLoad, durationS: number | undefined): number {
   if (spec.kind === 'inbound') return (durationS ?? RUN_BUDGET_S) + OVERHEAD_PER_RUN_S;
+  // Opening at 100 sessions/s or better, two probes, memory settling, stopping a system of
+  // thousands of processes.
+  if (spec.kind === 'idle') return Math.ceil((load.sessions ?? 10_000) / 100) + 2 * RUN_BUDGET_S / 2 + OVERHEAD_PER_RUN_S * 2;
+  if (spec.kind === 'queue-scale') return queueScaleBudgetS(load.queueCounts ?? DEFAULT_QUEUE_COUNTS) + OVERHEAD_PER_RUN_S;
   const messages = load.messages + load.warmupMessages;
   return DELIVERY_BASE_S + Math.ceil((2 * messages) / DELIVERY_MESSAGES_PER_S) + OVERHEAD_PER_RUN_S;
 }
@@ -118,23 +139,38 @@ function orderPeers(names: readonly string[]): string[] {
 function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
   const spec = scenarioSpec(name);
   // Delivery scenarios count messages: the queue is filled, or the sink must receive them all.
-  const durationMs = opts.duration && spec.kind === 'inbound' ? Math.round(opts.duration * 1000) : 0;
+  const timed = spec.kind === 'inbound' || spec.kind === 'queue-scale';
+  const durationMs = opts.duration && timed ? Math.round(opts.duration * 1000) : 0;
+  // idle-connections: --messages sizes its probes, which stay small (at most 2000 each).
   const messages = opts.messages ?? spec.defaultMessages ?? DEFAULT_MESSAGES;
-  const concurrency = opts.concurrency ?? spec.concurrency;
+  // The idle probes are 2 sessions at a time whatever --concurrency says: they time single sessions.
+  const concurrency = spec.kind === 'idle' ? spec.concurrency : (opts.concurrency ?? spec.concurrency);
   // outbound-drain has no warm-up: its fill is not measured, and Petrel restarts to release anyway.
   const warmupMessages =
     spec.kind === 'drain'
       ? 0
-      : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
+      : spec.kind === 'idle'
+        ? (opts.warmup ?? 200)
+        : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
+  // A size given on the command line applies to every scenario but idle-connections (whose probe is
+  // fixed) and inbound-large (whose point is its size).
+  const sized = opts.size !== undefined && spec.kind !== 'idle' && spec.name !== 'inbound-large';
+  const parts = sized ? parseSizeSpec(opts.size as number | string) : undefined;
+  const mix = parts && parts.length > 1 ? parts : undefined;
   return {
     messages,
     durationMs,
     concurrency,
     messagesPerConnection: spec.messagesPerConnection,
-    size: opts.size ?? spec.size,
+    size: parts ? (mix ? meanSize(parts) : (parts[0]?.size ?? spec.size)) : spec.size,
+    ...(mix ? { sizes: mix } : {}),
+    ...(parts ? { sizeSpec: formatSizeSpec(parts) } : {}),
+    ...(opts.rate !== undefined && spec.kind !== 'idle' ? { rate: opts.rate } : {}),
     recipients: spec.recipients,
     processes: opts.processes ?? 1,
     warmupMessages,
+    ...(spec.kind === 'idle' ? { sessions: opts.sessions ?? spec.sessions ?? 10_000 } : {}),
+    ...(spec.kind === 'queue-scale' ? { queueCounts: opts.queueCounts ?? [...DEFAULT_QUEUE_COUNTS] } : {}),
   };
 }
 
@@ -146,13 +182,25 @@ function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
 export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): Promise<BenchReport> {
   const startedAt = new Date();
   const root = env.root ?? defaultRoot();
-  const scenarioNames = opts.scenarios.length > 0 ? [...new Set(opts.scenarios)] : Object.keys(SCENARIOS);
+  const scenarioNames = opts.scenarios.length > 0 ? [...new Set(opts.scenarios)] : [...DEFAULT_SCENARIOS];
   const peerNames = orderPeers(opts.peers);
   if (peerNames.length === 0) throw new BenchError('ERR_BENCH_OPTIONS', 'no peers selected');
   positive('messages', opts.messages);
   positive('duration', opts.duration, false);
   positive('concurrency', opts.concurrency);
-  positive('size', opts.size);
+  if (typeof opts.size === 'number') positive('size', opts.size);
+  if (opts.size !== undefined) {
+    try {
+      parseSizeSpec(opts.size);
+    } catch (err) {
+      throw new BenchError('ERR_BENCH_OPTIONS', `size: ${describeError(err)}`, { cause: err });
+    }
+  }
+  positive('rate', opts.rate, false);
+  positive('sessions', opts.sessions);
+  for (const c of opts.queueCounts ?? []) {
+    if (!Number.isInteger(c) || c < 0) throw new BenchError('ERR_BENCH_OPTIONS', `queue counts must be integers of 0 or more, got ${c}`);
+  }
   positive('timeout', opts.timeout, false);
   if (opts.processes !== undefined && opts.processes !== 1 && opts.processes !== 2) {
     throw new BenchError('ERR_BENCH_OPTIONS', `processes must be 1 or 2, got ${opts.processes}`);
@@ -161,23 +209,35 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   const targets = peerNames.map((n) => env.targets?.[n] ?? createTarget(n));
 
   const builtIn = peerNames.filter((n) => !env.targets?.[n]);
-  // The delivery scenarios relay to smtp-sink, whichever systems they measure.
-  const needs = loads.some(({ spec }) => spec.kind !== 'inbound') ? [...new Set([...builtIn, 'sink'])] : builtIn;
+  // The delivery scenarios relay to smtp-sink, whichever systems they measure; the machine's
+  // limits use smtp-source and smtp-sink.
+  const wantsSink = loads.some(({ spec }) => spec.kind === 'drain' || spec.kind === 'relay') || opts.limits !== false;
+  const needs = wantsSink ? [...new Set([...builtIn, 'sink'])] : builtIn;
   const progress = progressPrinter(env.progress ?? process.stderr);
   if (opts.install !== false && needs.length > 0) {
     await ensurePeers(needs, progress.note);
   }
   const machine = await machineInfo(root);
+  let limits: MachineLimits | undefined;
+  if (opts.limits !== false) {
+    progress.note('measuring the machine: openssl speed, fdatasync, smtp-sink ceiling');
+    limits = await measureLimits();
+    progress.note(limitsLine(limits));
+  }
 
   // Only the pairs that run count: the delivery scenarios skip systems that do not deliver (the sink).
   let runs = 0;
   let budgetS = 0;
+  const perRun: number[] = [];
   for (const { spec, load } of loads) {
     const n = targets.filter((t) => appliesTo(spec, t)).length;
+    const b = runBudgetS(spec, load, opts.duration);
+    perRun.push(b);
     runs += n;
-    budgetS += n * runBudgetS(spec, load, opts.duration);
+    budgetS += n * b;
   }
-  const deadline = startedAt.getTime() + (opts.timeout ?? budgetS) * 1000;
+  const deadline = Date.now() + (opts.timeout !== undefined ? opts.timeout * 1000 - (Date.now() - startedAt.getTime()) : budgetS * 1000);
+  let budgetLeft = budgetS;
 
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
@@ -193,15 +253,20 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   const scenarios: ScenarioReport[] = [];
   let runsLeft = runs;
   try {
-    for (const { spec, load } of loads) {
+    for (const [i, { spec, load }] of loads.entries()) {
+      const mine = perRun[i] ?? 0;
       scenarios.push(
         await runScenario(spec, load, targets, {
           deadline,
           runsLeft: () => runsLeft,
+          share: () => (budgetLeft > 0 ? mine / budgetLeft : 1),
           signal: abort.signal,
           execArgv: env.loadgenExecArgv,
           onEvent: (e) => {
-            if (e.kind === 'done') runsLeft--;
+            if (e.kind === 'done') {
+              runsLeft--;
+              budgetLeft = Math.max(0, budgetLeft - mine);
+            }
             progress.onEvent(e);
           },
         }),
@@ -220,7 +285,12 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
     abort.signal.aborted ||
     scenarios.some((s) =>
       s.runs.some(
-        (r) => r.result?.timedOut === true || r.delivery?.timedOut === true || r.error?.startsWith('skipped') === true,
+        (r) =>
+          r.result?.timedOut === true ||
+          r.delivery?.timedOut === true ||
+          r.error?.startsWith('skipped') === true ||
+          r.idle?.openTimedOut === true ||
+          r.queueScale?.some((q) => q.fillTimedOut) === true,
       ),
     );
   const { signal: _signal, ...echoed } = opts;
@@ -229,6 +299,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine,
+    ...(limits ? { limits } : {}),
     options: { ...echoed, scenarios: scenarioNames, peers: peerNames },
     scenarios,
     incomplete,
@@ -236,22 +307,28 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   };
   const written = await writeReport(report, opts.report ?? join(root, 'bench', 'results'), startedAt);
   const final: BenchReport = { ...report, ...written };
-  (env.out ?? ((t: string) => process.stdout.write(`${t}\n`)))(renderReport(machine, scenarios, final.file));
+  (env.out ?? ((t: string) => process.stdout.write(`${t}\n`)))(renderReport(machine, scenarios, final.file, final.htmlFile, limits));
   if (abort.signal.aborted && !opts.signal?.aborted) process.exitCode = 130;
   return final;
 }
 
-/** Writes <dir>/<ISO timestamp>.json; colons become dashes so the name is valid everywhere. */
+/**
+ * Writes <dir>/<ISO timestamp>.json and the HTML report beside it (.html); colons become dashes
+ * so the names are valid everywhere.
+ */
 async function writeReport(
   report: BenchReport,
   dir: string,
   at: Date,
-): Promise<{ file?: string; fileError?: string }> {
-  const file = resolve(dir, `${at.toISOString().replace(/:/g, '-')}.json`);
+): Promise<{ file?: string; htmlFile?: string; fileError?: string }> {
+  const stem = resolve(dir, at.toISOString().replace(/:/g, '-'));
+  const file = `${stem}.json`;
+  const htmlFile = `${stem}.html`;
   try {
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify({ ...report, file }, null, 2)}\n`);
-    return { file };
+    await writeFile(file, `${JSON.stringify({ ...report, file, htmlFile }, null, 2)}\n`);
+    await writeFile(htmlFile, renderHtml({ ...report, file, htmlFile }));
+    return { file, htmlFile };
   } catch (err) {
     return { fileError: err instanceof Error ? err.message : String(err) };
   }

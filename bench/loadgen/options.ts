@@ -1,6 +1,7 @@
 // Options of the SMTP load generator, their defaults, and the messages its child processes exchange.
 
 import { LoadgenError } from '../errors.js';
+import type { SizePart } from './sizes.js';
 
 /** What the load generator sends, and how hard. */
 export interface LoadOptions {
@@ -16,6 +17,10 @@ export interface LoadOptions {
   messagesPerConnection: number;
   /** Size of each RFC 5322 message in octets (headers + body, without the final dot). */
   size: number;
+  /** A mix of sizes (see sizes.ts) used instead of `size` when given. */
+  sizes?: readonly SizePart[];
+  /** Target rate in messages per second over all processes; 0 = open throttle (as fast as replies come). */
+  rate: number;
   recipients: number;
   senderDomain: string;
   recipientDomain: string;
@@ -36,6 +41,7 @@ export const LOAD_DEFAULTS: Readonly<Omit<LoadOptions, 'host' | 'port'>> = {
   concurrency: 20,
   messagesPerConnection: 1,
   size: 2048,
+  rate: 0,
   recipients: 1,
   senderDomain: 'loadgen.bench.test',
   recipientDomain: 'example.com',
@@ -59,6 +65,13 @@ export function resolveLoadOptions(input: LoadInput): LoadOptions {
     bad(`messagesPerConnection=${o.messagesPerConnection}`);
   }
   if (!Number.isInteger(o.size) || o.size < 1) bad(`size=${o.size}`);
+  if (o.sizes !== undefined) {
+    const shares = o.sizes.reduce((a, p) => a + p.share, 0);
+    if (o.sizes.length === 0 || o.sizes.some((p) => !Number.isInteger(p.size) || p.size < 1 || !(p.share > 0)) || Math.abs(shares - 1) > 1e-6) {
+      bad('sizes (a mix needs positive sizes whose shares add up to 1)');
+    }
+  }
+  if (!(o.rate >= 0)) bad(`rate=${o.rate}`);
   if (!Number.isInteger(o.recipients) || o.recipients < 1) bad(`recipients=${o.recipients}`);
   if (o.processes !== 1 && o.processes !== 2) bad(`processes=${o.processes} (1 or 2)`);
   if (!(o.durationMs >= 0)) bad(`durationMs=${o.durationMs}`);
@@ -112,6 +125,10 @@ export interface WorkerResult {
   readonly id: number;
   readonly outcomes: OutcomeCounts;
   readonly latencies: Float64Array;
+  /** Connect (attempt start) to the 220 banner, per connection that got one (ms). */
+  readonly bannerLatencies?: Float64Array;
+  /** Whole sessions of one message: connect to the reply to QUIT (ms); only when messagesPerConnection is 1. */
+  readonly sessionLatencies?: Float64Array;
   /** Accepted messages per whole second since the common start time. */
   readonly perSecond: number[];
   /** Epoch ms (sub-ms precision) of the first connection attempt and the last completion. */

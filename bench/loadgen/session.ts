@@ -12,7 +12,8 @@ export type FailureKind = Exclude<ReplyClass, 'ok'> | 'error';
 /** What a session needs from the process that runs it: work to claim, somewhere to record results. */
 export interface SessionContext {
   readonly options: LoadOptions;
-  readonly factory: MessageFactory;
+  /** The message factory of message number `seq` (its size, from the size mix). */
+  factoryFor(seq: number): MessageFactory;
   readonly sender: string;
   readonly recipients: readonly string[];
   /** True once the run must end: sessions claim nothing more and close. */
@@ -20,6 +21,12 @@ export interface SessionContext {
   /** The sequence number of the next message to send, or undefined when there is no more work. */
   claim(): number | undefined;
   recordOk(latencyMs: number): void;
+  /** Connect to banner of a connection (ms). */
+  recordBanner?(ms: number): void;
+  /** A whole one-message session, connect to the reply to QUIT (ms). */
+  recordSession?(ms: number): void;
+  /** At a target rate, how long the message just claimed must wait (ms); absent or 0: go. */
+  paceMs?(): number;
   recordFailure(kind: FailureKind, reason: string): void;
   /** A claimed message that the stop interrupted: it counts neither as sent nor as failed. */
   recordAborted(): void;
@@ -51,7 +58,10 @@ export async function runSession(ctx: SessionContext): Promise<void> {
   while (!ctx.stopped) {
     let seq = ctx.claim();
     if (seq === undefined) return;
+    const wait = ctx.paceMs?.() ?? 0;
+    if (wait > 0) await sleep(wait);
     let conn: SmtpConnection;
+    const t0 = performance.now();
     try {
       conn = await SmtpConnection.connect(o.host, o.port, o.replyTimeoutMs);
     } catch (err) {
@@ -65,7 +75,7 @@ export async function runSession(ctx: SessionContext): Promise<void> {
     let sent = 0;
     try {
       if (ctx.stopped) conn.destroy();
-      const pipelining = await greet(conn, o);
+      const pipelining = await greet(conn, o, (ms) => ctx.recordBanner?.(ms), t0);
       if (pipelining) ctx.pipelined();
       for (;;) {
         const outcome = await transaction(ctx, conn, pipelining, group, seq);
@@ -81,8 +91,11 @@ export async function runSession(ctx: SessionContext): Promise<void> {
         if (ctx.stopped || (o.messagesPerConnection > 0 && sent >= o.messagesPerConnection)) break;
         seq = ctx.claim();
         if (seq === undefined) break;
+        const next = ctx.paceMs?.() ?? 0;
+        if (next > 0) await sleep(next);
       }
-      await quit(conn);
+      const quitted = await quit(conn);
+      if (quitted && o.messagesPerConnection === 1 && sent === 1) ctx.recordSession?.(performance.now() - t0);
     } catch (err) {
       if (seq !== undefined) settleFailure(ctx, err);
       conn.destroy();
@@ -102,8 +115,9 @@ function settleFailure(ctx: SessionContext, err: unknown): void {
 }
 
 /** Banner and EHLO (HELO when EHLO is refused); returns whether to pipeline. */
-async function greet(conn: SmtpConnection, o: LoadOptions): Promise<boolean> {
+async function greet(conn: SmtpConnection, o: LoadOptions, onBanner: (ms: number) => void, t0: number): Promise<boolean> {
   const banner = await conn.read();
+  onBanner(performance.now() - t0);
   if (banner.code !== 220) throw new Refused(banner.code >= 500 ? 'perm' : 'temp', replyText('banner', banner));
   conn.write(`EHLO ${o.ehloName}\r\n`);
   const ehlo = await conn.read();
@@ -164,7 +178,8 @@ async function transaction(
   if (refused) return refused;
   if (data.code !== 354) return new Refused(kindOf(data), replyText('DATA', data));
   let t = 0;
-  conn.writeMessage(ctx.factory.headers(seq), ctx.factory.body, () => {
+  const factory = ctx.factoryFor(seq);
+  conn.writeMessage(factory.headers(seq), factory.body, () => {
     t = performance.now();
   });
   const done = await conn.read();
@@ -179,14 +194,20 @@ function kindOf(r: SmtpReply): FailureKind {
   return c === 'ok' ? 'perm' : c;
 }
 
-/** QUIT and wait for 221 (or the close); a session that misbehaves here has already delivered. */
-async function quit(conn: SmtpConnection): Promise<void> {
-  if (conn.closed) return;
+/**
+ * QUIT and wait for 221 (or the close); a session that misbehaves here has already delivered.
+ * Returns whether QUIT was answered.
+ */
+async function quit(conn: SmtpConnection): Promise<boolean> {
+  if (conn.closed) return false;
   conn.write('QUIT\r\n');
+  let answered = false;
   try {
     await conn.read();
+    answered = true;
   } catch {
     // The server may close without answering QUIT; the messages were already counted.
   }
   conn.end();
+  return answered;
 }

@@ -74,6 +74,10 @@ export interface LoadResult {
   /** Accepted messages per second over elapsedMs. */
   readonly rate: number;
   readonly latencyMs: LatencySummary;
+  /** Connect to banner (ms), per connection. */
+  readonly bannerLatencyMs?: LatencySummary;
+  /** A whole one-message session, connect to the reply to QUIT (ms); absent when sessions carry more. */
+  readonly sessionLatencyMs?: LatencySummary;
   /** Accepted messages in each whole second of the run; the last second is usually partial. */
   readonly perSecond: number[];
   readonly connections: number;
@@ -90,7 +94,6 @@ export function mergeResults(results: readonly WorkerResult[], timedOut: boolean
   const errors = new Map<string, number>();
   let firstStart = Infinity;
   let lastEnd = -Infinity;
-  let total = 0;
   let connections = 0;
   let pipelinedSessions = 0;
   let aborted = 0;
@@ -103,17 +106,23 @@ export function mergeResults(results: readonly WorkerResult[], timedOut: boolean
     for (const e of r.errors) errors.set(e.message, (errors.get(e.message) ?? 0) + e.count);
     firstStart = Math.min(firstStart, r.firstStart);
     lastEnd = Math.max(lastEnd, r.lastEnd);
-    total += r.latencies.length;
     connections += r.connections;
     pipelinedSessions += r.pipelinedSessions;
     aborted += r.aborted;
   }
-  const all = new Float64Array(total);
-  let at = 0;
-  for (const r of results) {
-    all.set(r.latencies, at);
-    at += r.latencies.length;
-  }
+  const concat = (pick: (r: WorkerResult) => Float64Array | undefined): Float64Array => {
+    const parts = results.map(pick).filter((a): a is Float64Array => a !== undefined);
+    const out = new Float64Array(parts.reduce((n, a) => n + a.length, 0));
+    let at = 0;
+    for (const a of parts) {
+      out.set(a, at);
+      at += a.length;
+    }
+    return out;
+  };
+  const all = concat((r) => r.latencies);
+  const banners = concat((r) => r.bannerLatencies);
+  const sessions = concat((r) => r.sessionLatencies);
   // Sparse buckets (a second with no completion) must read as 0, not as holes.
   for (let i = 0; i < perSecond.length; i++) perSecond[i] ??= 0;
   const elapsedMs = Number.isFinite(firstStart) && lastEnd > firstStart ? lastEnd - firstStart : 0;
@@ -127,6 +136,8 @@ export function mergeResults(results: readonly WorkerResult[], timedOut: boolean
     endedAt: Number.isFinite(lastEnd) ? Math.round(lastEnd) : 0,
     rate: elapsedMs > 0 ? Math.round((outcomes.ok / elapsedMs) * 1000 * 10) / 10 : 0,
     latencyMs: summarize(all),
+    ...(banners.length > 0 ? { bannerLatencyMs: summarize(banners) } : {}),
+    ...(sessions.length > 0 ? { sessionLatencyMs: summarize(sessions) } : {}),
     perSecond,
     connections,
     pipelinedSessions,

@@ -3,6 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import type { SmtpConnection } from './connection.js';
 import { envelope, MessageFactory } from './message.js';
+import { pickPart } from './sizes.js';
 import type { OutcomeCounts, ParentMessage, WorkerMessage, WorkerPlan, WorkerResult } from './options.js';
 import { runSession, type FailureKind, type SessionContext } from './session.js';
 import { ErrorTally, LatencyLog } from './stats.js';
@@ -17,12 +18,14 @@ function epochNow(): number {
 /** The state one process shares between its sessions. */
 class WorkerContext implements SessionContext {
   readonly options;
-  readonly factory;
+  readonly factories: MessageFactory[];
   readonly sender;
   readonly recipients;
   stopped = false;
   readonly outcomes: OutcomeCounts = { ok: 0, temp: 0, perm: 0, error: 0 };
   readonly latencies = new LatencyLog();
+  readonly bannerLatencies = new LatencyLog();
+  readonly sessionLatencies = new LatencyLog();
   readonly perSecond: number[] = [];
   readonly errors = new ErrorTally();
   readonly open = new Set<SmtpConnection>();
@@ -35,19 +38,28 @@ class WorkerContext implements SessionContext {
   #seq = 0;
   #t0 = 0;
   #endAt = Infinity;
+  /** ms between two messages of this process at the target rate (0: open throttle). */
+  readonly #interval: number;
+  #claimed = 0;
 
   constructor(readonly plan: WorkerPlan) {
     this.options = plan.options;
     const env = envelope(plan.options.senderDomain, plan.options.recipientDomain, plan.options.recipients);
     this.sender = env.sender;
     this.recipients = env.recipients;
-    this.factory = new MessageFactory({
-      size: plan.options.size,
-      sender: env.sender,
-      recipients: env.recipients,
-      worker: plan.id,
-      hostname: plan.options.ehloName,
-    });
+    const sizes = plan.options.sizes ?? [{ size: plan.options.size, share: 1 }];
+    this.factories = sizes.map(
+      (p) =>
+        new MessageFactory({
+          size: p.size,
+          sender: env.sender,
+          recipients: env.recipients,
+          worker: plan.id,
+          hostname: plan.options.ehloName,
+        }),
+    );
+    const procs = Math.min(plan.options.processes, plan.options.concurrency);
+    this.#interval = plan.options.rate > 0 ? (1000 * procs) / plan.options.rate : 0;
     this.#left = plan.options.durationMs > 0 ? Infinity : plan.messages;
   }
 
@@ -62,7 +74,29 @@ class WorkerContext implements SessionContext {
     if (now >= this.#endAt) return undefined;
     if (now < this.firstStart) this.firstStart = now;
     this.#left--;
+    this.#claimed++;
     return this.#seq++;
+  }
+
+  factoryFor(seq: number): MessageFactory {
+    // Each process picks with its own sequence; offsetting by the process id keeps two processes
+    // from sending the same sizes in lockstep.
+    return this.factories[pickPart(this.options.sizes ?? [], seq + this.plan.id * 7919)] ?? (this.factories[0] as MessageFactory);
+  }
+
+  /** At a target rate: how long to wait before the message just claimed may start (ms). */
+  paceMs(): number {
+    if (this.#interval === 0) return 0;
+    const due = this.#t0 + (this.#claimed - 1) * this.#interval;
+    return Math.max(0, due - epochNow());
+  }
+
+  recordBanner(ms: number): void {
+    this.bannerLatencies.add(ms);
+  }
+
+  recordSession(ms: number): void {
+    this.sessionLatencies.add(ms);
   }
 
   recordOk(latencyMs: number): void {
@@ -108,6 +142,8 @@ class WorkerContext implements SessionContext {
       id: this.plan.id,
       outcomes: this.outcomes,
       latencies: this.latencies.toArray(),
+      bannerLatencies: this.bannerLatencies.toArray(),
+      sessionLatencies: this.sessionLatencies.toArray(),
       perSecond,
       firstStart: this.firstStart,
       lastEnd: this.lastEnd,

@@ -1,11 +1,13 @@
 // The systems the bench knows by name, and the install helper for the Debian ones.
 
 import { PeerError } from '../errors.js';
+import { harakaTarget } from './haraka.js';
 import { petrelTarget } from './petrel.js';
 import { postfixTarget } from './postfix.js';
 import { sinkTarget } from './sink.js';
 import type { PeerTarget } from './types.js';
 
+export { ensureHaraka, harakaTarget, harakaVersion } from './haraka.js';
 export { ensurePeers, missingPackages, postfixVersion } from './install.js';
 export { petrelConfig, petrelTarget, type PetrelBenchConfig, type PetrelTargetOptions } from './petrel.js';
 export { postfixTarget, stopPostfix } from './postfix.js';
@@ -13,7 +15,7 @@ export { sinkTarget } from './sink.js';
 export type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js';
 
 /** Names in the order tables list them: the system under test first, the ceiling last. */
-export const PEER_NAMES = ['petrel', 'postfix', 'sink'] as const;
+export const PEER_NAMES = ['petrel', 'postfix', 'haraka', 'sink'] as const;
 
 export function createTarget(name: string): PeerTarget {
   switch (name) {
@@ -21,6 +23,8 @@ export function createTarget(name: string): PeerTarget {
       return petrelTarget();
     case 'postfix':
       return postfixTarget();
+    case 'haraka':
+      return harakaTarget();
     case 'sink':
       return sinkTarget();
     default:

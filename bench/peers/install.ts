@@ -2,6 +2,7 @@
 
 import { access, constants } from 'node:fs/promises';
 import { PeerError } from '../errors.js';
+import { ensureHaraka } from './haraka.js';
 import { mustRun, runCommand } from './process.js';
 
 export const POSTFIX_BIN = '/usr/sbin/postfix';
@@ -22,6 +23,8 @@ const NEEDS: Record<string, readonly string[]> = {
   postfix: ['postfix', 'swaks'],
   sink: ['postfix', 'swaks'],
   petrel: [],
+  // Haraka comes from npm (ensureHaraka), not from Debian.
+  haraka: [],
 };
 
 // Without a preseed the postfix package asks which mailer type to configure and blocks.
@@ -65,6 +68,7 @@ export async function ensurePeers(
   peers: readonly string[],
   log: (line: string) => void = () => undefined,
 ): Promise<void> {
+  if (peers.includes('haraka')) await ensureHaraka(log);
   const missing = await missingPackages(peers);
   if (missing.length === 0) return;
   if (process.getuid?.() !== 0) {

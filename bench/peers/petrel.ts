@@ -9,10 +9,14 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PeerError } from '../errors.js';
-import { freePort, isRunning, runCommand, stopChild, trackChild, waitForBanner, waitPortClosed } from './process.js';
+import { fork } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { fdsFor, freePort, isRunning, runCommand, stopChild, trackChild, waitForBanner, waitPortClosed, withFdLimit } from './process.js';
+import type { FillMessage, FillRequest } from './spool-fill.js';
 import type {
   PeerInfo,
   PeerTarget,
+  QueueScaleHandle,
   RelayDiagnosis,
   RelayStartOptions,
   RunningPeer,
@@ -51,16 +55,41 @@ export interface PetrelBenchConfig {
   readonly primary_hostname: string;
   readonly relay_to_domains: string[];
   readonly log_level: string;
+  /** Local deliveries (bounces to postmaster, if any) stay in the temporary directory. */
+  readonly maildir_directory: string;
+  /** The admin listener (/metrics) on a port of its own, or none. */
+  readonly admin_listen?: string | false;
+  readonly smtp_accept_max?: number;
+  readonly smtp_accept_max_per_host?: number;
 }
 
-export function petrelConfig(dir: string, port: number): PetrelBenchConfig {
+/**
+ * The daemon's bench config. `adminPort` puts /metrics on that loopback port (sampled during the
+ * run); `maxSessions` raises the connection limits (all the load comes from 127.0.0.1) for
+ * idle-connections.
+ */
+export function petrelConfig(dir: string, port: number, opts: { adminPort?: number; maxSessions?: number } = {}): PetrelBenchConfig {
   return {
     listen: [`${HOST}:${port}`],
     spool_directory: join(dir, 'spool'),
     primary_hostname: 'bench.petrel.test',
     relay_to_domains: ['example.com'],
     log_level: 'warn',
+    maildir_directory: join(dir, 'mail'),
+    ...(opts.adminPort !== undefined ? { admin_listen: `${HOST}:${opts.adminPort}` } : {}),
+    ...(opts.maxSessions !== undefined
+      ? { smtp_accept_max: opts.maxSessions + 1000, smtp_accept_max_per_host: opts.maxSessions + 1000 }
+      : {}),
   };
+}
+
+/**
+ * The inbound scenarios measure accepting: a message is acknowledged once it is durable in the
+ * spool, where it then stays (queue_only, no queue runs). Delivering it would send example.com to
+ * DNS, bounce it, and deliver the bounces: work no peer does (Postfix discards, Haraka discards).
+ */
+export function petrelInboundConfig(dir: string, port: number, opts: { adminPort?: number; maxSessions?: number } = {}): PetrelBenchConfig & { queue_only: true; queue_run_interval: 0 } {
+  return { ...petrelConfig(dir, port, opts), queue_only: true, queue_run_interval: 0 };
 }
 
 /** The configuration of the delivery scenarios: everything for example.com goes to the sink. */
@@ -80,12 +109,12 @@ export interface PetrelRelayConfig extends PetrelBenchConfig {
 export function petrelRelayConfig(
   dir: string,
   port: number,
-  relay: { sinkPort: number; hold: boolean; released?: boolean; logLevel?: string },
+  relay: { sinkPort: number; hold: boolean; released?: boolean; logLevel?: string; adminPort?: number },
   extra: Readonly<Record<string, unknown>> = {},
 ): PetrelRelayConfig & Record<string, unknown> {
   const held = relay.hold && !relay.released;
   return {
-    ...petrelConfig(dir, port),
+    ...petrelConfig(dir, port, relay.adminPort !== undefined ? { adminPort: relay.adminPort } : {}),
     log_level: relay.logLevel ?? 'info',
     smarthost: `${HOST}:${relay.sinkPort}`,
     queue_only: held,
@@ -187,6 +216,43 @@ async function packageVersion(root: string): Promise<string | undefined> {
   }
 }
 
+// A filler that has not finished by its deadline gets this long to finish its batch and report.
+const FILL_GRACE_MS = 30_000;
+
+/** Runs the bulk filler (spool-fill.js) in a child process: LMDB's writes stay out of the runner. */
+function fillSpool(
+  node: string,
+  root: string,
+  req: FillRequest,
+  onProgress?: (queued: number) => void,
+): Promise<{ queued: number; added: number; ms: number; timedOut: boolean }> {
+  const script = join(root, 'dist', 'bench', 'peers', 'spool-fill.js');
+  return new Promise((resolve, reject) => {
+    const child = fork(script, [], { execPath: node, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    trackChild(child);
+    let settled = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      finish(new PeerError('ERR_PEER_COMMAND', `spool filler did not finish within ${FILL_GRACE_MS} ms of its deadline`));
+    }, Math.max(0, req.deadline - Date.now()) + FILL_GRACE_MS);
+    const finish = (err?: Error, v?: { queued: number; added: number; ms: number; timedOut: boolean }): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (err) reject(err);
+      else if (v) resolve(v);
+    };
+    child.on('message', (m: FillMessage) => {
+      if (m.type === 'progress') onProgress?.(m.queued);
+      else if (m.type === 'done') finish(undefined, { queued: m.queued, added: m.added, ms: m.elapsedMs, timedOut: m.timedOut });
+      else finish(new PeerError('ERR_PEER_COMMAND', `spool filler: ${m.message}`));
+    });
+    child.on('error', (e) => finish(new PeerError('ERR_PEER_COMMAND', `spool filler: ${e.message}`, { cause: e })));
+    child.on('exit', (code, signal) => finish(new PeerError('ERR_PEER_COMMAND', `spool filler exited (${signal ?? code}) before reporting`)));
+    child.send(req);
+  });
+}
+
 /** One daemon process on a config file, its output appended to the log file. */
 class Daemon {
   readonly child: ChildProcess;
@@ -194,12 +260,13 @@ class Daemon {
   /** Set before a stop we asked for, so that its exit is not taken for a crash. */
   stopping = false;
 
-  constructor(node: string, cli: string, root: string, configPath: string, logPath: string) {
+  constructor(node: string, cli: string, root: string, configPath: string, logPath: string, fds?: number) {
     // The daemon's output goes to a file, not a pipe: a pipe nobody drains fast enough would
     // block the daemon under load and distort what is measured.
     const fd = openSync(logPath, 'a');
     try {
-      this.child = spawn(node, [cli, 'daemon', '--config', configPath], {
+      const c = withFdLimit(node, [cli, 'daemon', '--config', configPath], fds);
+      this.child = spawn(c.cmd, c.args, {
         cwd: root,
         stdio: ['ignore', fd, fd],
         env: { ...process.env, NODE_ENV: 'production' },
@@ -238,18 +305,20 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   /** A temporary directory with config and log, and a daemon started on them. */
   async function launch(
     port: number | undefined,
-    config: (dir: string, port: number) => object,
+    config: (dir: string, port: number, adminPort: number) => object,
     keep: () => boolean,
-  ): Promise<{ dir: string; port: number; configPath: string; logPath: string; daemon: Daemon; removeDir: () => Promise<void> }> {
+    fds?: number,
+  ): Promise<{ dir: string; port: number; adminPort: number; configPath: string; logPath: string; daemon: Daemon; removeDir: () => Promise<void> }> {
     const dir = await mkdtemp(join(tmpdir(), 'petrel-bench-'));
     const removeDir = async (): Promise<void> => {
       if (!options.keepDir && !keep()) await rm(dir, { recursive: true, force: true });
     };
     const p = port ?? (await freePort(HOST));
+    const adminPort = await freePort(HOST);
     const configPath = join(dir, 'petrel.config.json');
     const logPath = join(dir, 'daemon.log');
-    await writeFile(configPath, `${JSON.stringify(config(dir, p), null, 2)}\n`);
-    return { dir, port: p, configPath, logPath, daemon: new Daemon(node, cli, root, configPath, logPath), removeDir };
+    await writeFile(configPath, `${JSON.stringify(config(dir, p, adminPort), null, 2)}\n`);
+    return { dir, port: p, adminPort, configPath, logPath, daemon: new Daemon(node, cli, root, configPath, logPath, fds), removeDir };
   }
 
   async function ready(daemon: Daemon, port: number, logPath: string): Promise<void> {
@@ -265,7 +334,13 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   return {
     ...INFO,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
-      const { port, logPath, daemon, removeDir } = await launch(opts.port, petrelConfig, () => false);
+      const sessions = opts.maxSessions;
+      const { port, adminPort, logPath, daemon, removeDir } = await launch(
+        opts.port,
+        (dir, p, admin) => petrelInboundConfig(dir, p, { adminPort: admin, ...(sessions !== undefined ? { maxSessions: sessions } : {}) }),
+        () => false,
+        fdsFor(sessions),
+      );
       let stopped = false;
       const stop = async (): Promise<void> => {
         if (stopped) return;
@@ -285,15 +360,83 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         await stop().catch(() => undefined);
         throw err;
       }
-      return { info: INFO, host: HOST, port, version: await packageVersion(root), stop };
+      return {
+        info: INFO,
+        host: HOST,
+        port,
+        version: await packageVersion(root),
+        stop,
+        pids: () => (daemon.child.pid !== undefined && isRunning(daemon.child) ? [daemon.child.pid] : []),
+        metricsUrl: () => `http://${HOST}:${adminPort}/metrics`,
+      };
+    },
+
+    async openQueueScale(): Promise<QueueScaleHandle> {
+      const dir = await mkdtemp(join(tmpdir(), 'petrel-bench-qs-'));
+      const port = await freePort(HOST);
+      const adminPort = await freePort(HOST);
+      const configPath = join(dir, 'petrel.config.json');
+      const logPath = join(dir, 'daemon.log');
+      // Arrivals wait in the queue (queue_only, no queue runs): what is measured is accepting
+      // beside a large queue, not delivering it. The filled messages are due in a day.
+      const config = petrelInboundConfig(dir, port, { adminPort });
+      await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+      let daemon: Daemon | undefined;
+      const stopDaemon = async (): Promise<void> => {
+        const d = daemon;
+        daemon = undefined;
+        if (!d) return;
+        await d.stop(stopTimeoutMs);
+        if (!(await waitPortClosed(HOST, port, 5000))) throw new PeerError('ERR_PEER_STOP', `port ${port} still open after petrel exited`);
+      };
+      return {
+        async fill(total, f) {
+          if (daemon) throw new PeerError('ERR_PEER_COMMAND', 'the spool can only be filled while the daemon is stopped');
+          return fillSpool(node, root, { type: 'fill', spoolDir: config.spool_directory, total, deadline: f.deadline, size: 2048, batch: 5000 }, f.onProgress);
+        },
+        async start() {
+          if (daemon) throw new PeerError('ERR_PEER_START', 'already running');
+          const t0 = performance.now();
+          const d = new Daemon(node, cli, root, configPath, logPath);
+          daemon = d;
+          try {
+            // 10 ms between tries: the time to serve is the figure measured here.
+            await waitForBanner(HOST, port, Math.max(startTimeoutMs, 120_000), () => d.exitReason(cli), 10);
+          } catch (err) {
+            await stopDaemon().catch(() => undefined);
+            const output = await tail(logPath);
+            throw new PeerError('ERR_PEER_START', `${err instanceof Error ? err.message : String(err)}${output ? `; daemon output: ${output}` : ''}`, { cause: err });
+          }
+          const readyMs = performance.now() - t0;
+          const peer: RunningPeer = {
+            info: INFO,
+            host: HOST,
+            port,
+            version: await packageVersion(root),
+            stop: async () => {
+              if (daemon === d) await stopDaemon();
+            },
+            pids: () => (d.child.pid !== undefined && isRunning(d.child) ? [d.child.pid] : []),
+            metricsUrl: () => `http://${HOST}:${adminPort}/metrics`,
+          };
+          return { peer, readyMs };
+        },
+        async close() {
+          try {
+            await stopDaemon();
+          } finally {
+            if (!options.keepDir) await rm(dir, { recursive: true, force: true });
+          }
+        },
+      };
     },
 
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
       let keep = false;
       const relay = { sinkPort: opts.sinkPort, hold: opts.hold, logLevel: options.relayLogLevel };
       const extra = options.relayConfig ?? {};
-      const launched = await launch(opts.port, (dir, port) => petrelRelayConfig(dir, port, relay, extra), () => keep);
-      const { dir, port, configPath, logPath, removeDir } = launched;
+      const launched = await launch(opts.port, (dir, port, adminPort) => petrelRelayConfig(dir, port, { ...relay, adminPort }, extra), () => keep);
+      const { dir, port, adminPort, configPath, logPath, removeDir } = launched;
       const daemon = launched.daemon;
       let stopped = false;
       const stopDaemon = async (): Promise<void> => {
@@ -326,6 +469,8 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         port,
         version: await packageVersion(root),
         stop,
+        pids: () => (daemon.child.pid !== undefined && isRunning(daemon.child) ? [daemon.child.pid] : []),
+        metricsUrl: () => `http://${HOST}:${adminPort}/metrics`,
         async release(): Promise<number> {
           // The queue is looked at on SIGUSR1 (petrel queue retry does the same): no restart.
           const at = Date.now();

@@ -5,7 +5,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PeerError } from '../errors.js';
 import { isExecutable, POSTCONF_BIN, POSTFIX_BIN, POSTQUEUE_BIN, POSTSUPER_BIN, postfixVersion } from './install.js';
-import { freePort, mustRun, runCommand, streamCommand, waitForBanner, waitPortClosed } from './process.js';
+import { fdsFor, freePort, mustRun, runCommand, streamCommand, waitForBanner, waitPortClosed, withFdLimit } from './process.js';
 import type { PeerInfo, PeerTarget, RelayDiagnosis, RelayStartOptions, RunningPeer, RunningRelay, StartOptions } from './types.js';
 
 const INFO: PeerInfo = {
@@ -39,8 +39,11 @@ export type PostfixMode =
  * throttle 20 concurrent sessions and the measurement would show Postfix's policy, not its speed.
  * Every mode sets the same keys, so that what one run set never leaks into the next.
  */
-export function postfixSettings(mode: PostfixMode = { kind: 'discard' }): string[] {
+export function postfixSettings(mode: PostfixMode = { kind: 'discard' }, maxSessions?: number): string[] {
   const relay = mode.kind === 'relay';
+  // One smtpd process per session: idle-connections needs as many processes as sessions, and some
+  // for cleanup, qmgr and the probes.
+  const processes = maxSessions !== undefined ? Math.max(100, maxSessions + 200) : 100;
   return [
     `inet_interfaces = ${HOST}`,
     'inet_protocols = ipv4',
@@ -63,7 +66,7 @@ export function postfixSettings(mode: PostfixMode = { kind: 'discard' }): string
     'smtpd_client_connection_count_limit = 0',
     'smtpd_client_message_rate_limit = 0',
     'smtpd_client_recipient_rate_limit = 0',
-    'default_process_limit = 100',
+    `default_process_limit = ${processes}`,
     'in_flow_delay = 0',
     'smtpd_error_sleep_time = 0',
   ];
@@ -178,8 +181,8 @@ async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: num
 }
 
 /** Writes the peer's main.cf settings and replaces every smtpd inet listener by ours. */
-async function configure(port: number, mode: PostfixMode = { kind: 'discard' }): Promise<void> {
-  await postconf(['-e', ...postfixSettings(mode)]);
+async function configure(port: number, mode: PostfixMode = { kind: 'discard' }, maxSessions?: number): Promise<void> {
+  await postconf(['-e', ...postfixSettings(mode, maxSessions)]);
   const master = await postconf(['-M']);
   const stale: string[] = [];
   for (const line of master.split('\n')) {
@@ -222,15 +225,17 @@ export async function stopPostfix(port?: number): Promise<void> {
 }
 
 /** Stops any running master, writes our configuration, starts Postfix and waits for its banner. */
-async function bringUp(port: number, mode: PostfixMode): Promise<void> {
+async function bringUp(port: number, mode: PostfixMode, maxSessions?: number): Promise<void> {
   if (!(await isExecutable(POSTFIX_BIN))) {
     throw new PeerError('ERR_PEER_START', `${POSTFIX_BIN} not found: run ensurePeers(['postfix']) first`);
   }
   // Idempotent: a master left running (by us or by the package install) is stopped, then
   // restarted with this configuration, so the listener and limits are always ours.
   if (await postfixRunning()) await stopPostfix();
-  await configure(port, mode);
-  const r = await runCommand(POSTFIX_BIN, ['start'], { timeoutMs: START_TIMEOUT_MS });
+  await configure(port, mode, maxSessions);
+  // The master and every process it starts inherit the limits of `postfix start`.
+  const c = withFdLimit(POSTFIX_BIN, ['start'], fdsFor(maxSessions));
+  const r = await runCommand(c.cmd, c.args, { timeoutMs: START_TIMEOUT_MS });
   if (r.code !== 0) {
     throw new PeerError('ERR_PEER_START', `postfix start exited ${r.code}: ${(r.stderr || r.stdout).trim()}`);
   }
@@ -250,12 +255,17 @@ async function queueListing(lines = 20): Promise<string[]> {
   }
 }
 
+// One smtpd process per session, about 1.2 MB of PSS each here: 2,000 show the cost per session
+// (it is linear) without taking 12 GB of the machine for 10,000.
+export const POSTFIX_MAX_IDLE_SESSIONS = 2000;
+
 export function postfixTarget(): PeerTarget {
   return {
     ...INFO,
+    maxIdleSessions: POSTFIX_MAX_IDLE_SESSIONS,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       const port = opts.port ?? (await freePort(HOST));
-      await bringUp(port, { kind: 'discard' });
+      await bringUp(port, { kind: 'discard' }, opts.maxSessions);
       let stopped = false;
       const stop = async (): Promise<void> => {
         if (stopped) return;
@@ -263,13 +273,22 @@ export function postfixTarget(): PeerTarget {
         await waitUntil(async () => (await queuedFiles()) === 0, DRAIN_TIMEOUT_MS);
         await stopPostfix(port);
       };
+      let pid: number | undefined;
       try {
         await waitForBanner(HOST, port, START_TIMEOUT_MS);
+        pid = await masterPid();
       } catch (err) {
         await stop().catch(() => undefined);
         throw err;
       }
-      return { info: INFO, host: HOST, port, version: await postfixVersion(), stop };
+      return {
+        info: INFO,
+        host: HOST,
+        port,
+        version: await postfixVersion(),
+        stop,
+        pids: () => (pid !== undefined && alive(pid) ? [pid] : []),
+      };
     },
 
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
@@ -307,6 +326,7 @@ export function postfixTarget(): PeerTarget {
         port,
         version: await postfixVersion(),
         stop,
+        pids: () => (pid !== undefined && alive(pid) ? [pid] : []),
         async release(): Promise<number> {
           const at = Date.now();
           for (const [cmd, args] of postfixReleaseCommands()) await mustRun(cmd, args, { timeoutMs: 60_000 });

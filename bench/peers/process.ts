@@ -1,6 +1,7 @@
 // Process and port helpers for peers: run a command, wait for an SMTP banner, stop a child for sure.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { PeerError } from '../errors.js';
 
@@ -145,6 +146,7 @@ export async function waitForBanner(
   port: number,
   timeoutMs: number,
   exited?: () => string | undefined,
+  retryMs = 100,
 ): Promise<string> {
   const deadline = Date.now() + timeoutMs;
   let last = 'nothing tried';
@@ -156,7 +158,7 @@ export async function waitForBanner(
     } catch (err) {
       last = err instanceof Error ? err.message : String(err);
     }
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, retryMs));
   }
   throw new PeerError('ERR_PEER_START', `no SMTP banner on ${host}:${port} within ${timeoutMs} ms (${last})`);
 }
@@ -216,4 +218,39 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** The hard limit of open files of this process (/proc/self/limits), undefined when unknown. */
+export function hardFdLimit(text?: string): number | undefined {
+  let t = text;
+  if (t === undefined) {
+    try {
+      t = readFileSync('/proc/self/limits', 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+  const m = /^Max open files\s+(\S+)\s+(\S+)/m.exec(t);
+  if (!m) return undefined;
+  return m[2] === 'unlimited' ? Number.MAX_SAFE_INTEGER : Number(m[2]);
+}
+
+const PRLIMIT = '/usr/bin/prlimit';
+
+/**
+ * The command line that runs `cmd` with at least `want` open files. Node raises its own soft limit
+ * to the hard one at start, and children inherit it; only when the hard limit is lower than `want`
+ * (and we are root, who may raise it) is the command run under prlimit(1) with both limits raised.
+ */
+export function withFdLimit(cmd: string, args: readonly string[], want: number | undefined): { cmd: string; args: string[] } {
+  const hard = hardFdLimit();
+  if (want === undefined || hard === undefined || hard >= want || process.getuid?.() !== 0 || !existsSync(PRLIMIT)) {
+    return { cmd, args: [...args] };
+  }
+  return { cmd: PRLIMIT, args: [`--nofile=${want}:${want}`, '--', cmd, ...args] };
+}
+
+/** Open files a process may have, for sessions held at once: each needs one, plus room for the rest. */
+export function fdsFor(sessions: number | undefined): number | undefined {
+  return sessions === undefined ? undefined : sessions + 4096;
 }

@@ -4,7 +4,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { PeerError } from '../errors.js';
 import { isExecutable, postfixVersion, SMTP_SINK_BIN } from './install.js';
-import { freePort, isRunning, stopChild, trackChild, waitForBanner } from './process.js';
+import { fdsFor, freePort, isRunning, stopChild, trackChild, waitForBanner, withFdLimit } from './process.js';
 import type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js';
 
 const INFO: PeerInfo = {
@@ -19,16 +19,20 @@ const HOST = '127.0.0.1';
 const BACKLOG = '1000';
 
 /** Arguments of smtp-sink: as root it must drop to another user (-u); -c prints running counters. */
-export function sinkArgs(port: number, opts: { count?: boolean; root?: boolean } = {}): string[] {
+export function sinkArgs(port: number, opts: { count?: boolean; root?: boolean; maxSessions?: number } = {}): string[] {
   const user = (opts.root ?? process.getuid?.() === 0) ? ['-u', 'postfix'] : [];
-  return [...user, ...(opts.count ? ['-c'] : []), `${HOST}:${port}`, BACKLOG];
+  // -m: sessions handled at once (default 256; more wait in the listen queue unanswered).
+  const sessions = opts.maxSessions !== undefined ? ['-m', String(opts.maxSessions + 100)] : [];
+  const backlog = opts.maxSessions !== undefined ? String(Math.max(Number(BACKLOG), opts.maxSessions + 100)) : BACKLOG;
+  return [...user, ...(opts.count ? ['-c'] : []), ...sessions, `${HOST}:${port}`, backlog];
 }
 
-async function spawnSink(port: number, count: boolean): Promise<{ child: ChildProcess; stderr: () => string }> {
+async function spawnSink(port: number, count: boolean, maxSessions?: number): Promise<{ child: ChildProcess; stderr: () => string }> {
   if (!(await isExecutable(SMTP_SINK_BIN))) {
     throw new PeerError('ERR_PEER_START', `${SMTP_SINK_BIN} not found: run ensurePeers(['sink']) first`);
   }
-  const child = spawn(SMTP_SINK_BIN, sinkArgs(port, { count }), {
+  const c = withFdLimit(SMTP_SINK_BIN, sinkArgs(port, { count, ...(maxSessions !== undefined ? { maxSessions } : {}) }), fdsFor(maxSessions));
+  const child = spawn(c.cmd, c.args, {
     stdio: ['ignore', count ? 'pipe' : 'ignore', 'pipe'],
   });
   trackChild(child);
@@ -50,9 +54,16 @@ export function sinkTarget(): PeerTarget {
     ...INFO,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       const port = opts.port ?? (await freePort(HOST));
-      const { child } = await spawnSink(port, false);
+      const { child } = await spawnSink(port, false, opts.maxSessions);
       const stop = async (): Promise<void> => stopChild(child, 5000);
-      return { info: INFO, host: HOST, port, version: await postfixVersion(), stop };
+      return {
+        info: INFO,
+        host: HOST,
+        port,
+        version: await postfixVersion(),
+        stop,
+        pids: () => (child.pid !== undefined && isRunning(child) ? [child.pid] : []),
+      };
     },
   };
 }

@@ -20,11 +20,20 @@ export interface RunningPeer {
   readonly version: string | undefined;
   /** Stops it and removes what start created; safe to call twice; never leaves its port bound. */
   stop(): Promise<void>;
+  /** Root processes of the system (their descendants belong to it too), for CPU and RSS sampling. */
+  pids?(): number[];
+  /** Where its Prometheus metrics are served, when it has any (Petrel's admin listener). */
+  metricsUrl?(): string | undefined;
 }
 
 export interface StartOptions {
   /** Loopback port to listen on; a free one is chosen when absent. */
   readonly port?: number;
+  /**
+   * Sessions it must hold open at once (idle-connections): connection limits, process limits and
+   * file-descriptor limits are raised to allow that many and some more.
+   */
+  readonly maxSessions?: number;
 }
 
 /** How a system is started for the delivery scenarios: all mail for example.com goes to a sink. */
@@ -67,9 +76,31 @@ export interface RunningRelay extends RunningPeer {
   lastDequeuedAt?(): Promise<number | undefined>;
 }
 
+/** One step of queue-scale: a spool filled to a size, then the daemon started on it. */
+export interface QueueScaleHandle {
+  /** Adds messages until the spool holds `total` (or the deadline passes); the daemon must be stopped. */
+  fill(total: number, opts: { deadline: number; onProgress?: (queued: number) => void }): Promise<{ queued: number; added: number; ms: number; timedOut: boolean }>;
+  /** Starts the daemon on the spool; resolves once it answers with its banner, with the time that took. */
+  start(): Promise<{ peer: RunningPeer; readyMs: number }>;
+  /** Stops a daemon still running and removes the spool. */
+  close(): Promise<void>;
+}
+
 /** A system the bench can stand up on 127.0.0.1. */
 export interface PeerTarget extends PeerInfo {
   start(opts?: StartOptions): Promise<RunningPeer>;
   /** Present on systems that deliver (the delivery scenarios run only against these). */
   startRelay?(opts: RelayStartOptions): Promise<RunningRelay>;
+  /**
+   * False for systems that relay but keep no queue to hold (Haraka's smtp_forward relays within
+   * the transaction): outbound-drain skips them.
+   */
+  readonly canHold?: boolean;
+  /**
+   * The most sessions idle-connections holds open on it, when fewer than asked: a system with a
+   * process per session (Postfix: about 1.2 MB PSS each) would otherwise take the machine's memory.
+   */
+  readonly maxIdleSessions?: number;
+  /** A spool the bench can fill and restart on (queue-scale): Petrel only. */
+  openQueueScale?(): Promise<QueueScaleHandle>;
 }

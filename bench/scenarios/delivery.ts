@@ -8,7 +8,8 @@ import { describeError } from '../errors.js';
 import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RunningRelay } from '../peers/types.js';
-import type { DeliveryProgress, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './index.js';
+import { slotEndOf, type DeliveryProgress, type ScenarioHooks, type ScenarioLoad, type ScenarioPhase, type ScenarioSpec, type TargetRun } from './index.js';
+import { observe } from './observe.js';
 
 /** What a delivery run measured at the sink, and around it. */
 export interface DeliveryResult {
@@ -238,11 +239,12 @@ export async function runDeliveryTarget(
     durable: target.durable,
     durability: target.durability,
   };
-  const slotEnd = Date.now() + (hooks.deadline - Date.now()) / Math.max(1, hooks.runsLeft());
+  const slotEnd = slotEndOf(hooks);
   const left = (): number => slotEnd - Date.now();
   if (hooks.signal?.aborted) return { ...base, error: 'skipped: aborted' };
   if (left() < MIN_SLOT_MS) return { ...base, error: 'skipped: bench deadline reached' };
   if (!target.startRelay) return { ...base, error: `${target.name} does not relay` };
+  let watch: ReturnType<typeof observe> | undefined;
   const phase = (p: ScenarioPhase): void => hooks.onEvent?.({ kind: 'phase', scenario: spec.name, system: target.name, phase: p });
   const onProgress = (progress: DeliveryProgress): void =>
     hooks.onEvent?.({ kind: 'delivery', scenario: spec.name, system: target.name, progress });
@@ -254,6 +256,8 @@ export async function runDeliveryTarget(
     phase('start');
     sink = await startCountingSink();
     relay = await target.startRelay({ sinkPort: sink.port, hold: spec.kind === 'drain' });
+    const running = relay;
+    watch = observe(() => running);
     base = { ...base, description: relay.info.description, version: relay.version };
     const input: LoadInput = {
       host: relay.host,
@@ -261,14 +265,21 @@ export async function runDeliveryTarget(
       concurrency: load.concurrency,
       messagesPerConnection: load.messagesPerConnection,
       size: load.size,
+      ...(load.sizes ? { sizes: load.sizes } : {}),
       recipients: load.recipients,
       processes: load.processes,
     };
-    const run = { spec, load, hooks, relay, sink, input, left, phase, onProgress };
+    const w = watch;
+    const marked = (p: ScenarioPhase): void => {
+      w.mark(p);
+      phase(p);
+    };
+    const run = { spec, load, hooks, relay, sink, input, left, phase: marked, onProgress };
     outcome = { ...base, ...(spec.kind === 'drain' ? await drain(run) : await relayThrough(run)) };
   } catch (err) {
     outcome = { ...base, error: describeError(err) };
   }
+  if (watch) outcome = { ...outcome, ...(await watch.finish()) };
   // A failure is a finding: what the system said goes into the report (its files are kept). An
   // abort is not, and leaves nothing behind.
   if (outcome.error && relay && !outcome.diagnosis && !hooks.signal?.aborted) {

@@ -10,9 +10,23 @@ export interface Metrics {
   readonly recipients: Counter<'outcome'>;
   readonly commitSeconds: Histogram;
   readonly commitBatch: Histogram;
+  /** DKIM/ARC signing outcomes per message: kind dkim|arc, result signed|skipped|failed. */
+  readonly signing: Counter<'kind' | 'result'>;
   /** The queue size is read when scraped. */
   setQueueSize(read: () => number): void;
+  /** The crypto worker pool's figures, read when scraped (utilization: busy share since the last scrape). */
+  setSignPool(read: () => SignPoolFigures | undefined): void;
   stop(): void;
+}
+
+export interface SignPoolFigures {
+  readonly utilization: number;
+  readonly threads: number;
+  readonly queued: number;
+  readonly tasks: number;
+  readonly failures: number;
+  readonly retries: number;
+  readonly lost: number;
 }
 
 /**
@@ -24,6 +38,7 @@ export function createMetrics(): Metrics {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   let queueSize: () => number = () => 0;
+  let signPool: () => SignPoolFigures | undefined = () => undefined;
   const connections = new Counter({ name: 'petrel_connections_total', help: 'SMTP connections, by whether they were admitted', labelNames: ['result'], registers: [registry] });
   const openConnections = new Gauge({ name: 'petrel_connections_open', help: 'SMTP sessions open now', registers: [registry] });
   const messages = new Counter({
@@ -40,6 +55,25 @@ export function createMetrics(): Metrics {
     registers: [registry],
   });
   const commitBatch = new Histogram({ name: 'petrel_spool_commit_batch_size', help: 'Messages made durable by one sync (group commit)', buckets: [1, 2, 4, 8, 16, 32, 64, 128], registers: [registry] });
+  const signing = new Counter({ name: 'petrel_signing_total', help: 'Messages signed (DKIM) or sealed (ARC) on delivery: signed, skipped (ARC: no A-R of ours...), failed', labelNames: ['kind', 'result'], registers: [registry] });
+  new Gauge({
+    name: 'petrel_sign_pool_utilization',
+    help: 'Crypto worker pool: busy share of its threads since the last scrape (0..1)',
+    registers: [registry],
+    collect() {
+      this.set(signPool()?.utilization ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'petrel_sign_pool',
+    help: 'Crypto worker pool: threads running, tasks queued, tasks run, failed (worker crash or error), retried, and signatures lost after the retry',
+    labelNames: ['figure'],
+    registers: [registry],
+    collect() {
+      const p = signPool();
+      for (const figure of ['threads', 'queued', 'tasks', 'failures', 'retries', 'lost'] as const) this.set({ figure }, p?.[figure] ?? 0);
+    },
+  });
   new Gauge({ name: 'petrel_queue_messages', help: 'Messages in the queue', registers: [registry], collect() { this.set(queueSize()); } });
   new Gauge({
     name: 'petrel_event_loop_delay_seconds',
@@ -53,9 +87,12 @@ export function createMetrics(): Metrics {
     },
   });
   return {
-    registry, connections, openConnections, messages, recipients, commitSeconds, commitBatch,
+    registry, connections, openConnections, messages, recipients, commitSeconds, commitBatch, signing,
     setQueueSize(read) {
       queueSize = read;
+    },
+    setSignPool(read) {
+      signPool = read;
     },
     stop() {
       loop.disable();

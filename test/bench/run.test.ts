@@ -130,9 +130,16 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
   it('parses the command line of bench/main', () => {
     assert.deepEqual(parseBenchArgs(['inbound-1conn', '--peers', 'postfix,sink', '--messages', '5000', '--size', '4096']), {
       scenarios: ['inbound-1conn'],
-      peers: ['postfix', 'sink'],
+      peers: ['petrel', 'postfix', 'sink'],
       messages: 5000,
       size: 4096,
+    });
+    assert.deepEqual(parseBenchArgs(['--size', '70%2K,25%20K,5%500K', '--queue-counts', '0,100k,1M', '--no-limits']), {
+      scenarios: [],
+      peers: ['petrel', 'postfix', 'haraka', 'sink'],
+      size: '70%2K,25%20K,5%500K',
+      queueCounts: [0, 100_000, 1_000_000],
+      limits: false,
     });
     assert.equal(parseBenchArgs(['--help']), undefined);
     assert.throws(() => parseBenchArgs(['--messages', 'many']), { code: 'ERR_BENCH_OPTIONS' });
@@ -179,12 +186,19 @@ describe('petrel target contract', { timeout: 30_000 }, () => {
     const configPath = seen.argv[2] ?? '';
     assert.match(configPath, /petrel\.config\.json$/);
     const tmp = join(configPath, '..');
-    assert.deepEqual(seen.config, {
+    const { admin_listen: admin, ...rest } = seen.config;
+    assert.match(String(admin), /^127\.0\.0\.1:\d+$/, 'metrics on a loopback port of its own');
+    assert.equal(peer.metricsUrl?.(), `http://${String(admin)}/metrics`);
+    assert.deepEqual(peer.pids?.().length, 1);
+    assert.deepEqual(rest, {
       listen: [`127.0.0.1:${peer.port}`],
       spool_directory: join(tmp, 'spool'),
       primary_hostname: 'bench.petrel.test',
       relay_to_domains: ['example.com'],
       log_level: 'warn',
+      maildir_directory: join(tmp, 'mail'),
+      queue_only: true,
+      queue_run_interval: 0,
     });
     assert.equal(peer.version, '9.8.7');
     assert.equal(peer.info.durable, true);

@@ -1,0 +1,41 @@
+// What the harness watches while a system runs: its process tree's CPU and RSS every 250 ms, and
+// its Prometheus metrics every second when it has them (Petrel).
+
+import { MetricsSampler, type MetricsSeries } from '../metrics.js';
+import type { RunningPeer } from '../peers/types.js';
+import { ResourceSampler, type ResourceSeries } from '../resources.js';
+
+export const RESOURCE_INTERVAL_MS = 250;
+export const METRICS_INTERVAL_MS = 1000;
+
+export interface Observation {
+  /** Marks the start of a phase on the charts. */
+  mark(label: string): void;
+  /** Stops sampling; the metrics get a last scrape first. */
+  finish(): Promise<{ resources?: ResourceSeries; metrics?: MetricsSeries }>;
+}
+
+/** Starts sampling a running system; `peer` is asked at each sample, so a restart is followed. */
+export function observe(peer: () => RunningPeer | undefined): Observation {
+  const resources = new ResourceSampler(() => peer()?.pids?.() ?? [], RESOURCE_INTERVAL_MS).start();
+  const hasMetrics = peer()?.metricsUrl?.() !== undefined;
+  const metrics = hasMetrics ? new MetricsSampler(() => peer()?.metricsUrl?.(), METRICS_INTERVAL_MS).start() : undefined;
+  let done: Promise<{ resources?: ResourceSeries; metrics?: MetricsSeries }> | undefined;
+  return {
+    mark(label) {
+      resources.mark(label);
+    },
+    finish() {
+      done ??= (async () => {
+        let m: MetricsSeries | undefined;
+        if (metrics) {
+          await metrics.scrape();
+          m = await metrics.stop();
+        }
+        const r = resources.stop();
+        return { ...(r.samples.length > 0 ? { resources: r } : {}), ...(m && m.samples.length > 0 ? { metrics: m } : {}) };
+      })();
+      return done;
+    },
+  };
+}
