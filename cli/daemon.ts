@@ -5,6 +5,8 @@ import { loadConfig } from '../config/load.js';
 import { ConfigError, ConfigLoadError } from '../config/errors.js';
 import { supervisorMachine } from '../actors/supervisor/machine.js';
 import { Runtime } from '../actors/supervisor/runtime.js';
+import { inspectOption } from '../actors/inspection.js';
+import { Inspector } from '../inspector/inspector.js';
 import { createLogger } from './log.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong. */
@@ -24,7 +26,15 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
     throw e;
   }
   const log = runtime.logger;
-  const supervisor = createActor(supervisorMachine, { input: { runtime, restartDelayMs: 500, maxRestarts: 5 } });
+  // The inspector's hub is in place before any actor exists; its page is mounted once the admin listener is up.
+  const inspector = config.inspector.enabled
+    ? new Inspector({ settings: () => runtime.config.inspector, spoolDir: config.spool_directory, logger: log })
+    : undefined;
+  if (inspector) runtime.inspection = inspector;
+  const supervisor = createActor(supervisorMachine, {
+    input: { runtime, restartDelayMs: 500, maxRestarts: 5 },
+    ...inspectOption(runtime.inspection, 'supervisor', () => ({ pid: process.pid, config: config.source })),
+  });
   supervisor.on('log', (e) => log[e.level]({ event: 'supervisor' }, e.msg));
   runtime.onServiceFailure = (service, error) => supervisor.send({ type: 'SERVICE.FAILED', service, error: error.message });
 
@@ -61,6 +71,7 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
   });
   supervisor.start();
   const code = await done;
+  inspector?.close();
   await new Promise<void>((resolve) => log.flush(() => resolve()));
   return code;
 }
