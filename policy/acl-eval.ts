@@ -4,8 +4,9 @@ import type { CondEnv, CondOutcome, Steps } from './acl-conditions.js';
 import { ACL_VAR_NAME, parseEximTime, splitSetValue } from './acl-parse.js';
 import type { Acl, Item, Statement } from './acl-parse.js';
 import type { AclInput, AclResult, AclVerdict, FoundFacts } from './acl-types.js';
-import { expand } from './expand.js';
-import type { HeaderLookup, ItemLookup, VarLookup } from './expand.js';
+import { isIP } from 'node:net';
+import { expand, lookupCalls } from './expand.js';
+import type { ExpandResult, HeaderLookup, ItemLookup, VarLookup } from './expand.js';
 import { authVars, signatureMatches } from './auth-facts.js';
 import type { AuthFacts, DkimSigner } from './auth-facts.js';
 import { authResultsHeader } from './authresults.js';
@@ -25,6 +26,8 @@ interface RunState {
   readonly logwrites: string[];
   readonly controls: string[];
   readonly found: FoundFacts;
+  /** ${lookup{key}spf{ip}} answers, resolved before the expansion that uses them. */
+  readonly lookups: Map<string, ExpandResult>;
   delayedMs: number;
 }
 
@@ -152,7 +155,7 @@ export function dkimSignerList(spec: string, input: AclInput): { kind: 'ok'; sig
 }
 
 function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
-  const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], found: {}, delayedMs: 0 };
+  const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], found: {}, lookups: new Map(), delayedMs: 0 };
   const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input), items: itemLookup(input, state) };
   const d = yield* runStatements(acl, run, 0);
   return {
@@ -193,9 +196,18 @@ function currentFacts(input: AclInput, state: RunState): AuthFacts | undefined {
   return { ...input.auth, ...(f.spf ? { spf: f.spf } : {}), ...(f.spfHelo ? { spfHelo: f.spfHelo } : {}) };
 }
 
-/** ${authresults{authserv-id}}: the Authentication-Results header for what has been verified so far. */
+const lookupKey = (key: string, arg: string): string => `${key}\u0000${arg}`;
+
+/**
+ * ${authresults{authserv-id}}: the Authentication-Results header for what has been verified so far.
+ * ${lookup{address}spf{ip}}: the SPF result for that sender and client address (resolved beforehand).
+ */
 function itemLookup(input: AclInput, state: RunState): ItemLookup {
-  return (name, arg) => {
+  return (name, arg, extra) => {
+    if (name === 'lookup:spf') {
+      return state.lookups.get(lookupKey(arg.trim(), (extra ?? '').trim()))
+        ?? { kind: 'error', reason: 'lookup spf: not available here' };
+    }
     if (name !== 'authresults') return undefined;
     const id = arg.trim();
     if (id === '') return { kind: 'error', reason: 'authresults needs an authserv-id' };
@@ -250,6 +262,7 @@ function* runStatement(stmt: Statement, run: Run, depth: number): Steps<Decision
   let allTrue = true;
 
   for (const item of stmt.items) {
+    yield* resolveLookups(item.value, run);
     let outcome: CondOutcome | Decision | null;
     if (item.kind === 'modifier') {
       if (item.name === 'message') { message = item.value; continue; }
@@ -311,6 +324,39 @@ function* runStatement(stmt: Statement, run: Run, depth: number): Steps<Decision
     return decide('deny', true);
   }
   return null;
+}
+
+/**
+ * Runs the SPF lookups a value's expansion will ask for (Exim's `${lookup{address}spf{ip}}`), so that the expansion
+ * itself stays synchronous. Keys and arguments that do not expand are left for the expansion to report.
+ */
+function* resolveLookups(text: string, run: Run): Steps<void> {
+  if (!text.includes('${lookup')) return;
+  for (const call of lookupCalls(text)) {
+    if (call.type !== 'spf') continue;
+    const key = expand(call.key, varLookup(run), run.headers, run.items);
+    const arg = expand(call.arg, varLookup(run), run.headers, run.items);
+    if (key.kind === 'error' || arg.kind === 'error') continue;
+    const sender = key.value.trim();
+    const ip = arg.value.trim();
+    const id = lookupKey(sender, ip);
+    if (run.state.lookups.has(id)) continue;
+    const port = run.input.ports.spf;
+    let r: ExpandResult;
+    if (!port) r = { kind: 'error', reason: 'lookup spf: SPF checking is not available here' };
+    else if (isIP(ip) === 0) r = { kind: 'error', reason: `lookup spf: "${ip}" is not an IP address` };
+    else {
+      try {
+        // A bare domain is checked as postmaster@domain (RFC 7208 section 4.3).
+        const got = port('mailfrom', { ip, helo: run.input.helo ?? '', sender: sender.includes('@') ? sender : `postmaster@${sender}` });
+        const res = got instanceof Promise ? ((yield got) as Awaited<typeof got>) : got;
+        r = { kind: 'ok', value: res.kind };
+      } catch (err) {
+        r = { kind: 'error', reason: `lookup spf: ${(err as Error).message}` };
+      }
+    }
+    run.state.lookups.set(id, r);
+  }
 }
 
 /**

@@ -20,15 +20,21 @@
 //   ${name{arg}}          an item with one argument, when the caller offers it
 //                         (the ACL offers `authresults`); the argument is
 //                         expanded first, and white space may precede its brace.
+//   ${lookup{key}type{arg}}  a query-style lookup, when the caller offers the
+//                         type (the ACL offers `spf`: key an address, arg an IP);
+//                         key and arg are expanded first.
 // Not supported (an expansion error): other `${` items, i.e. ${if ...},
-// ${lookup ...}, operators, `\N...\N`, $rh_/$bh_.
+// the {yes}{no} strings of lookup, operators, `\N...\N`, $rh_/$bh_.
 
 export type ExpandResult = { kind: 'ok'; value: string } | { kind: 'error'; reason: string };
 
 export type VarLookup = (name: string) => string | undefined;
 export type HeaderLookup = (name: string) => string | undefined;
-/** An expansion item with one argument (already expanded); undefined: no such item. */
-export type ItemLookup = (name: string, arg: string) => ExpandResult | undefined;
+/**
+ * An expansion item with one argument (already expanded); undefined: no such item. For ${lookup{key}type{arg}}
+ * the name is "lookup:type", `arg` the key and `extra` the lookup's argument.
+ */
+export type ItemLookup = (name: string, arg: string, extra?: string) => ExpandResult | undefined;
 
 const NAME_CHAR = /[A-Za-z0-9_]/;
 // Header field names are printable ASCII except the colon (RFC 5322 section 2.2).
@@ -146,6 +152,10 @@ function callItem(
 ): { kind: 'ok'; value: string; next: number } | { kind: 'error'; reason: string } {
   const argEnd = closingBrace(text, argStart);
   if (argEnd < 0) return { kind: 'error', reason: `missing "}" after "\${${name}{" at offset ${start}` };
+  if (name === 'lookup') {
+    const key = expand(text.slice(argStart, argEnd - 1), vars, headers, items);
+    return key.kind === 'error' ? key : callLookup(text, start, argEnd, key.value, vars, headers, items);
+  }
   const after = /^\s*\}/.exec(text.slice(argEnd));
   if (!after) return { kind: 'error', reason: `"\${${name}{...}" at offset ${start} is not closed with "}"` };
   const arg = expand(text.slice(argStart, argEnd - 1), vars, headers, items);
@@ -154,4 +164,49 @@ function callItem(
   if (r === undefined) return { kind: 'error', reason: `unsupported expansion item "\${${name}{...}}"` };
   if (r.kind === 'error') return r;
   return { kind: 'ok', value: r.value, next: argEnd + after[0].length };
+}
+
+const LOOKUP_TYPE = /^\s*([A-Za-z0-9_-]+)\s*\{/;
+
+/** The rest of ${lookup{key}type{arg}} after the key's closing brace at `keyEnd`. */
+function callLookup(
+  text: string, start: number, keyEnd: number, key: string, vars: VarLookup, headers: HeaderLookup | undefined,
+  items: ItemLookup | undefined,
+): { kind: 'ok'; value: string; next: number } | { kind: 'error'; reason: string } {
+  const spec = lookupSpec(text, keyEnd);
+  if (spec === null) return { kind: 'error', reason: `"\${lookup{...}" at offset ${start}: expected type{argument}}` };
+  const arg = expand(spec.arg, vars, headers, items);
+  if (arg.kind === 'error') return arg;
+  const r = items?.(`lookup:${spec.type.toLowerCase()}`, key, arg.value);
+  if (r === undefined) return { kind: 'error', reason: `unsupported lookup type "${spec.type}"` };
+  if (r.kind === 'error') return r;
+  return { kind: 'ok', value: r.value, next: spec.next };
+}
+
+function lookupSpec(text: string, keyEnd: number): { type: string; arg: string; next: number } | null {
+  const type = LOOKUP_TYPE.exec(text.slice(keyEnd));
+  if (!type) return null;
+  const argStart = keyEnd + type[0].length;
+  const argEnd = closingBrace(text, argStart);
+  if (argEnd < 0) return null;
+  const close = /^\s*\}/.exec(text.slice(argEnd));
+  if (!close) return null;
+  return { type: type[1] as string, arg: text.slice(argStart, argEnd - 1), next: argEnd + close[0].length };
+}
+
+/**
+ * The ${lookup{key}type{arg}} items in a text, unexpanded, innermost last: a caller whose lookups need I/O
+ * resolves them first (expanding key and arg itself) so that the expansion can stay synchronous.
+ */
+export function lookupCalls(text: string): { type: string; key: string; arg: string }[] {
+  const out: { type: string; key: string; arg: string }[] = [];
+  const re = /\$\{lookup\s*\{/g;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    const keyStart = m.index + m[0].length;
+    const keyEnd = closingBrace(text, keyStart);
+    if (keyEnd < 0) continue;
+    const spec = lookupSpec(text, keyEnd);
+    if (spec) out.push({ type: spec.type.toLowerCase(), key: text.slice(keyStart, keyEnd - 1), arg: spec.arg });
+  }
+  return out;
 }

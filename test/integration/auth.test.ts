@@ -50,6 +50,8 @@ const DATA_ACL = [
   '        !verify = arc/pass',
   '        message = Rejected by the DMARC policy of $dmarc_used_domain',
   'warn    add_header = :at_start:${authresults{' + ID + '}}',
+  'warn    senders = alice@example.test',
+  '        add_header = X-SPF-Lookup: ${lookup{$sender_address}spf{$sender_host_address}} ${lookup{$sender_address}spf{192.0.2.1}}',
   'warn    verify = arc/pass',
   '        add_header = X-ARC-Chain: $arc_state $arc_domains',
   'accept',
@@ -178,6 +180,8 @@ describe('inbound authentication in the daemon', () => {
     // The DKIM ACL ran for the signer in the message and for bank.test (listed in dkim_verify_signers, no signature).
     assert.match(header, /^X-DKIM-Seen: example\.test=pass$/m);
     assert.match(header, /^X-DKIM-Seen: bank\.test=none$/m);
+    // Exim's ${lookup{address}spf{ip}}: this client passes, another address fails.
+    assert.match(header, /^X-SPF-Lookup: pass fail$/m);
     const env = (await queueShow(d, id)).envelope as unknown as { auth?: { spf?: string; dkim?: { domain: string; status: string }[]; dmarc?: string } };
     assert.equal(env.auth?.spf, 'pass');
     assert.equal(env.auth?.dmarc, 'accept', 'Exim names a DMARC pass "accept"');
