@@ -107,6 +107,12 @@ export function tryDataStage(stage: DataStage, input: AclInput): AclResult | und
 function* evaluateData(stage: DataStage, input: AclInput): Steps<AclResult> {
   const done: AclResult[] = [];
   let vars = input.vars;
+  // SPF found by one run is known to the later ones (one check per message, one answer).
+  let auth = input.auth;
+  const learn = (found: FoundFacts): void => {
+    if (found.spf === undefined && found.spfHelo === undefined) return;
+    auth = { ...auth, ...(found.spf ? { spf: found.spf } : {}), ...(found.spfHelo ? { spfHelo: found.spfHelo } : {}) };
+  };
   const combined = (last: AclResult): AclResult => {
     const all = [...done, last];
     return {
@@ -120,13 +126,14 @@ function* evaluateData(stage: DataStage, input: AclInput): Steps<AclResult> {
     };
   };
   for (const signer of stage.dkim?.signers ?? []) {
-    const r = yield* evaluate((stage.dkim as { acl: Acl }).acl, { ...input, stage: 'dkim', dkimSigner: signer, vars });
+    const r = yield* evaluate((stage.dkim as { acl: Acl }).acl, { ...input, stage: 'dkim', dkimSigner: signer, vars, ...(auth ? { auth } : {}) });
     if (r.verdict !== 'accept') return combined(r);
     done.push(r);
     vars = { ...vars, ...r.set };
+    learn(r.found);
   }
   if (!stage.data) return combined({ verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [], found: {}, delayedMs: 0 });
-  return combined(yield* evaluate(stage.data, { ...input, vars }));
+  return combined(yield* evaluate(stage.data, { ...input, vars, ...(auth ? { auth } : {}) }));
 }
 
 /**

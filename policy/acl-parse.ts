@@ -49,8 +49,7 @@ export class AclSyntaxError extends Error {
 // Exim conditions and modifiers that exist but that Petrel has not built yet:
 // saying so beats "unknown", which suggests a typo.
 const NOT_YET = new Set([
-  'dnslists', 'encrypted', 'ratelimit', 'regex', 'mime_regex', 'malware', 'spam', 'spf', 'spf_guess',
-  'dkim_signers', 'dkim_status', 'dmarc_status', 'decode', 'demime', 'seen', 'queue', 'remove_header',
+  'dnslists', 'encrypted', 'ratelimit', 'regex', 'mime_regex', 'malware', 'spam', 'spf_guess', 'decode', 'demime', 'seen', 'queue', 'remove_header',
   'continue', 'udpsend', 'log_reject_target', 'csa', 'sender_host_address', 'prvscheck', 'wellknown',
 ]);
 

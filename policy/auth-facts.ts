@@ -160,7 +160,8 @@ function dmarcVars(d: DmarcFacts | undefined): Record<string, string> {
  */
 export function authVars(a: AuthFacts | undefined, signer?: DkimSigner): Record<string, string> {
   return {
-    ...spfVars(a?.spf),
+    // Like Exim, the variables describe the HELO check when no MAIL FROM check was made.
+    ...spfVars(a?.spf ?? a?.spfHelo),
     dkim_signers: dkimSigners(a?.dkim).join(':'),
     ...signerVars(signer, overallDkimStatus(a?.dkim)),
     ...arcVars(a?.arc),
