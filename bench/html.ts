@@ -43,7 +43,7 @@ export function markdownToHtml(md: string): string {
     out.push(
       '<table>' +
         `<tr>${(head ?? []).map((c) => `<th>${escapeXml(c)}</th>`).join('')}</tr>` +
-        body.map((r) => `<tr>${r.map((c) => `<td${/^[\d,.]+%?$|^n\/a$/.test(c) ? ' class="n"' : ''}>${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
+        body.map((r) => `<tr>${r.map((c) => `<td${/^-?[\d,.]+%?$|^n\/a$/.test(c) ? ' class="n"' : ''}>${escapeXml(c)}</td>`).join('')}</tr>`).join('') +
         '</table>',
     );
     rows = [];

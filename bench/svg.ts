@@ -50,6 +50,9 @@ export interface LineChartOptions {
 }
 
 const M = { left: 62, right: 16, top: 30, bottom: 46 };
+// Line charts have an x-axis label as well as a legend: the legend gets a row of its own below the
+// label (else a long legend runs into the label).
+const LINE_BOTTOM = M.bottom + 12;
 
 function frame(w: number, h: number, title: string, body: string, legend: string): string {
   return (
@@ -77,9 +80,9 @@ function legendOf(names: readonly string[], w: number, h: number): string {
   return out;
 }
 
-function axes(w: number, h: number, xMax: number, yMax: number, xLabel: string, yLabel: string): { sx: (x: number) => number; sy: (y: number) => number; svg: string } {
+function axes(w: number, h: number, xMax: number, yMax: number, xLabel: string, yLabel: string, bottom: number): { sx: (x: number) => number; sy: (y: number) => number; svg: string } {
   const pw = w - M.left - M.right;
-  const ph = h - M.top - M.bottom;
+  const ph = h - M.top - bottom;
   const sx = (x: number): number => M.left + (xMax > 0 ? (x / xMax) * pw : 0);
   const sy = (y: number): number => M.top + ph - (yMax > 0 ? (y / yMax) * ph : 0);
   let svg = '';
@@ -118,12 +121,12 @@ export function lineChart(o: LineChartOptions): string {
   }
   xMax = xMax > 0 ? xMax : 1;
   yMax = yMax > 0 ? niceStep(yMax * 1.05) * Math.ceil((yMax * 1.05) / niceStep(yMax * 1.05)) : 1;
-  const a = axes(w, h, xMax, yMax, o.xLabel, o.yLabel);
+  const a = axes(w, h, xMax, yMax, o.xLabel, o.yLabel, LINE_BOTTOM);
   let body = a.svg;
   for (const m of o.marks ?? []) {
     if (!(m.x >= 0 && m.x <= xMax)) continue;
     const x = a.sx(m.x).toFixed(1);
-    body += `<line x1="${x}" x2="${x}" y1="${M.top}" y2="${h - M.bottom}" stroke="#999" stroke-dasharray="3 3"/>`;
+    body += `<line x1="${x}" x2="${x}" y1="${M.top}" y2="${h - LINE_BOTTOM}" stroke="#999" stroke-dasharray="3 3"/>`;
     body += `<text x="${Number(x) + 3}" y="${M.top + 10}" fill="#666" font-size="10">${escapeXml(m.label)}</text>`;
   }
   series.forEach((s, i) => {
@@ -155,22 +158,35 @@ export interface BarChartOptions {
   readonly reference?: { readonly value: number; readonly label: string };
 }
 
-/** A grouped bar chart with the value written above each bar. */
+/**
+ * A grouped bar chart with the value written above each bar. A negative value (a difference, such
+ * as memory per session that went down) is drawn downwards from a zero line.
+ */
 export function barChart(o: BarChartOptions): string {
   const w = o.width ?? 640;
   const h = o.height ?? 260;
-  let yMax = o.reference?.value ?? 0;
-  for (const g of o.groups) for (const v of g.values) if (v !== undefined && Number.isFinite(v)) yMax = Math.max(yMax, v);
-  if (!(yMax > 0) || o.categories.length === 0) {
+  let yMax = Math.max(0, o.reference?.value ?? 0);
+  let yMin = Math.min(0, o.reference?.value ?? 0);
+  for (const g of o.groups) {
+    for (const v of g.values) {
+      if (v === undefined || !Number.isFinite(v)) continue;
+      yMax = Math.max(yMax, v);
+      yMin = Math.min(yMin, v);
+    }
+  }
+  if (!(yMax > 0 || yMin < 0) || o.categories.length === 0) {
     return frame(w, h, o.title, `<text x="${w / 2}" y="${h / 2}" text-anchor="middle" fill="#888">no data</text>`, '');
   }
-  yMax = niceStep(yMax * 1.12) * Math.ceil((yMax * 1.12) / niceStep(yMax * 1.12));
+  // Room above the highest bar (and below the lowest) for its value, rounded out to whole steps.
+  const step = niceStep((yMax - yMin) * 1.12);
+  yMax = step * Math.ceil((yMax * 1.12) / step);
+  yMin = -step * Math.ceil((-yMin * 1.12) / step);
   const pw = w - M.left - M.right;
   const ph = h - M.top - M.bottom;
-  const sy = (y: number): number => M.top + ph - (y / yMax) * ph;
+  const sy = (y: number): number => M.top + ph - ((y - yMin) / (yMax - yMin)) * ph;
   let body = '';
-  const ys = niceStep(yMax);
-  for (let v = 0; v <= yMax + ys / 1e6; v += ys) {
+  const ys = niceStep(yMax - yMin);
+  for (let v = Math.ceil(yMin / ys - 1e-9) * ys; v <= yMax + ys / 1e6; v += ys) {
     const y = sy(v).toFixed(1);
     body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}" stroke="#e3e3e3"/>`;
     body += `<text x="${M.left - 6}" y="${Number(y) + 4}" text-anchor="end" fill="#444">${tickLabel(v)}</text>`;
@@ -185,13 +201,16 @@ export function barChart(o: BarChartOptions): string {
       if (v === undefined || !Number.isFinite(v)) return;
       const x = x0 + gi * barW;
       const y = sy(v);
+      const top = Math.min(y, sy(0));
       const colour = o.colourByCategory ? colourOf(cat, ci) : colourOf(g.name, gi);
-      body += `<rect x="${x.toFixed(1)}" y="${y.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${(M.top + ph - y).toFixed(1)}" fill="${colour}"><title>${escapeXml(`${cat} ${g.name}: ${v}`)}</title></rect>`;
-      body += `<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(y - 3).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${tickLabel(v)}</text>`;
+      body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(sy(0) - y).toFixed(1)}" fill="${colour}"><title>${escapeXml(`${cat} ${g.name}: ${v}`)}</title></rect>`;
+      // The value above the bar, or below it when it goes down.
+      body += `<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(v < 0 ? y + 10 : y - 3).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${tickLabel(v)}</text>`;
     });
     body += `<text x="${(M.left + ci * slot + slot / 2).toFixed(1)}" y="${M.top + ph + 16}" text-anchor="middle" fill="#222">${escapeXml(cat)}</text>`;
   });
   body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${M.top + ph}" y2="${M.top + ph}" stroke="#888"/>`;
+  if (yMin < 0) body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${sy(0).toFixed(1)}" y2="${sy(0).toFixed(1)}" stroke="#888"/>`;
   if (o.reference) {
     const y = sy(o.reference.value).toFixed(1);
     body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}" stroke="#b00" stroke-dasharray="5 3"/>`;
