@@ -37,8 +37,11 @@ export class PeerError extends Error {
   }
 }
 
-/** Codes of runner failures (bad options, unknown scenario). */
-export type BenchErrorCode = 'ERR_BENCH_OPTIONS' | 'ERR_BENCH_SCENARIO' | 'ERR_BENCH_ABORTED';
+/**
+ * Codes of runner failures (bad options, unknown scenario), and of a scenario's check that the run
+ * measured what it claims to (ERR_BENCH_CHECK: e.g. no dkim=pass on the messages of inbound-verify).
+ */
+export type BenchErrorCode = 'ERR_BENCH_OPTIONS' | 'ERR_BENCH_SCENARIO' | 'ERR_BENCH_ABORTED' | 'ERR_BENCH_CHECK';
 
 export class BenchError extends Error {
   override readonly name = 'BenchError';

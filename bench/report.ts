@@ -67,7 +67,8 @@ export function formatSeconds(ms: number | undefined): string {
  */
 function rateOf(run: TargetRun): number | undefined {
   if (run.delivery) return !run.error && run.delivery.delivered > 0 ? run.delivery.rate : undefined;
-  return run.result && run.result.sent > 0 ? run.result.rate : undefined;
+  // An inbound run with figures and an error failed a check after the load (scenarios/verify.ts).
+  return !run.error && run.result && run.result.sent > 0 ? run.result.rate : undefined;
 }
 
 /**
@@ -222,7 +223,7 @@ function inboundTable(scenarios: readonly ScenarioReport[]): string {
     const ratios = ratioCells(s.runs);
     s.runs.forEach((run, i) => {
       const r = run.result;
-      const rate = r ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
+      const rate = r && !run.error ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
           `${outcomeCell(run)} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
@@ -259,6 +260,8 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       const where = `${s.name} ${run.system}`;
       if (run.error) out.push(`${where}: ${run.error}`);
       if (run.stopError) out.push(`${where}: stop failed: ${run.stopError}`);
+      if (run.error && run.result && run.result.sent > 0) out.push(`${where}: measured ${formatRate(run.result.rate)} msgs/s before it failed`);
+      for (const c of run.checks ?? []) out.push(`${where}: ${c}`);
       for (const e of run.result?.errors ?? []) out.push(`${where}: ${e.count} x ${e.message}`);
       const d = run.delivery;
       if (d) {

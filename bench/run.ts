@@ -230,7 +230,7 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   let budgetS = 0;
   const perRun: number[] = [];
   for (const { spec, load } of loads) {
-    const n = targets.filter((t) => appliesTo(spec, t)).length;
+    const n = spec.runCount ? spec.runCount(targets) : targets.filter((t) => appliesTo(spec, t)).length;
     const b = runBudgetS(spec, load, opts.duration);
     perRun.push(b);
     runs += n;

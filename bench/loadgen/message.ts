@@ -64,11 +64,31 @@ export function envelope(
   return { sender: `sender@${senderDomain}`, recipients };
 }
 
+/** What a session sends as one message: its header block (per message) and a body shared by all. */
+export interface MessageSource {
+  headers(seq: number): string;
+  /** Ends with CRLF, so the terminator ".\r\n" follows it directly. */
+  readonly body: Buffer;
+}
+
+/** The same octets every time (a message prepared once, e.g. DKIM-signed): all of it is the "body". */
+export class FixedMessage implements MessageSource {
+  readonly body: Buffer;
+
+  constructor(message: string) {
+    this.body = Buffer.from(message, 'latin1');
+  }
+
+  headers(): string {
+    return '';
+  }
+}
+
 /**
  * Produces the octets of each message. Headers vary per message (Date, Message-ID, Subject) but have
  * a fixed length, so the body is built once and reused: the client stays cheap at high rates.
  */
-export class MessageFactory {
+export class MessageFactory implements MessageSource {
   readonly #spec: MessageSpec;
   readonly #body: Buffer;
   #dateSecond = -1;

@@ -19,6 +19,12 @@ export interface LoadOptions {
   size: number;
   /** A mix of sizes (see sizes.ts) used instead of `size` when given. */
   sizes?: readonly SizePart[];
+  /**
+   * One fixed message (latin1 octets: header, empty line, body, CRLF-ended lines, no line starting
+   * with a dot) sent as it is every time instead of generated ones; `size` and `sizes` are then
+   * ignored. For messages prepared once, such as DKIM-signed ones (scenarios/verify.ts).
+   */
+  message?: string;
   /** Target rate in messages per second over all processes; 0 = open throttle (as fast as replies come). */
   rate: number;
   recipients: number;
@@ -69,6 +75,12 @@ export function resolveLoadOptions(input: LoadInput): LoadOptions {
     const shares = o.sizes.reduce((a, p) => a + p.share, 0);
     if (o.sizes.length === 0 || o.sizes.some((p) => !Number.isInteger(p.size) || p.size < 1 || !(p.share > 0)) || Math.abs(shares - 1) > 1e-6) {
       bad('sizes (a mix needs positive sizes whose shares add up to 1)');
+    }
+  }
+  if (o.message !== undefined) {
+    const m = o.message;
+    if (/[\u0100-\uffff]/.test(m) || !m.endsWith('\r\n') || m.startsWith('.') || m.includes('\r\n.') || /\r(?!\n)|(?<!\r)\n/.test(m) || !m.includes('\r\n\r\n')) {
+      bad('message (CRLF lines ending with CRLF, a header and a body, no line starting with a dot)');
     }
   }
   if (!(o.rate >= 0)) bad(`rate=${o.rate}`);

@@ -3,7 +3,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SmtpConnection } from './connection.js';
-import type { MessageFactory } from './message.js';
+import type { MessageSource } from './message.js';
 import type { LoadOptions } from './options.js';
 import { classify, hasExtension, type ReplyClass, type SmtpReply } from './reply.js';
 
@@ -12,8 +12,8 @@ export type FailureKind = Exclude<ReplyClass, 'ok'> | 'error';
 /** What a session needs from the process that runs it: work to claim, somewhere to record results. */
 export interface SessionContext {
   readonly options: LoadOptions;
-  /** The message factory of message number `seq` (its size, from the size mix). */
-  factoryFor(seq: number): MessageFactory;
+  /** The source of message number `seq` (its size, from the size mix; or the one fixed message). */
+  factoryFor(seq: number): MessageSource;
   readonly sender: string;
   readonly recipients: readonly string[];
   /** True once the run must end: sessions claim nothing more and close. */

@@ -2,7 +2,7 @@
 
 import { performance } from 'node:perf_hooks';
 import type { SmtpConnection } from './connection.js';
-import { envelope, MessageFactory } from './message.js';
+import { envelope, FixedMessage, MessageFactory, type MessageSource } from './message.js';
 import { pickPart } from './sizes.js';
 import type { OutcomeCounts, ParentMessage, WorkerMessage, WorkerPlan, WorkerResult } from './options.js';
 import { runSession, type FailureKind, type SessionContext } from './session.js';
@@ -18,7 +18,7 @@ function epochNow(): number {
 /** The state one process shares between its sessions. */
 class WorkerContext implements SessionContext {
   readonly options;
-  readonly factories: MessageFactory[];
+  readonly factories: MessageSource[];
   readonly sender;
   readonly recipients;
   stopped = false;
@@ -48,7 +48,8 @@ class WorkerContext implements SessionContext {
     this.sender = env.sender;
     this.recipients = env.recipients;
     const sizes = plan.options.sizes ?? [{ size: plan.options.size, share: 1 }];
-    this.factories = sizes.map(
+    const fixed = plan.options.message;
+    this.factories = fixed !== undefined ? [new FixedMessage(fixed)] : sizes.map(
       (p) =>
         new MessageFactory({
           size: p.size,
@@ -78,10 +79,11 @@ class WorkerContext implements SessionContext {
     return this.#seq++;
   }
 
-  factoryFor(seq: number): MessageFactory {
+  factoryFor(seq: number): MessageSource {
+    if (this.factories.length === 1) return this.factories[0] as MessageSource;
     // Each process picks with its own sequence; offsetting by the process id keeps two processes
     // from sending the same sizes in lockstep.
-    return this.factories[pickPart(this.options.sizes ?? [], seq + this.plan.id * 7919)] ?? (this.factories[0] as MessageFactory);
+    return this.factories[pickPart(this.options.sizes ?? [], seq + this.plan.id * 7919)] ?? (this.factories[0] as MessageSource);
   }
 
   /** At a target rate: how long to wait before the message just claimed may start (ms). */

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { PeerError } from '../errors.js';
 import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { fdsFor, freePort, isRunning, runCommand, stopChild, trackChild, waitForBanner, waitPortClosed, withFdLimit } from './process.js';
+import { fdsFor, freePort, isRunning, runCommand, stopChild, streamCommand, trackChild, waitForBanner, waitPortClosed, withFdLimit, type CommandResult } from './process.js';
 import type { FillMessage, FillRequest } from './spool-fill.js';
 import type {
   PeerInfo,
@@ -46,6 +46,8 @@ export interface PetrelTargetOptions {
   readonly relayLogLevel?: string;
   /** Further config keys of the delivery scenarios, merged last (experiments, e.g. smtp_transport). */
   readonly relayConfig?: Readonly<Record<string, unknown>>;
+  /** Further config keys of the inbound scenarios (start()), merged last (e.g. dns_servers and ACLs of inbound-verify). */
+  readonly inboundConfig?: Readonly<Record<string, unknown>>;
 }
 
 /** The daemon configuration the bench relies on; every key here is part of the contract. */
@@ -253,6 +255,21 @@ function fillSpool(
   });
 }
 
+/** `petrel ARGS --config FILE` (the queue commands read the spool safely while the daemon runs). */
+async function petrelCommand(
+  node: string,
+  cli: string,
+  root: string,
+  configPath: string,
+  args: readonly string[],
+  onData?: (chunk: string) => void,
+): Promise<CommandResult> {
+  const argv = [cli, ...args, '--config', configPath];
+  if (!onData) return runCommand(node, argv, { cwd: root, timeoutMs: 60_000 });
+  const r = await streamCommand(node, argv, onData, { timeoutMs: 60_000 });
+  return { code: r.code, stdout: '', stderr: r.stderr };
+}
+
 /** One daemon process on a config file, its output appended to the log file. */
 class Daemon {
   readonly child: ChildProcess;
@@ -335,9 +352,10 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
     ...INFO,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       const sessions = opts.maxSessions;
-      const { port, adminPort, logPath, daemon, removeDir } = await launch(
+      const extra = options.inboundConfig ?? {};
+      const { port, adminPort, configPath, logPath, daemon, removeDir } = await launch(
         opts.port,
-        (dir, p, admin) => petrelInboundConfig(dir, p, { adminPort: admin, ...(sessions !== undefined ? { maxSessions: sessions } : {}) }),
+        (dir, p, admin) => ({ ...petrelInboundConfig(dir, p, { adminPort: admin, ...(sessions !== undefined ? { maxSessions: sessions } : {}) }), ...extra }),
         () => false,
         fdsFor(sessions),
       );
@@ -368,6 +386,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         stop,
         pids: () => (daemon.child.pid !== undefined && isRunning(daemon.child) ? [daemon.child.pid] : []),
         metricsUrl: () => `http://${HOST}:${adminPort}/metrics`,
+        command: (args, onData) => petrelCommand(node, cli, root, configPath, args, onData),
       };
     },
 

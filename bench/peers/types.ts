@@ -1,5 +1,7 @@
 // What the runner knows about a system under test: how to start it, and whether its 250 is durable.
 
+import type { CommandResult } from './process.js';
+
 /** Fixed facts about a system under test. */
 export interface PeerInfo {
   /** Short name used on the command line and in tables: petrel, postfix, sink. */
@@ -24,6 +26,12 @@ export interface RunningPeer {
   pids?(): number[];
   /** Where its Prometheus metrics are served, when it has any (Petrel's admin listener). */
   metricsUrl?(): string | undefined;
+  /**
+   * Runs the system's own command line on its configuration (Petrel: `petrel ARGS --config FILE`),
+   * e.g. to look at what it queued; stdout goes to `onData` as it comes when given (a listing of
+   * thousands of messages), else it is returned.
+   */
+  command?(args: readonly string[], onData?: (chunk: string) => void): Promise<CommandResult>;
 }
 
 export interface StartOptions {

@@ -1,17 +1,19 @@
 // Benchmark scenarios: one load, run against each selected system in turn, after a short warm-up.
 // Inbound scenarios measure accepting; delivery scenarios (delivery.ts) measure relaying to a sink.
 
-import { BenchError, describeError } from '../errors.js';
-import { runLoad, type LoadInput, type LoadProgress, type LoadResult } from '../loadgen/index.js';
+import { BenchError } from '../errors.js';
+import type { LoadProgress, LoadResult } from '../loadgen/index.js';
 import type { SizePart } from '../loadgen/sizes.js';
 import type { MetricsSeries } from '../metrics.js';
-import type { PeerTarget, RelayDiagnosis, RunningPeer } from '../peers/types.js';
+import type { PeerTarget, RelayDiagnosis } from '../peers/types.js';
 import type { ResourceSeries } from '../resources.js';
 import { runDeliveryTarget, type DeliveryResult } from './delivery.js';
+import { runInboundTarget, slotEndOf } from './inbound.js';
+import { INSPECTED_SCENARIOS } from './inspected.js';
 import { SIGNING_SCENARIOS } from './signing.js';
 import { runIdleTarget, type IdleResult } from './idle.js';
-import { observe } from './observe.js';
 import { runQueueScaleTarget, type QueueScaleStep } from './queue-scale.js';
+import { VERIFY_SCENARIOS } from './verify.js';
 
 /**
  * inbound: the load against the MTA, measured at the client. drain: a queue filled while delivery is
@@ -36,6 +38,11 @@ export interface ScenarioSpec {
   readonly sessions?: number;
   /** A scenario that runs its targets itself (signing.ts: variants of one system). */
   readonly run?: (spec: ScenarioSpec, load: ScenarioLoad, targets: readonly PeerTarget[], hooks: ScenarioHooks) => Promise<ScenarioReport>;
+  /**
+   * Runs it makes among these targets, for the time budget, when that is not one per target it
+   * applies to (a scenario of Petrel variants: the number of variants, or 0 without Petrel).
+   */
+  readonly runCount?: (targets: readonly PeerTarget[]) => number;
 }
 
 export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
@@ -115,7 +122,11 @@ export const SCENARIOS: Readonly<Record<string, ScenarioSpec>> = {
     recipients: 1,
   },
   ...SIGNING_SCENARIOS,
+  ...VERIFY_SCENARIOS,
+  ...INSPECTED_SCENARIOS,
 };
+
+export { MIN_SLOT_MS, runInboundTarget, slotEndOf, STOP_RESERVE_MS, type InboundExtras, type InboundProbe } from './inbound.js';
 
 /** The scenarios `petrel bench` runs when none is named (npm run bench). */
 export const DEFAULT_SCENARIOS = Object.keys(SCENARIOS);
@@ -188,6 +199,11 @@ export interface TargetRun {
   readonly resources?: ResourceSeries;
   /** Its Prometheus metrics, every second (Petrel). */
   readonly metrics?: MetricsSeries;
+  /**
+   * What the scenario checked on the system while or after it ran, one line each (the bytes a viewer
+   * received, the Authentication-Results of a queued message); the notes under the table list them.
+   */
+  readonly checks?: readonly string[];
   readonly error?: string;
   /** Stopping failed (the figures stand, but something may have been left behind). */
   readonly stopError?: string;
@@ -219,13 +235,6 @@ export interface ScenarioHooks {
 
 export type ScenarioPhase = 'start' | 'warmup' | 'measure' | 'fill' | 'drain' | 'stop';
 
-/** When the slot of the run starting now ends: its share of the time left before the deadline. */
-export function slotEndOf(hooks: ScenarioHooks): number {
-  const now = Date.now();
-  const share = hooks.share ? Math.min(1, Math.max(0, hooks.share())) : 1 / Math.max(1, hooks.runsLeft());
-  return now + (hooks.deadline - now) * share;
-}
-
 /** Deliveries seen at the sink so far in a delivery scenario. */
 export interface DeliveryProgress {
   readonly delivered: number;
@@ -241,13 +250,6 @@ export type ScenarioEvent =
   | { kind: 'delivery'; scenario: string; system: string; progress: DeliveryProgress }
   | { kind: 'done'; scenario: string; run: TargetRun };
 
-// The smallest slice of time still worth starting a system for.
-export const MIN_SLOT_MS = 5_000;
-// A measured run by message count gets this long before it is cut short (unless its slot is shorter).
-const RUN_TIMEOUT_MS = 120_000;
-// Kept free at the end of a slot for stopping the system (Postfix drains its queue first).
-export const STOP_RESERVE_MS = 3_000;
-
 /** Runs the scenario against each target in turn; each is stopped before the next starts. */
 export async function runScenario(
   spec: ScenarioSpec,
@@ -260,7 +262,7 @@ export async function runScenario(
   for (const target of targets) {
     if (!appliesTo(spec, target)) continue;
     let run: TargetRun;
-    if (spec.kind === 'inbound') run = await runTarget(spec, load, target, hooks);
+    if (spec.kind === 'inbound') run = await runInboundTarget(spec, load, target, hooks);
     else if (spec.kind === 'idle') run = await runIdleTarget(spec, load, target, hooks, slotEndOf(hooks));
     else if (spec.kind === 'queue-scale') run = await runQueueScaleTarget(spec, load, target, hooks, slotEndOf(hooks));
     else run = await runDeliveryTarget(spec, load, target, hooks);
@@ -268,88 +270,4 @@ export async function runScenario(
     hooks.onEvent?.({ kind: 'done', scenario: spec.name, run });
   }
   return { name: spec.name, kind: spec.kind, description: spec.description, load, runs };
-}
-
-async function runTarget(
-  spec: ScenarioSpec,
-  load: ScenarioLoad,
-  target: PeerTarget,
-  hooks: ScenarioHooks,
-): Promise<TargetRun> {
-  const base = {
-    system: target.name,
-    description: target.description,
-    durable: target.durable,
-    durability: target.durability,
-  };
-  // Each run gets its share of the time left, so that a slow first system cannot use up the
-  // time of the systems it is compared with.
-  const slotEnd = slotEndOf(hooks);
-  const left = (): number => slotEnd - Date.now();
-  if (hooks.signal?.aborted) return { ...base, error: 'skipped: aborted' };
-  if (left() < MIN_SLOT_MS) return { ...base, error: 'skipped: bench deadline reached' };
-  const phase = (p: ScenarioPhase): void =>
-    hooks.onEvent?.({ kind: 'phase', scenario: spec.name, system: target.name, phase: p });
-
-  let peer: RunningPeer | undefined;
-  let warmup: TargetRun['warmup'];
-  let outcome: TargetRun;
-  let watch: ReturnType<typeof observe> | undefined;
-  try {
-    phase('start');
-    peer = await target.start();
-    const running = peer;
-    watch = observe(() => running);
-    const input: LoadInput = {
-      host: peer.host,
-      port: peer.port,
-      concurrency: load.concurrency,
-      messagesPerConnection: load.messagesPerConnection,
-      size: load.size,
-      ...(load.sizes ? { sizes: load.sizes } : {}),
-      ...(load.rate ? { rate: load.rate } : {}),
-      recipients: load.recipients,
-      processes: load.processes,
-    };
-    if (load.warmupMessages > 0) {
-      phase('warmup');
-      watch.mark('warm-up');
-      const w = await runLoad(
-        { ...input, messages: load.warmupMessages, timeoutMs: Math.max(1000, Math.min(30_000, left() / 4)) },
-        { signal: hooks.signal, execArgv: hooks.execArgv },
-      );
-      warmup = { sent: w.sent, failed: w.failed, rate: w.rate };
-    }
-    phase('measure');
-    watch.mark('measure');
-    const budget = load.durationMs > 0 ? load.durationMs + 15_000 : RUN_TIMEOUT_MS;
-    const total = load.durationMs > 0 ? 0 : load.messages;
-    const result = await runLoad(
-      {
-        ...input,
-        messages: load.messages,
-        durationMs: load.durationMs,
-        timeoutMs: Math.max(1000, Math.min(budget, left() - STOP_RESERVE_MS)),
-      },
-      {
-        signal: hooks.signal,
-        execArgv: hooks.execArgv,
-        onProgress: (progress) =>
-          hooks.onEvent?.({ kind: 'progress', scenario: spec.name, system: target.name, progress, total }),
-      },
-    );
-    outcome = { ...base, version: peer.version, warmup, result, ...(await watch.finish()) };
-  } catch (err) {
-    outcome = { ...base, version: peer?.version, warmup, ...(watch ? await watch.finish() : {}), error: describeError(err) };
-  }
-  // Nothing above throws past its catch, so this always runs: the system never outlives its turn.
-  if (peer) {
-    phase('stop');
-    try {
-      await peer.stop();
-    } catch (err) {
-      outcome = { ...outcome, stopError: describeError(err) };
-    }
-  }
-  return outcome;
 }

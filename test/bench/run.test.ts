@@ -94,10 +94,12 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     assert.match(printed, /\| inbound-reuse \| alpha \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| yes \| alpha\/beta = [\d.]+x \|/);
     assert.match(printed, /\| inbound-1conn \| beta \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| no \| {2}\|/);
     assert.ok(report.file);
-    const files = await readdir(dir);
-    assert.equal(files.length, 1);
-    assert.match(files[0] ?? '', /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.json$/);
-    const json = JSON.parse(await readFile(join(dir, files[0] ?? ''), 'utf8')) as { machine: { cores: number }; table: string };
+    // One JSON and one HTML report, named by the run's start time.
+    const files = (await readdir(dir)).sort();
+    assert.equal(files.length, 2, files.join(' '));
+    assert.match(files[0] ?? '', /^\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z\.html$/);
+    assert.equal(files[1], (files[0] ?? '').replace(/\.html$/, '.json'));
+    const json = JSON.parse(await readFile(join(dir, files[1] ?? ''), 'utf8')) as { machine: { cores: number }; table: string };
     assert.ok(json.machine.cores >= 1);
     assert.equal(json.table, report.table);
     assert.ok(progress.every((l) => l.endsWith('\n') && !l.includes('\r')), 'no live line when not a TTY');
