@@ -1,6 +1,6 @@
 // Runs the message verifier and SPF verifier actors for the sessions, with the daemon's DNS and settings.
 import { createActor, toPromise } from 'xstate';
-import type { BodyHashResult, DkimHash, KeyType, RawField } from '../../protocol/dkim/index.js';
+import type { BodyHashResult, DkimHash, KeyRecordCache, KeyType, RawField } from '../../protocol/dkim/index.js';
 import type { SpfResolver, SpfResult } from '../../protocol/spf/index.js';
 import type { DmarcResolver, SuffixList } from '../../protocol/dmarc/index.js';
 import type { DkimResolver } from '../../protocol/dkim/index.js';
@@ -46,8 +46,23 @@ export interface AuthVerifierDeps {
   readonly now?: () => number;
 }
 
+/** Parsed DKIM key records by their text, the oldest dropped first beyond `max`. */
+class KeyCache implements KeyRecordCache {
+  readonly #entries = new Map<string, unknown>();
+  constructor(readonly max: number) {}
+  get(record: string): unknown {
+    return this.#entries.get(record);
+  }
+  set(record: string, parsed: unknown): void {
+    if (this.#entries.size >= this.max) this.#entries.delete(this.#entries.keys().next().value as string);
+    this.#entries.set(record, parsed);
+  }
+}
+
 export class AuthVerifier {
   readonly #deps: AuthVerifierDeps;
+  // Decoding a public key (about 0.25 ms for RSA-2048) costs more than verifying with it.
+  readonly #keys = new KeyCache(2000);
   readonly #spf: SpfVerifier;
   readonly #now: () => number;
 
@@ -90,7 +105,7 @@ export class AuthVerifier {
         dkim: r.dkimDisabled ? false : { hashes: s.dkim.hashes, keyTypes: s.dkim.keyTypes, minimal: s.dkim.minimal },
         arc: s.arc,
         dmarc,
-        ports: { dns, now: this.#now, spf: { dns, now: this.#now, receiver: s.receiver } },
+        ports: { dns, now: this.#now, keyCache: this.#keys, spf: { dns, now: this.#now, receiver: s.receiver } },
         timeoutMs: s.timeoutMs,
       },
       ...inspectOption(this.#deps.inspection, 'verifier', () => ({ verifier: 'message', client: r.clientIp, sender: r.sender })),

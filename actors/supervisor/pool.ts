@@ -79,6 +79,9 @@ export class CryptoPool {
       minThreads: Math.min(this.#threads, Math.max(0, opts.minThreads ?? 0)),
       maxThreads: this.#threads,
       idleTimeout: opts.idleTimeout ?? 30_000,
+      // A worker holds its next tasks in its port while it signs: it never waits for the main thread to hand it
+      // the next one (with one at a time the threads idled ~40% under load and the pool gave ~58% of openssl).
+      concurrentTasksPerWorker: 4,
     });
   }
 

@@ -192,10 +192,9 @@ export class Runtime {
   #startQueue(spool: Spool): void {
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
-    // A thread is kept ready when RSA keys are configured; otherwise threads start with the first task.
-    const rsa = [...(this.#delivery.signing?.dkim ?? []).map((d) => d.key), ...(this.#delivery.signing?.arc ? [this.#delivery.signing.arc.key] : [])]
-      .some((k) => k.algorithm === 'rsa-sha256');
-    const pool = (this.#pool ??= new CryptoPool({ minThreads: rsa ? 1 : 0 }));
+    // A thread is kept ready when signing is configured; otherwise threads start with the first task.
+    const signing = (this.#delivery.signing?.dkim ?? []).length > 0 || this.#delivery.signing?.arc !== undefined;
+    const pool = (this.#pool ??= new CryptoPool({ minThreads: signing ? 1 : 0 }));
     this.metrics.setSignPool(() => {
       const s = pool.stats();
       return { ...s, utilization: pool.utilizationSinceLastRead() };

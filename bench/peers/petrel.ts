@@ -282,7 +282,9 @@ class Daemon {
     // block the daemon under load and distort what is measured.
     const fd = openSync(logPath, 'a');
     try {
-      const c = withFdLimit(node, [cli, 'daemon', '--config', configPath], fds);
+      // PETREL_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the daemons a bench starts.
+      const nodeArgs = (process.env.PETREL_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+      const c = withFdLimit(node, [...nodeArgs, cli, 'daemon', '--config', configPath], fds);
       this.child = spawn(c.cmd, c.args, {
         cwd: root,
         stdio: ['ignore', fd, fd],

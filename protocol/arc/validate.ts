@@ -79,7 +79,7 @@ class Validator {
     const name = `${sig.selector}._domainkey.${sig.domain}`;
     let pending = this.#keys.get(name);
     if (!pending) {
-      pending = fetchKey(this.#ports.dns, name);
+      pending = fetchKey(this.#ports.dns, name, this.#ports.keyCache);
       this.#keys.set(name, pending);
     }
     const fetched = await pending;

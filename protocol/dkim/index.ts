@@ -9,6 +9,7 @@ export type {
   DkimDnsResult,
   DkimHash,
   DkimPorts,
+  KeyRecordCache,
   DkimResolver,
   DkimResult,
   DkimStatus,

@@ -59,6 +59,17 @@ export interface DkimPorts {
   readonly dns: DkimResolver;
   /** Milliseconds since the epoch, like Date.now. */
   readonly now: () => number;
+  /**
+   * Parsed key records by their text, kept by the caller: decoding a public key costs more than verifying
+   * with it (RFC 6376 section 3.6.1 records are the same for every message of a signer).
+   */
+  readonly keyCache?: KeyRecordCache;
+}
+
+/** What parseKeyRecord gave for a record's text; the caller bounds its size. */
+export interface KeyRecordCache {
+  get(record: string): unknown;
+  set(record: string, parsed: unknown): void;
 }
 
 /**

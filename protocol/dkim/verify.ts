@@ -5,7 +5,7 @@ import { bodyHashKey, hashBody } from './body.js';
 import { FieldIndex, headerHashInput, splitHeaderFields, splitMessage, toField } from './fields.js';
 import type { Field } from './fields.js';
 import { joinTxt, keyRefusal, MIN_RSA_BITS, parseKeyRecord } from './key.js';
-import type { DkimKey } from './key.js';
+import type { DkimKey, KeyParse } from './key.js';
 import { parseSignature } from './signature.js';
 import type { DkimSignature } from './signature.js';
 import { eximStatus } from './types.js';
@@ -19,6 +19,7 @@ import type {
   DkimResult,
   DkimStatus,
   DkimVerification,
+  KeyRecordCache,
   KeyType,
   RawField,
 } from './types.js';
@@ -83,7 +84,7 @@ export function bodyHashSpecs(headers: readonly RawField[], opts: VerifyOptions 
 export type KeyFetch = { kind: 'ok'; key: DkimKey } | { kind: 'error'; status: DkimStatus; code: DkimCode; reason: string };
 
 /** Fetches and reads a key record; never throws. The first record that reads as a key is used. */
-export async function fetchKey(dns: DkimResolver, name: string): Promise<KeyFetch> {
+export async function fetchKey(dns: DkimResolver, name: string, cache?: KeyRecordCache): Promise<KeyFetch> {
   let answer;
   try {
     answer = await dns.lookup(name, 'TXT');
@@ -96,7 +97,12 @@ export async function fetchKey(dns: DkimResolver, name: string): Promise<KeyFetc
   }
   let first: KeyFetch | null = null;
   for (const record of answer.records) {
-    const parsed = parseKeyRecord(joinTxt(record));
+    const text = joinTxt(record);
+    let parsed = cache?.get(text) as KeyParse | undefined;
+    if (parsed === undefined) {
+      parsed = parseKeyRecord(text);
+      cache?.set(text, parsed);
+    }
     if (parsed.kind === 'ok') return parsed;
     first ??= { kind: 'error', status: 'permerror', code: parsed.code, reason: parsed.reason };
   }
@@ -183,7 +189,7 @@ export async function verifyMessage(
     const name = `${sig.selector}._domainkey.${sig.domain}`;
     let pending = keys.get(name);
     if (!pending) {
-      pending = fetchKey(ports.dns, name);
+      pending = fetchKey(ports.dns, name, ports.keyCache);
       keys.set(name, pending);
     }
     const fetched = await pending;

@@ -2,7 +2,7 @@
 // the arrival ARC verdict in the envelope sets cv=; failures follow dkim_strict; one signing per message while
 // it is held; a big message is hashed without holding the event loop. Also the >64 KiB simple body hash.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, sign as cryptoSign } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -152,10 +152,15 @@ test('a key the pool cannot use: dkim_strict defers, otherwise unsigned (logged)
   assert.equal((await lax.s.acquire(job(env))).kind, 'unsigned');
   assert.ok(lax.logs.some((l) => l.level === 40 && /DKIM: message could not be signed \(sign task: .*\); sending it without/.test(l.msg)));
 
-  // ARC with a pool that fails: strict defers; otherwise the DKIM signature (Ed25519, inline) still goes.
+  // ARC with a pool that cannot seal: strict defers; otherwise the DKIM signature (Ed25519, signed by the pool)
+  // still goes.
   const arc = { arc_sign: `relay.example.com : arc : ${arcKey.file}` };
   assert.equal((await signer(signing({ ...arc, dkim_strict: '1' }), { pool: broken }).s.acquire(job(env))).kind, 'defer');
-  const both = signer(signing({ ...arc, dkim_domain: 'example.org', dkim_selector: 'ed', dkim_private_key: ed.file }), { pool: broken });
+  const sealBroken: SignPort = {
+    sign: (pem, hash, input) => Promise.resolve(cryptoSign(hash, input, createPrivateKey(pem)).toString('base64')),
+    seal: () => Promise.reject(new Error('sign task: the key is unusable')),
+  };
+  const both = signer(signing({ ...arc, dkim_domain: 'example.org', dkim_selector: 'ed', dkim_private_key: ed.file }), { pool: sealBroken });
   const out = await both.s.acquire(job(env));
   assert.equal(out.kind, 'signed');
   const message = sent(out, env);
