@@ -49,8 +49,26 @@ export class Ring<T> {
 
 const KEYS_MAX = 200;
 const NO_EDGES: readonly string[] = [];
+const NO_EFFECTS: readonly Fields[] = [];
 
+type Fields = { readonly type: string } & Record<string, unknown>;
 type Snapshot = { readonly value: StateValue; readonly status: string; readonly context: unknown; readonly error?: unknown };
+
+/**
+ * One step as it happened: references to the event, the emitted effects and the context (xstate never mutates
+ * them). Summarising them (TimelineEntry) waits until somebody reads the step: most steps are never looked at,
+ * and a viewer's stream only needs each actor's latest state.
+ */
+interface Step {
+  readonly seq: number;
+  readonly t: number;
+  readonly event: Fields;
+  readonly from: StateValue | null;
+  readonly to: StateValue;
+  readonly edges: readonly string[];
+  readonly out: readonly Fields[];
+  readonly context: unknown;
+}
 
 /** The recording of one actor, fed by its inspect observer. */
 export class ActorRecord {
@@ -58,16 +76,19 @@ export class ActorRecord {
   ended: number | undefined;
   status: ActorStatus = 'active';
   state: StateValue = '';
-  ctx: Readonly<Record<string, unknown>> = {};
   outcome: Outcome | undefined;
-  readonly keys = new Set<string>();
-  readonly entries: Ring<TimelineEntry>;
+  readonly #keys = new Set<string>();
+  readonly entries: Ring<Step>;
   #seq = 0;
+  /** Steps that have not given their filter keys yet, oldest first. */
+  #unkeyed: Step[] = [];
   #last: string | undefined;
+  #context: unknown;
+  #ctx: Readonly<Record<string, unknown>> | undefined;
   // The step being assembled between an event and the snapshot that ends it.
-  #event: { readonly type: string } | undefined;
+  #event: Fields | undefined;
   #edges: string[] | undefined;
-  #out: string[] | undefined;
+  #out: Fields[] | undefined;
 
   constructor(
     readonly id: string,
@@ -78,11 +99,30 @@ export class ActorRecord {
     infoKeys: readonly string[],
   ) {
     this.entries = new Ring(capacity);
-    for (const k of infoKeys) this.keys.add(k);
+    for (const k of infoKeys) this.#keys.add(k);
+  }
+
+  /** The selected context of the latest step. */
+  get ctx(): Readonly<Record<string, unknown>> {
+    return (this.#ctx ??= pickContext(this.kind, this.#context));
+  }
+
+  /** Filter values: message ids, domains, addresses, hosts, from every step recorded. */
+  get keys(): ReadonlySet<string> {
+    for (const step of this.#unkeyed) this.#index(step);
+    this.#unkeyed = [];
+    return this.#keys;
+  }
+
+  #index(step: Step): void {
+    if (this.#keys.size >= KEYS_MAX) return;
+    for (const k of keysOf(pickContext(this.kind, step.context))) this.#key(k);
+    const detail = eventDetail(step.event);
+    if (detail && typeof detail.messageId === 'string') this.#key(detail.messageId);
   }
 
   #key(k: string): void {
-    if (this.keys.size < KEYS_MAX) this.keys.add(k);
+    if (this.#keys.size < KEYS_MAX) this.#keys.add(k);
   }
 
   /**
@@ -93,7 +133,7 @@ export class ActorRecord {
     if (e.actorRef.sessionId !== e.rootId) return false;
     switch (e.type) {
       case '@xstate.event':
-        this.#event = e.event;
+        this.#event = e.event as Fields;
         return false;
       case '@xstate.microstep':
         for (const t of (e as unknown as { _transitions: readonly object[] })._transitions) {
@@ -103,9 +143,9 @@ export class ActorRecord {
         return false;
       case '@xstate.action': {
         if (e.action.type !== 'xstate.emit') return false;
-        const ev = (e.action.params as { event?: { type: string } & Record<string, unknown> } | undefined)?.event;
+        const ev = (e.action.params as { event?: Fields } | undefined)?.event;
         if (ev) {
-          (this.#out ??= []).push(effectLine(ev));
+          (this.#out ??= []).push(ev);
           if (this.kind === 'delivery') this.outcome = worstOutcome(this.outcome, ev);
         }
         return false;
@@ -120,32 +160,30 @@ export class ActorRecord {
 
   #commit(snap: Snapshot): void {
     const event = this.#event ?? { type: '(update)' };
-    const detail = eventDetail(event as { type: string } & Record<string, unknown>);
-    const ctx = pickContext(this.kind, snap.context);
-    const prev = this.entries.last();
-    const entry: TimelineEntry = {
+    const step: Step = {
       seq: this.#seq++,
       t: Date.now(),
-      event: event.type,
-      ...(detail ? { detail } : {}),
-      from: prev ? prev.to : null,
+      event,
+      from: this.#seq > 1 ? this.state : null,
       to: snap.value,
       edges: this.#edges ?? NO_EDGES,
-      out: this.#out ?? NO_EDGES,
-      ctx,
+      out: this.#out ?? NO_EFFECTS,
+      context: snap.context,
     };
-    this.entries.push(entry);
+    this.entries.push(step);
+    // Keys are taken when somebody asks; a record nobody reads gives them in bulk, never holding many steps.
+    this.#unkeyed.push(step);
+    if (this.#unkeyed.length >= this.entries.capacity) void this.keys;
     this.#event = undefined;
     this.#edges = undefined;
     this.#out = undefined;
     this.state = snap.value;
-    this.ctx = ctx;
+    this.#context = snap.context;
+    this.#ctx = undefined;
     this.#last = event.type;
-    for (const k of keysOf(ctx)) this.#key(k);
-    if (detail && typeof detail.messageId === 'string') this.#key(detail.messageId);
     if (snap.status !== 'active') {
       this.status = snap.status === 'done' ? 'done' : snap.status === 'error' ? 'error' : 'stopped';
-      this.ended = entry.t;
+      this.ended = step.t;
     }
   }
 
@@ -176,7 +214,22 @@ export class ActorRecord {
   }
 
   detail(since = -1): ActorDetail {
-    const entries = this.entries.toArray().filter((e) => e.seq > since);
+    const entries = this.entries.toArray().filter((e) => e.seq > since).map((step) => this.#entry(step));
     return { summary: this.summary(), dropped: this.entries.dropped, entries };
+  }
+
+  #entry(step: Step): TimelineEntry {
+    const detail = eventDetail(step.event);
+    return {
+      seq: step.seq,
+      t: step.t,
+      event: step.event.type,
+      ...(detail ? { detail } : {}),
+      from: step.from,
+      to: step.to,
+      edges: step.edges,
+      out: step.out.length === 0 ? NO_EDGES : step.out.map((ev) => effectLine(ev)),
+      ctx: pickContext(this.kind, step.context),
+    };
   }
 }
