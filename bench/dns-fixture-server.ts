@@ -1,59 +1,79 @@
-// A DNS server on 127.0.0.1 (UDP and TCP on one port) answering from a DNS fixture, for scenarios whose daemon looks up SPF, DKIM and DMARC records.
-
-// Adapted from test/helpers/dns-server.ts (the bench does not import test code): answers as a
-// recursive resolver would (RFC 1035; TC over UDP per RFC 7766; SOA in negative answers per RFC 2308),
-// without the test server's options (AD bit, unchased CNAMEs, query log).
-
-import { createSocket, type Socket as UdpSocket } from 'node:dgram';
-import { createServer, type Server, type Socket } from 'node:net';
+// A small DNS server on 127.0.0.1 (UDP and TCP on one port) answering from a DNS fixture like a recursive
+// resolver would (RFC 1035; TC over UDP per RFC 7766; SOA in negative answers per RFC 2308): the benchmark's
+// DNS (inbound-verify) and the tests' (test/helpers/dns-server.ts re-exports it).
+import { createSocket } from 'node:dgram';
+import type { Socket as UdpSocket } from 'node:dgram';
+import { createServer } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, Packet } from 'dns-packet';
-import { FixtureIndex, type DnsFixture } from '../net/dns/fixture.js';
-import type { WireRecord } from '../net/dns/message.js';
+import { FixtureIndex } from '../net/dns/fixture.js';
+import type { DnsFixture } from '../net/dns/fixture.js';
 import type { MxRecord, TlsaRecord } from '../net/dns/types.js';
+import type { WireRecord } from '../net/dns/message.js';
 
-export type { DnsFixture };
+export interface DnsServerOptions {
+  /** Port for UDP and TCP; 0 (default) picks one free for both. */
+  readonly port?: number;
+  /** Set the AD bit on answers to queries that ask for it (AD or DO), as a validating resolver would. */
+  readonly ad?: boolean;
+  /** TTL of every record (default 300, as the fixture resolver reports). */
+  readonly ttl?: number;
+  /** MINIMUM of the SOA sent with negative answers (default 30, as the fixture resolver reports). */
+  readonly soaMinimum?: number;
+  /** TTL of that SOA record (default 3600; the negative TTL is the lower of the two). */
+  readonly soaTtl?: number;
+  /**
+   * Follow CNAMEs inside the fixture (default true, as a recursive resolver does). With false, a name with a CNAME
+   * is answered with that CNAME alone, as an authoritative server does for a target outside its zone.
+   */
+  readonly followCname?: boolean;
+}
 
-/** A running fixture server. */
-export interface FixtureDnsServer {
+export interface DnsQueryLog {
+  readonly name: string;
+  readonly type: string;
+  readonly transport: 'udp' | 'tcp';
+}
+
+export interface TestDnsServer {
   readonly port: number;
-  /** `127.0.0.1:port`, ready for the daemon's `dns_servers`. */
+  readonly address: string;
+  /** `127.0.0.1:port`, ready for `dns_servers`. */
   readonly server: string;
-  /** Queries answered so far (over UDP and TCP), by "name TYPE" (names lower-cased). */
-  readonly queries: ReadonlyMap<string, number>;
-  /** All queries answered so far. */
-  readonly total: number;
-  /** Closes both sockets and every TCP connection; safe to call twice. */
+  /** Replaces the fixture (validated; throws DnsConfigError). */
+  setFixture(fixture: DnsFixture): void;
+  /** Every query received, in order (names lower-cased). */
+  readonly queries: DnsQueryLog[];
   close(): Promise<void>;
 }
 
 const ADDRESS = '127.0.0.1';
-/** TTL of every record; negative answers carry an SOA whose minimum (the negative TTL) is lower. */
-const TTL = 300;
-const NEGATIVE_TTL = 30;
 type Decoded = DecodedPacket & { rcode?: string };
 
-const RCODES = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3 } as const;
+function rcodeValue(name: 'NOERROR' | 'FORMERR' | 'SERVFAIL' | 'NXDOMAIN'): number {
+  return { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3 }[name];
+}
 
-function toAnswer(name: string, type: string, rec: WireRecord): Answer {
+function toAnswer(name: string, type: string, ttl: number, rec: WireRecord): Answer {
   switch (type) {
     case 'A':
     case 'AAAA':
     case 'PTR':
     case 'CNAME':
-      return { type, name, ttl: TTL, data: rec as string };
+      return { type, name, ttl, data: rec as string };
     case 'MX': {
       const mx = rec as MxRecord;
-      return { type: 'MX', name, ttl: TTL, data: { preference: mx.priority, exchange: mx.exchange } };
+      return { type: 'MX', name, ttl, data: { preference: mx.priority, exchange: mx.exchange } };
     }
     case 'TXT':
-      return { type: 'TXT', name, ttl: TTL, data: [...(rec as Buffer[])] };
+      return { type: 'TXT', name, ttl, data: [...(rec as Buffer[])] };
     case 'TLSA': {
       const t = rec as TlsaRecord;
-      return { type: 'TLSA', name, ttl: TTL, data: { usage: t.usage, selector: t.selector, matchingType: t.matchingType, certificate: t.data } };
+      return { type: 'TLSA', name, ttl, data: { usage: t.usage, selector: t.selector, matchingType: t.matchingType, certificate: t.data } };
     }
   }
-  throw new Error(`dns-fixture-server: cannot encode ${type}`);
+  throw new Error(`dns-server: cannot encode ${type}`);
 }
 
 /** The zone a negative answer's SOA claims: the last two labels of the name. */
@@ -62,33 +82,47 @@ function zoneOf(name: string): string {
   return labels.length <= 2 ? name : labels.slice(-2).join('.');
 }
 
-class FixtureServer implements FixtureDnsServer {
-  readonly queries = new Map<string, number>();
-  total = 0;
-  /** Kept: the socket cannot tell it once closed. */
-  readonly port: number;
+class DnsTestServer implements TestDnsServer {
+  readonly address = ADDRESS;
+  readonly queries: DnsQueryLog[] = [];
   readonly #udp: UdpSocket;
   readonly #tcp: Server;
   readonly #conns = new Set<Socket>();
-  readonly #index: FixtureIndex;
-  #closed: Promise<void> | undefined;
+  readonly #opts: Required<Omit<DnsServerOptions, 'port'>>;
+  #index: FixtureIndex;
 
-  constructor(udp: UdpSocket, tcp: Server, index: FixtureIndex) {
+  constructor(udp: UdpSocket, tcp: Server, fixture: DnsFixture, opts: DnsServerOptions) {
     this.#udp = udp;
     this.#tcp = tcp;
-    this.#index = index;
-    this.port = udp.address().port;
+    this.#index = FixtureIndex.from(fixture, 'DNS server fixture');
+    this.#opts = {
+      ad: opts.ad ?? false,
+      ttl: opts.ttl ?? 300,
+      soaMinimum: opts.soaMinimum ?? 30,
+      soaTtl: opts.soaTtl ?? 3600,
+      followCname: opts.followCname ?? true,
+    };
+    this.#port = udp.address().port;
     udp.on('message', (msg, rinfo) => {
       const reply = this.#respond(msg, 'udp');
       if (reply) udp.send(reply, rinfo.port, rinfo.address);
     });
-    // A reply to a client that went away must not take the bench down.
-    udp.on('error', () => undefined);
     tcp.on('connection', (sock) => this.#serveTcp(sock));
+  }
+
+  // Kept: the port is still known (to check it is closed) after close().
+  readonly #port: number;
+
+  get port(): number {
+    return this.#port;
   }
 
   get server(): string {
     return `${ADDRESS}:${this.port}`;
+  }
+
+  setFixture(fixture: DnsFixture): void {
+    this.#index = FixtureIndex.from(fixture, 'DNS server fixture');
   }
 
   #serveTcp(sock: Socket): void {
@@ -114,7 +148,7 @@ class FixtureServer implements FixtureDnsServer {
     });
   }
 
-  /** The reply to one query, or null for none (TIMEOUT in the fixture, or not a query). */
+  /** The reply to one query, or null for no reply (TIMEOUT, or not a query). */
   #respond(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | null {
     let q: Decoded;
     try {
@@ -133,36 +167,44 @@ class FixtureServer implements FixtureDnsServer {
     };
     const rd = (q.flags ?? 0) & dnsPacket.RECURSION_DESIRED;
     const header = dnsPacket.AUTHORITATIVE_ANSWER | rd | dnsPacket.RECURSION_AVAILABLE;
-    if (!question || (q.questions ?? []).length !== 1) return dnsPacket.encode({ ...base, flags: header | RCODES.FORMERR });
+    if (!question || (q.questions ?? []).length !== 1) return dnsPacket.encode({ ...base, flags: header | rcodeValue('FORMERR') });
     const qname = question.name.toLowerCase();
-    const key = `${qname} ${question.type}`;
-    this.queries.set(key, (this.queries.get(key) ?? 0) + 1);
-    this.total++;
+    this.queries.push({ name: qname, type: question.type, transport });
 
-    const answer = this.#index.answer(qname, question.type);
+    const answer = this.#index.answer(qname, question.type, this.#opts.followCname);
     if (answer.kind === 'TIMEOUT') return null;
-    if (answer.kind === 'SERVFAIL') return dnsPacket.encode({ ...base, flags: header | RCODES.SERVFAIL });
-    // Owner names as the client wrote them for the first record (names match case-insensitively anyway).
+    if (answer.kind === 'SERVFAIL') return dnsPacket.encode({ ...base, flags: header | rcodeValue('SERVFAIL') });
+
+    const wantsAd = ((q.flags ?? 0) & dnsPacket.AUTHENTIC_DATA) !== 0 || (opt !== undefined && 'flag_do' in opt && opt.flag_do);
+    const ad = this.#opts.ad && wantsAd ? dnsPacket.AUTHENTIC_DATA : 0;
+    const ttl = this.#opts.ttl;
+    // Owner names as the client wrote them for the first record (RFC 1035 7.3 matches case-insensitively anyway).
     const owner = (n: string): string => (n === qname ? question.name : n);
-    const answers: Answer[] = answer.chain.map((c) => ({ type: 'CNAME', name: owner(c.owner), ttl: TTL, data: c.target }));
-    for (const rec of answer.records) answers.push(toAnswer(owner(answer.final), question.type, rec));
+    const answers: Answer[] = answer.chain.map((c) => ({ type: 'CNAME', name: owner(c.owner), ttl, data: c.target }));
+    for (const rec of answer.records) answers.push(toAnswer(owner(answer.final), question.type, ttl, rec));
     const authorities: Answer[] = [];
-    if (answer.records.length === 0) {
+    // A CNAME the server did not chase comes alone: no SOA, which tells the client to ask for the target.
+    const unchased = !this.#opts.followCname && answer.chain.length > 0;
+    if (answer.records.length === 0 && !unchased) {
       authorities.push({
         type: 'SOA',
         name: zoneOf(answer.final),
-        ttl: 3600,
-        data: { mname: 'ns.bench.test', rname: 'hostmaster.bench.test', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: NEGATIVE_TTL },
+        ttl: this.#opts.soaTtl,
+        data: { mname: 'ns.petrel.test', rname: 'hostmaster.petrel.test', serial: 1, refresh: 3600, retry: 600, expire: 86400, minimum: this.#opts.soaMinimum },
       });
     }
-    const wire = dnsPacket.encode({ ...base, flags: header | RCODES[answer.rcode], answers, authorities });
+    const full: Packet = { ...base, flags: header | ad | rcodeValue(answer.rcode), answers, authorities };
+    const wire = dnsPacket.encode(full);
     if (transport === 'udp') {
       const limit = opt && 'udpPayloadSize' in opt ? Math.max(512, opt.udpPayloadSize) : 512;
-      if (wire.length > limit) return dnsPacket.encode({ ...base, flags: header | dnsPacket.TRUNCATED_RESPONSE | RCODES[answer.rcode] });
+      if (wire.length > limit) return dnsPacket.encode({ ...base, flags: header | ad | dnsPacket.TRUNCATED_RESPONSE | rcodeValue(answer.rcode) });
     }
     return wire;
   }
 
+  #closed: Promise<void> | undefined;
+
+  /** Closes both sockets and every TCP connection; safe to call twice. */
   close(): Promise<void> {
     this.#closed ??= (async () => {
       for (const c of this.#conns) c.destroy();
@@ -177,7 +219,7 @@ class FixtureServer implements FixtureDnsServer {
 
 function bindUdp(port: number): Promise<UdpSocket> {
   return new Promise((resolve, reject) => {
-    // A big receive buffer: a burst of queries from many sessions must not overflow it.
+    // A big receive buffer: hundreds of queries sent at once must not overflow it (the kernel caps it at rmem_max).
     const sock = createSocket({ type: 'udp4', recvBufferSize: 4 * 1024 * 1024 });
     sock.once('error', reject);
     sock.bind(port, ADDRESS, () => {
@@ -198,27 +240,37 @@ function listenTcp(port: number): Promise<Server> {
   });
 }
 
-/**
- * Validates the fixture (FixtureIndex: throws DnsConfigError naming the first fault), binds UDP on a
- * free port and TCP on the same one, picking another port when TCP's is taken.
- */
-export async function startFixtureDnsServer(fixture: DnsFixture): Promise<FixtureDnsServer> {
-  const index = FixtureIndex.from(fixture, 'bench DNS fixture');
+/** Starts the server. With port 0, binds UDP on a free port and tries TCP on the same one, picking again if taken. */
+export async function startDnsServer(fixture: DnsFixture, opts: DnsServerOptions = {}): Promise<TestDnsServer> {
+  FixtureIndex.from(fixture, 'DNS server fixture');
+  const wanted = opts.port ?? 0;
   for (let attempt = 0; ; attempt++) {
-    const udp = await bindUdp(0);
+    const udp = await bindUdp(wanted);
     try {
       const tcp = await listenTcp(udp.address().port);
-      return new FixtureServer(udp, tcp, index);
+      return new DnsTestServer(udp, tcp, fixture, opts);
     } catch (err) {
       udp.close();
-      if (attempt >= 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+      if (wanted !== 0 || attempt >= 20 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
     }
   }
 }
+
+export type { DnsFixture };
 
 /** A TXT record's text cut into character-strings of at most 255 octets (a DKIM key is longer). */
 export function txtStrings(record: string): string[] {
   const out: string[] = [];
   for (let i = 0; i < record.length; i += 255) out.push(record.slice(i, i + 255));
+  return out;
+}
+
+/** The queries a server answered, counted by "name TYPE". */
+export function queryCounts(server: TestDnsServer): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const q of server.queries) {
+    const k = `${q.name} ${q.type}`;
+    out.set(k, (out.get(k) ?? 0) + 1);
+  }
   return out;
 }

@@ -8,7 +8,7 @@
 
 import { generateKeyPairSync } from 'node:crypto';
 import { BenchError } from '../errors.js';
-import { startFixtureDnsServer, txtStrings, type DnsFixture, type FixtureDnsServer } from '../dns-fixture-server.js';
+import { queryCounts, startDnsServer, txtStrings, type DnsFixture, type TestDnsServer } from '../dns-fixture-server.js';
 import { LOAD_DEFAULTS } from '../loadgen/index.js';
 import { envelope, MessageFactory } from '../loadgen/message.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
@@ -118,7 +118,7 @@ class IdCollector {
  * After the run, before the daemon stops: lists its queue and looks at a few messages (first, middle,
  * last). Throws ERR_BENCH_CHECK unless each has our Authentication-Results with dkim, spf and dmarc=pass.
  */
-export async function checkQueuedAuth(peer: RunningPeer, system: string, dns?: FixtureDnsServer): Promise<string[]> {
+export async function checkQueuedAuth(peer: RunningPeer, system: string, dns?: TestDnsServer): Promise<string[]> {
   const fail = (why: string): never => {
     throw new BenchError('ERR_BENCH_CHECK', `${system} did not verify the bench messages: ${why}`);
   };
@@ -140,8 +140,8 @@ export async function checkQueuedAuth(peer: RunningPeer, system: string, dns?: F
   }
   const lines = [`${samples.length} of ${ids.length} queued messages sampled, each with spf, dkim and dmarc=pass: ${example}`];
   if (dns) {
-    const asked = [...dns.queries.entries()].map(([q, n]) => `${q} x${n}`).join(', ');
-    lines.push(`DNS server on ${dns.server} answered ${dns.total} queries (${asked})`);
+    const asked = [...queryCounts(dns).entries()].map(([q, n]) => `${q} x${n}`).join(', ');
+    lines.push(`DNS server on ${dns.server} answered ${dns.queries.length} queries (${asked})`);
   }
   return lines;
 }
@@ -153,7 +153,7 @@ async function runVerifyScenario(spec: ScenarioSpec, load: ScenarioLoad, targets
   const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
   const message = signedBenchMessage(load.size, pem);
-  const dns = await startFixtureDnsServer(verifyFixture(publicKey.export({ format: 'der', type: 'spki' }).toString('base64')));
+  const dns = await startDnsServer(verifyFixture(publicKey.export({ format: 'der', type: 'spki' }).toString('base64')));
   try {
     const name = `${petrel.name}+verify`;
     const probe = async (peer: RunningPeer): Promise<InboundProbe> => ({ finish: () => checkQueuedAuth(peer, name, dns) });
