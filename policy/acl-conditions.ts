@@ -1,7 +1,8 @@
 // The tests behind ACL conditions other than `acl`: lists, verify, condition (Exim spec, "ACL conditions").
 import { parseMailbox } from '../protocol/smtp/address.js';
 import type { Item } from './acl-parse.js';
-import type { AclAddress, AclInput, FoundFacts } from './acl-types.js';
+import { isPromise } from './acl-types.js';
+import type { AclAddress, AclInput, FoundFacts, Steps } from './acl-types.js';
 import { expand } from './expand.js';
 import type { HeaderLookup, ItemLookup, VarLookup } from './expand.js';
 import { AUTH_CONDITIONS, authCondition, verifyArc } from './auth-conditions.js';
@@ -17,16 +18,8 @@ export type CondOutcome =
   | { kind: 'bool'; value: boolean; message?: string }
   | { kind: 'defer'; reason: string; message?: string };
 
-/**
- * ACL evaluation is written as generators so that one evaluator serves two callers: a run that
- * never needs to wait finishes synchronously (the session decides inline), and a run that does
- * (a delay, a verification over the network) yields the promise it waits for and resumes.
- */
-export type Steps<T> = Generator<Promise<unknown>, T, unknown>;
-
-export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
-  return typeof (v as { then?: unknown } | null)?.then === 'function';
-}
+export { isPromise } from './acl-types.js';
+export type { Steps } from './acl-types.js';
 
 export interface CondEnv {
   readonly input: AclInput;

@@ -93,3 +93,14 @@ export interface AclResult {
   /** Line of the statement that decided; absent for the implicit deny at the end. */
   readonly line?: number;
 }
+
+/**
+ * ACL evaluation is written as generators so that one evaluator serves two callers: a run that
+ * never needs to wait finishes synchronously (the session decides inline), and a run that does
+ * (a delay, a verification over the network) yields the promise it waits for and resumes.
+ */
+export type Steps<T> = Generator<Promise<unknown>, T, unknown>;
+
+export function isPromise<T>(v: T | Promise<T>): v is Promise<T> {
+  return typeof (v as { then?: unknown } | null)?.then === 'function';
+}

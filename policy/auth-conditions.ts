@@ -2,9 +2,8 @@
 // verify = arc (Exim spec, "DKIM, SPF and DMARC"; experimental-spec, "ARC support").
 import type { SpfResult } from '../protocol/spf/index.js';
 import type { Item } from './acl-parse.js';
-import type { AclInput, FoundFacts } from './acl-types.js';
-import type { Steps } from './acl-conditions.js';
-import { isPromise } from './acl-conditions.js';
+import { isPromise } from './acl-types.js';
+import type { AclInput, FoundFacts, Steps } from './acl-types.js';
 import { ARC_STATE_VALUES, DKIM_STATUS_VALUES, DMARC_STATUS_VALUES, SPF_CONDITION_VALUES, overallDkimStatus } from './auth-facts.js';
 import { splitList } from './lists.js';
 
