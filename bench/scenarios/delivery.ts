@@ -8,48 +8,11 @@ import { describeError } from '../errors.js';
 import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RunningRelay } from '../peers/types.js';
-import { slotEndOf, type DeliveryProgress, type ScenarioHooks, type ScenarioLoad, type ScenarioPhase, type ScenarioSpec, type TargetRun } from './index.js';
+import { slotEndOf } from './common.js';
 import { observe } from './observe.js';
+import type { DeliveryProgress, DeliveryResult, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
-/** What a delivery run measured at the sink, and around it. */
-export interface DeliveryResult {
-  /** Messages the MTA accepted in the measured part (the fill, or the load): what the sink must get. */
-  readonly expected: number;
-  /** Messages the sink received in the measured part. */
-  readonly delivered: number;
-  /** Epoch ms the clock started: the release (drain), or the load's first connection (relay). */
-  readonly startedAt: number;
-  /** ms from the start to the first and to the last message at the sink (absent: none arrived). */
-  readonly firstDeliveryMs?: number;
-  readonly lastDeliveryMs?: number;
-  /**
-   * ms from the start until the queue was empty (absent: it never was, within the run): the time
-   * of the system's own log line for the last message leaving the queue when it has one (Petrel),
-   * else when a queue count first said 0 (Postfix: `postqueue -j` every 200 ms near the end).
-   */
-  readonly emptyMs?: number;
-  /** Where emptyMs comes from. */
-  readonly emptySource?: 'log' | 'count';
-  /** ms from the start until a queue count first said 0. */
-  readonly emptySeenMs?: number;
-  /** Delivered per second, from the start to the last message at the sink. */
-  readonly rate: number;
-  /** Queue count last seen: 0 when the queue emptied. */
-  readonly queueLeft?: number;
-  /** Messages in the queue just before the release (drain only). */
-  readonly queuedAtRelease?: number;
-  /** ms the release itself took (Petrel: start of the daemon until its banner; Postfix: postsuper, postqueue). */
-  readonly releaseMs?: number;
-  /** Deliveries at the sink in each whole second from the start (sampled every 200 ms). */
-  readonly perSecond: number[];
-  /** Queue counts taken (each one is a `petrel queue count` or `postqueue -j` run). */
-  readonly probes: number;
-  /** The accepting side: the fill (drain) or the measured load (relay), as the load generator saw it. */
-  readonly accept: Omit<LoadResult, 'perSecond'>;
-  readonly warmup?: { readonly sent: number; readonly delivered: number };
-  /** True when the deadline or an abort ended the run before the queue was empty. */
-  readonly timedOut: boolean;
-}
+export type { DeliveryResult } from './types.js';
 
 // How often the sink's count is looked at, and the queue when it is due.
 const POLL_MS = 200;

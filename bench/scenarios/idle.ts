@@ -5,52 +5,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../errors.js';
 import { holdIdleSessions } from '../loadgen/idle.js';
-import { runLoad, type LatencySummary, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { fdsFor, withFdLimit } from '../peers/process.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
 import { treePssKb, treeUsage } from '../resources.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './index.js';
 import { observe } from './observe.js';
-
-/** The probe: whole one-message sessions, a few at a time, timed from connect to the reply to QUIT. */
-export interface IdleProbe {
-  readonly sent: number;
-  readonly failed: number;
-  readonly rate: number;
-  /** Connect to the 220 banner. */
-  readonly bannerMs?: LatencySummary;
-  /** Connect to the reply to QUIT, one message in between. */
-  readonly sessionMs?: LatencySummary;
-  /** End of data to its reply. */
-  readonly dataMs: LatencySummary;
-  readonly errors: ReadonlyArray<{ readonly message: string; readonly count: number }>;
-}
-
-export interface IdleResult {
-  readonly requested: number;
-  /** Sessions actually attempted, when the system caps them (see PeerTarget.maxIdleSessions). */
-  readonly cappedAt?: number;
-  readonly opened: number;
-  readonly failed: number;
-  /** ms to open them all. */
-  readonly openMs: number;
-  readonly openTimedOut: boolean;
-  readonly openErrors: ReadonlyArray<{ readonly message: string; readonly count: number }>;
-  /** Sessions still open when the probe ended (the server may drop idle ones). */
-  readonly stillOpen?: number;
-  readonly rssBeforeKb: number;
-  readonly rssIdleKb: number;
-  /** (rssIdle - rssBefore) / opened, kB. */
-  readonly rssPerSessionKb?: number;
-  readonly pssBeforeKb?: number;
-  readonly pssIdleKb?: number;
-  readonly pssPerSessionKb?: number;
-  readonly processesBefore: number;
-  readonly processesIdle: number;
-  /** The probe before the idle sessions were opened, and while they were open. */
-  readonly probeBefore?: IdleProbe;
-  readonly probeDuring?: IdleProbe;
-}
+import type { IdleProbe, IdleResult, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
 const PROBE_CONCURRENCY = 2;
 // Memory is read once it has been steady this long (or after SETTLE_MAX_MS).

@@ -1,44 +1,14 @@
 // The inbound load against one system (inbound-1conn, inbound-reuse, and the Petrel variant scenarios): start, warm up, measure, stop.
 
-// Runtime imports from index.ts are avoided here: index.ts lists the scenarios, whose modules use
-// this one, so importing it back would leave SCENARIOS uninitialized when a scenario module loads first.
-
 import { describeError } from '../errors.js';
 import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './index.js';
+import { MIN_SLOT_MS, slotEndOf, STOP_RESERVE_MS } from './common.js';
 import { observe } from './observe.js';
+import type { InboundExtras, InboundProbe, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
-/** When the slot of the run starting now ends: its share of the time left before the deadline. */
-export function slotEndOf(hooks: ScenarioHooks): number {
-  const now = Date.now();
-  const share = hooks.share ? Math.min(1, Math.max(0, hooks.share())) : 1 / Math.max(1, hooks.runsLeft());
-  return now + (hooks.deadline - now) * share;
-}
-
-// The smallest slice of time still worth starting a system for.
-export const MIN_SLOT_MS = 5_000;
 // A measured run by message count gets this long before it is cut short (unless its slot is shorter).
 const RUN_TIMEOUT_MS = 120_000;
-// Kept free at the end of a slot for stopping the system (Postfix drains its queue first).
-export const STOP_RESERVE_MS = 3_000;
-
-/** Something a scenario attaches to the running system for the whole run (a viewer of its inspector). */
-export interface InboundProbe {
-  /**
-   * Called after the measured run, before the system stops: what was checked, one line each. A
-   * throw fails the run: its figures stay in the report, but its row says why it failed.
-   */
-  finish(): Promise<readonly string[]>;
-}
-
-/** What an inbound scenario may add to the plain load against one system. */
-export interface InboundExtras {
-  /** One fixed message sent instead of generated ones (see LoadOptions.message). */
-  readonly message?: string;
-  /** Started once the system is up, before the warm-up. */
-  readonly probe?: (peer: RunningPeer) => Promise<InboundProbe>;
-}
 
 /** The inbound load against one system: start, warm up, measure, stop. */
 export async function runInboundTarget(

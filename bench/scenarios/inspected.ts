@@ -8,8 +8,7 @@
 import http from 'node:http';
 import { BenchError, describeError } from '../errors.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
-import type { InboundProbe } from './inbound.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec } from './index.js';
+import type { InboundProbe, ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec } from './types.js';
 import { costPercent, petrelOf, rateOf, runPetrelVariants, variantRunCount, withChecks, type InboundVariant } from './variants.js';
 
 /** The target: a viewer costs less than this share of the unwatched rate. */

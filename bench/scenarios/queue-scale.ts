@@ -5,30 +5,10 @@
 // it reached.
 
 import { describeError } from '../errors.js';
-import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
-import type { MetricsSeries } from '../metrics.js';
+import { runLoad, type LoadInput } from '../loadgen/index.js';
 import type { PeerTarget, QueueScaleHandle, RunningPeer } from '../peers/types.js';
-import type { ResourceSeries } from '../resources.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './index.js';
 import { observe } from './observe.js';
-
-export interface QueueScaleStep {
-  /** Messages the step asked to have queued. */
-  readonly target: number;
-  /** Messages in the spool when the daemon started. */
-  readonly queued: number;
-  /** Messages the filler added for this step, and how long it took (ms). */
-  readonly added: number;
-  readonly fillMs: number;
-  /** The fill was cut by its time limit: `queued` is what was reached. */
-  readonly fillTimedOut: boolean;
-  /** From spawning the daemon to its first 220 banner (ms). */
-  readonly readyMs?: number;
-  readonly result?: LoadResult;
-  readonly resources?: ResourceSeries;
-  readonly metrics?: MetricsSeries;
-  readonly error?: string;
-}
+import type { QueueScaleStep, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
 export const DEFAULT_QUEUE_COUNTS = [0, 100_000, 1_000_000] as const;
 // The filler writes some 20,000 messages per second here; the budget assumes 5,000 to stay safe.

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { petrelTarget } from '../peers/petrel.js';
 import type { PeerTarget } from '../peers/types.js';
 import { runDeliveryTarget } from './delivery.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec, TargetRun } from './index.js';
+import type { ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec, TargetRun } from './types.js';
 
 /** The ADMD of the bench daemon: authserv-id of the A-R the data ACL adds, and d= of its signatures. */
 const ADMD = 'bench.petrel.test';

@@ -2,8 +2,8 @@
 
 import { petrelTarget } from '../peers/petrel.js';
 import type { PeerTarget } from '../peers/types.js';
-import { runInboundTarget, type InboundExtras } from './inbound.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioSpec, TargetRun } from './index.js';
+import { runInboundTarget } from './inbound.js';
+import type { InboundExtras, ScenarioHooks, ScenarioLoad, ScenarioSpec, TargetRun } from './types.js';
 
 /** One configuration of Petrel measured by a variant scenario. */
 export interface InboundVariant {

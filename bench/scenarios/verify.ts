@@ -13,8 +13,7 @@ import { LOAD_DEFAULTS } from '../loadgen/index.js';
 import { envelope, MessageFactory } from '../loadgen/message.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
 import { createBodyHasher, signMessage, splitHeaderFields, splitMessage } from '../../protocol/dkim/index.js';
-import type { InboundProbe } from './inbound.js';
-import type { ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec } from './index.js';
+import type { InboundProbe, ScenarioHooks, ScenarioLoad, ScenarioReport, ScenarioSpec } from './types.js';
 import { costPercent, petrelOf, rateOf, runPetrelVariants, variantRunCount, withChecks, type InboundVariant } from './variants.js';
 
 /** Our ADMD: the authserv-id of the Authentication-Results the data ACL adds. */
