@@ -63,7 +63,9 @@ const RSA_BATCH_MAX = 8;
 export class CryptoPool {
   readonly #pool: Piscina;
   readonly #threads: number;
-  readonly #batches = new Map<string, Batch>();
+  // By hash, then by the key's PEM: the PEM string comes from the config each time, so its hash is computed once
+  // (a joined "hash + PEM" key would be a new 1.7 KB string to build and hash per signature).
+  readonly #batches = new Map<SignTask['hash'], Map<string, Batch>>();
   #scheduled = false;
   #tasks = 0;
   #failures = 0;
@@ -88,15 +90,19 @@ export class CryptoPool {
   /** Sign `input` with the key; resolves with the base64 signature. */
   sign(keyPem: string, hash: SignTask['hash'], input: Uint8Array): Promise<string> {
     return new Promise((resolve, reject) => {
-      const id = `${hash ?? 'eddsa'}\n${keyPem}`;
-      let b = this.#batches.get(id);
+      let byKey = this.#batches.get(hash);
+      if (!byKey) {
+        byKey = new Map();
+        this.#batches.set(hash, byKey);
+      }
+      let b = byKey.get(keyPem);
       if (!b) {
         b = { keyPem, hash, items: [] };
-        this.#batches.set(id, b);
+        byKey.set(keyPem, b);
       }
       b.items.push({ input, resolve, reject });
       if (b.items.length >= BATCH_MAX) {
-        this.#batches.delete(id);
+        byKey.delete(keyPem);
         this.#dispatch(b);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
@@ -118,7 +124,7 @@ export class CryptoPool {
 
   #flush(): void {
     this.#scheduled = false;
-    const batches = [...this.#batches.values()];
+    const batches = [...this.#batches.values()].flatMap((byKey) => [...byKey.values()]);
     this.#batches.clear();
     for (const b of batches) this.#dispatch(b);
   }
