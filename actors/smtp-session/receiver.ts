@@ -21,7 +21,8 @@ export interface ReceiverOptions {
 }
 
 /** Header fields that make verification need the network: DKIM signatures and ARC sets. */
-const SIGNATURE_FIELD = /^\s*(?:dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)\s*$/i;
+/** A header section with a field the verifiers read (RFC 6376, RFC 8617): scanned as text, names at line starts. */
+const SIGNATURE_FIELD = /^(?:dkim-signature|arc-seal|arc-message-signature|arc-authentication-results)[ \t]*:/im;
 
 /** The message as the verifiers need it: header fields as the client sent them, and the body hashes. */
 export interface VerifyMaterial {
@@ -51,7 +52,10 @@ export class Receiver {
   readonly #hashes: ReceiverOptions['hashes'];
   /** undefined until the header section is known; null when no body hash is wanted. */
   #hasher: BodyHashSet | null | undefined;
+  /** The client's header section (our trace header left out), once known. */
+  #own: Buffer | undefined;
   #fields: RawField[] | undefined;
+  #signed = false;
 
   constructor(writer: MessageWriter, trace: string, opts: ReceiverOptions) {
     this.#writer = writer;
@@ -104,12 +108,16 @@ export class Receiver {
   }
 
   #startHashing(headerBytes: Buffer): void {
+    const own = headerBytes.subarray(this.#traceLength);
+    this.#own = own;
+    this.#signed = SIGNATURE_FIELD.test(own.toString('latin1'));
     const want = this.#hashes;
-    if (!want) {
+    // Most mail carries no signature: then nothing is split or hashed here (DMARC splits the fields if it runs).
+    if (!want || !this.#signed) {
       this.#hasher = null;
       return;
     }
-    const fields = splitHeaderFields(headerBytes.subarray(this.#traceLength));
+    const fields = splitHeaderFields(own);
     this.#fields = fields;
     const specs: BodyHashSpec[] = [
       ...(want.dkim === false ? [] : bodyHashSpecs(fields, want.dkim)),
@@ -120,8 +128,9 @@ export class Receiver {
 
   /** After summary(): the header fields and body hashes, or undefined when nothing is to be verified. */
   verifyMaterial(): VerifyMaterial | undefined {
-    if (!this.#hasher || !this.#fields) return undefined;
-    return { headers: this.#fields, bodyHashes: this.#hasher.digest() };
+    if (!this.#own) return undefined;
+    this.#fields ??= splitHeaderFields(this.#own);
+    return { headers: this.#fields, bodyHashes: this.#hasher ? this.#hasher.digest() : [] };
   }
 
   /**
@@ -175,7 +184,7 @@ export class Receiver {
       bareNewline: this.#decoder.flags.bareNewline,
       longLine: this.#decoder.flags.longLine,
       headers,
-      signed: this.#fields?.some((f) => SIGNATURE_FIELD.test(f.name)) ?? false,
+      signed: this.#signed,
     };
   }
 

@@ -315,7 +315,8 @@ class Daemon {
  * after 10 s, and removes the temporary directory.
  */
 export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
-  const root = options.root ?? defaultRoot();
+  // PETREL_BENCH_ROOT runs another checkout's build (dist/) with this harness: A/B timings of two revisions.
+  const root = options.root ?? process.env.PETREL_BENCH_ROOT ?? defaultRoot();
   const node = options.node ?? process.execPath;
   const cli = join(root, 'dist', 'cli', 'petrel.js');
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
