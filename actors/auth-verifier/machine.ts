@@ -1,6 +1,6 @@
 // The message verifier actor: at the end of DATA, DKIM (RFC 6376) and ARC (RFC 8617) side by side, the SPF check
 // DMARC needs if no ACL made one, then DMARC (RFC 7489). Each wait is bounded by the auth_timeout delay.
-import { assign, fromPromise, setup } from 'xstate';
+import { and, assign, fromPromise, setup } from 'xstate';
 import { parseSignature, verifyMessage } from '../../protocol/dkim/index.js';
 import type { BodyHashResult, DkimPorts, DkimResult, RawField, VerifyOptions } from '../../protocol/dkim/index.js';
 import { eximStatus } from '../../protocol/dkim/index.js';
@@ -113,6 +113,15 @@ const failedDmarc = (c: Ctx, reason: string): Ctx['dmarc'] => {
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
+// What DKIM and ARC find in a message without their fields, known without a child actor or a timer
+// (what verifyMessage and validateChain answer for such a message).
+const NO_SIGNATURE: DkimFacts = { signatures: [], skipped: 0 };
+const NO_CHAIN: ArcFacts = { state: 'none', code: 'no_chain', reason: 'no ARC header fields', instances: 0, domains: [], sets: [] };
+const hasField = (headers: readonly RawField[], test: (lowerName: string) => boolean): boolean =>
+  headers.some((h) => test(h.name.trim().toLowerCase()));
+const isDkimField = (n: string): boolean => n === 'dkim-signature';
+const isArcField = (n: string): boolean => n.startsWith('arc-');
+
 export const authVerifierMachine = setup({
   types: {
     input: {} as AuthVerifierInput,
@@ -135,7 +144,9 @@ export const authVerifierMachine = setup({
   },
   guards: {
     dkimOn: ({ context }) => context.input.dkim !== false,
+    unsigned: ({ context }) => !hasField(context.input.headers, isDkimField),
     arcOn: ({ context }) => context.input.arc,
+    noChain: ({ context }) => !hasField(context.input.headers, isArcField),
     spfNeeded: ({ context }) => context.input.dmarc !== false && context.spf === undefined,
     dmarcOn: ({ context }) => context.input.dmarc !== false,
   },
@@ -154,7 +165,13 @@ export const authVerifierMachine = setup({
         dkim: {
           initial: 'start',
           states: {
-            start: { always: [{ guard: 'dkimOn', target: 'verifying' }, { target: 'finished' }] },
+            start: {
+              always: [
+                { guard: and(['dkimOn', 'unsigned']), target: 'finished', actions: assign({ dkim: NO_SIGNATURE }) },
+                { guard: 'dkimOn', target: 'verifying' },
+                { target: 'finished' },
+              ],
+            },
             verifying: {
               invoke: {
                 src: 'verifyDkim',
@@ -170,7 +187,13 @@ export const authVerifierMachine = setup({
         arc: {
           initial: 'start',
           states: {
-            start: { always: [{ guard: 'arcOn', target: 'validating' }, { target: 'finished' }] },
+            start: {
+              always: [
+                { guard: and(['arcOn', 'noChain']), target: 'finished', actions: assign({ arc: NO_CHAIN }) },
+                { guard: 'arcOn', target: 'validating' },
+                { target: 'finished' },
+              ],
+            },
             validating: {
               invoke: {
                 src: 'validateArc',
