@@ -23,6 +23,7 @@ import { createRunnerFactory } from '../delivery/runner.js';
 import { MessageSigner } from '../delivery/signer.js';
 import { CryptoPool } from './pool.js';
 import { wireAuth } from './auth-deps.js';
+import { compileAuth } from './auth-config.js';
 import type { AuthWiring } from './auth-deps.js';
 import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
@@ -62,11 +63,39 @@ export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSetti
 
 function loadTls(c: Config): SecureContext | undefined {
   if (!c.tls_certificate || !c.tls_privatekey) return undefined;
-  return createSecureContext({
-    cert: readFileSync(c.tls_certificate),
-    key: readFileSync(c.tls_privatekey),
-    minVersion: 'TLSv1.2',
-  });
+  try {
+    return createSecureContext({
+      cert: readFileSync(c.tls_certificate),
+      key: readFileSync(c.tls_privatekey),
+      minVersion: 'TLSv1.2',
+    });
+  } catch (e) {
+    throw new ConfigError([`tls_certificate / tls_privatekey: ${(e as Error).message}`], c.source.startsWith('(') ? undefined : c.source);
+  }
+}
+
+/**
+ * Everything the daemon compiles from a config, checked without starting anything: every problem of every
+ * part (ACLs and lists, routing and signing, TLS files, DNS servers, message authentication) in one ConfigError.
+ */
+export function checkConfig(c: Config): CompiledPolicy {
+  const problems: string[] = [];
+  const step = <T>(run: () => T): T | undefined => {
+    try {
+      return run();
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      problems.push(...e.problems);
+      return undefined;
+    }
+  };
+  const policy = step(() => compilePolicy(c));
+  if (policy) step(() => compileDelivery(c, policy));
+  step(() => loadTls(c));
+  step(() => makeResolver(c));
+  step(() => compileAuth(c));
+  if (problems.length > 0 || !policy) throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
+  return policy;
 }
 
 const sameListen = (a: Config, b: Config): boolean =>
@@ -106,7 +135,7 @@ export class Runtime {
 
   constructor(config: Config, logger: Logger) {
     this.#config = config;
-    this.#policy = compilePolicy(config);
+    this.#policy = checkConfig(config);
     this.#delivery = compileDelivery(config, this.#policy);
     this.#dns = makeResolver(config);
     this.#tls = loadTls(config);
@@ -309,7 +338,7 @@ export class Runtime {
   async reload(): Promise<void> {
     const file = this.#config.source.startsWith('(') ? undefined : this.#config.source;
     const next = await loadConfig(file);
-    const policy = compilePolicy(next);
+    const policy = checkConfig(next);
     const delivery = compileDelivery(next, policy);
     const tls = loadTls(next);
     const dns = makeResolver(next);
