@@ -1,5 +1,5 @@
 // The OpenSPF RFC 7208 suite as DNS fixture files (the JSON format of `--dns-cache`), for running it through
-// `petrel auth spf`. The YAML is read as test/unit/spf/suite.ts reads it (and /work/shared/conformance/README.md,
+// `petrel auth spf`. The YAML is read as test/unit/spf/suite.ts reads it (and ../shared/conformance/README.md,
 // "SPF YAML", describes it); each scenario's zonedata becomes one fixture:
 // - SPF entries are served as TXT unless the name has a TXT entry; "NONE" is no record.
 // - A bare TIMEOUT: types with records listed before it keep them, every other type is "TIMEOUT".

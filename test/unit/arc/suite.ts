@@ -1,5 +1,5 @@
 // The ValiMail ARC suites (draft-ietf-dmarc-arc-protocol-18 test data) read from ../shared/conformance/arc-valimail,
-// following /work/shared/conformance/README.md ("ARC YAML"): messages in CRLF, txt-records with p= compacted.
+// following ../shared/conformance/README.md ("ARC YAML"): messages in CRLF, txt-records with p= compacted.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

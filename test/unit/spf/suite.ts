@@ -1,5 +1,5 @@
 // The OpenSPF YAML suites (RFC 7208 and RFC 4408 test data) as test cases and an in-memory resolver per scenario,
-// following /work/shared/conformance/README.md ("SPF YAML") and the pyspf driver's reading of zonedata.
+// following ../shared/conformance/README.md ("SPF YAML") and the pyspf driver's reading of zonedata.
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
