@@ -15,7 +15,8 @@ import { parseDnsFixture } from '../../net/dns/resolver.js';
 import type { DnsFixture, FixtureNode } from '../../net/dns/resolver.js';
 import { checkHost } from '../../protocol/spf/index.js';
 import type { SpfDnsResult, SpfDnsType, SpfRecordTypes, SpfResolver } from '../../protocol/spf/index.js';
-import { SuiteResolver, suitePath } from '../unit/spf/suite.js';
+import { readEntries, SuiteResolver, suitePath } from '../unit/spf/suite.js';
+import type { Item } from '../unit/spf/suite.js';
 
 export interface SpfCase {
   readonly scenario: string;
@@ -40,27 +41,11 @@ export interface SpfScenario {
   readonly unrepresentable: ReadonlyMap<string, string>;
 }
 
-export type Entry = 'TIMEOUT' | { readonly type: string; readonly value: unknown };
+export type Entry = Item;
 
-/** As the pyspf driver (and SuiteResolver) reads a name's entries: SPF also as TXT, after everything else. */
+/** A name's entries as the unit suite reads them, without the SPF-type ones (a DNS fixture has no SPF type). */
 export function entries(list: unknown[]): Entry[] {
-  const items: Entry[] = [];
-  const generated: Entry[] = [];
-  let hasTxt = false;
-  for (const e of list) {
-    if (e === 'TIMEOUT') {
-      items.push('TIMEOUT');
-      continue;
-    }
-    if (typeof e !== 'object' || e === null) continue;
-    for (const [type, value] of Object.entries(e as Record<string, unknown>)) {
-      if (type === 'TXT') hasTxt = true;
-      if (value === 'NONE') continue;
-      if (type !== 'SPF') items.push({ type, value });
-      else generated.push({ type: 'TXT', value });
-    }
-  }
-  return hasTxt ? items : [...items, ...generated];
+  return readEntries(list).filter((e) => e === 'TIMEOUT' || e.type !== 'SPF');
 }
 
 class Unrepresentable extends Error {}

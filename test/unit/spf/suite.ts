@@ -18,7 +18,7 @@ export interface SuiteCase {
   readonly dns: SuiteResolver;
 }
 
-type Item = 'TIMEOUT' | { readonly type: string; readonly value: unknown };
+export type Item = 'TIMEOUT' | { readonly type: string; readonly value: unknown };
 
 /** The repository root: the nearest directory above this file holding package.json (works from src and dist). */
 function repoRoot(): string {
@@ -81,7 +81,7 @@ export class SuiteResolver implements SpfResolver {
  * As the pyspf driver reads zonedata: SPF entries are also TXT entries, appended after everything else (after a
  * TIMEOUT too), unless the name has any TXT entry; "NONE" values are no record at all.
  */
-function readEntries(entries: unknown[]): Item[] {
+export function readEntries(entries: unknown[]): Item[] {
   const items: Item[] = [];
   const generated: Item[] = [];
   let hasTxt = false;
