@@ -7,7 +7,7 @@ import { EXIT_CONFIG } from './daemon.js';
 export async function configCheck(file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {
   try {
     const config = await loadConfig(file);
-    const policy = checkConfig(config);
+    const { policy } = checkConfig(config);
     const stages = Object.keys(policy.acls).join(', ') || 'none';
     out.write(`${config.source}: OK\n  listen ${config.listen.map((l) => `${l.host}:${l.port}${l.tlsOnConnect ? ' (TLS)' : ''}`).join(', ')}\n  spool ${config.spool_directory}\n  primary_hostname ${config.primary_hostname}\n  ACL stages: ${stages}\n`);
     return 0;

@@ -10,10 +10,9 @@ import type { Envelope } from '../../store/envelope.js';
 import type { Spool } from '../../store/spool.js';
 import type { InspectionHub } from '../inspection.js';
 import { AuthVerifier } from '../auth-verifier/service.js';
-import type { AuthResolver } from '../auth-verifier/service.js';
+import type { AuthResolver, AuthSettings } from '../auth-verifier/service.js';
 import { DmarcEffects } from '../auth-verifier/dmarc-effects.js';
 import type { ConnectionAuth } from '../smtp-session/connection.js';
-import { compileAuth } from './auth-config.js';
 
 export interface AuthWiring {
   readonly auth: ConnectionAuth;
@@ -34,8 +33,8 @@ export interface AuthWiringDeps {
 
 const expandHost = (text: string, c: Config): string => text.replace(/\$\{?primary_hostname\}?/g, c.primary_hostname);
 
-export function wireAuth(c: Config, d: AuthWiringDeps): AuthWiring {
-  const settings = compileAuth(c);
+/** `settings` is compileAuth(c), made when the config was checked. */
+export function wireAuth(c: Config, settings: AuthSettings, d: AuthWiringDeps): AuthWiring {
   const verifier = new AuthVerifier({
     dns: d.dns,
     settings,

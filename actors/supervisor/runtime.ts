@@ -24,6 +24,7 @@ import { MessageSigner } from '../delivery/signer.js';
 import { CryptoPool } from './pool.js';
 import { wireAuth } from './auth-deps.js';
 import { compileAuth } from './auth-config.js';
+import type { AuthSettings } from '../auth-verifier/service.js';
 import type { AuthWiring } from './auth-deps.js';
 import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
@@ -74,11 +75,20 @@ function loadTls(c: Config): SecureContext | undefined {
   }
 }
 
+/** What the daemon compiles from a config. */
+export interface CompiledConfig {
+  readonly policy: CompiledPolicy;
+  readonly delivery: CompiledDelivery;
+  readonly tls: SecureContext | undefined;
+  readonly dns: NetworkResolver;
+  readonly auth: AuthSettings;
+}
+
 /**
- * Everything the daemon compiles from a config, checked without starting anything: every problem of every
- * part (ACLs and lists, routing and signing, TLS files, DNS servers, message authentication) in one ConfigError.
+ * Everything the daemon compiles from a config, without starting anything: every problem of every part (ACLs
+ * and lists, routing and signing, TLS files, DNS servers, message authentication) in one ConfigError.
  */
-export function checkConfig(c: Config): CompiledPolicy {
+export function checkConfig(c: Config): CompiledConfig {
   const problems: string[] = [];
   const step = <T>(run: () => T): T | undefined => {
     try {
@@ -90,12 +100,14 @@ export function checkConfig(c: Config): CompiledPolicy {
     }
   };
   const policy = step(() => compilePolicy(c));
-  if (policy) step(() => compileDelivery(c, policy));
-  step(() => loadTls(c));
-  step(() => makeResolver(c));
-  step(() => compileAuth(c));
-  if (problems.length > 0 || !policy) throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
-  return policy;
+  const delivery = policy && step(() => compileDelivery(c, policy));
+  const tls = step(() => ({ context: loadTls(c) }));
+  const dns = step(() => makeResolver(c));
+  const auth = step(() => compileAuth(c));
+  if (problems.length > 0 || !policy || !delivery || !tls || !dns || !auth) {
+    throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
+  }
+  return { policy, delivery, tls: tls.context, dns, auth };
 }
 
 const sameListen = (a: Config, b: Config): boolean =>
@@ -135,17 +147,18 @@ export class Runtime {
 
   constructor(config: Config, logger: Logger) {
     this.#config = config;
-    this.#policy = checkConfig(config);
-    this.#delivery = compileDelivery(config, this.#policy);
-    this.#dns = makeResolver(config);
-    this.#tls = loadTls(config);
+    const compiled = checkConfig(config);
+    this.#policy = compiled.policy;
+    this.#delivery = compiled.delivery;
+    this.#dns = compiled.dns;
+    this.#tls = compiled.tls;
     this.logger = logger;
-    this.#auth = this.#wireAuth(config, this.#policy, this.#dns);
+    this.#auth = this.#wireAuth(config, compiled);
     this.#deps = this.#makeDeps();
   }
 
-  #wireAuth(c: Config, policy: CompiledPolicy, dns: NetworkResolver): AuthWiring {
-    return wireAuth(c, {
+  #wireAuth(c: Config, { policy, dns, auth }: CompiledConfig): AuthWiring {
+    return wireAuth(c, auth, {
       dns,
       logger: this.logger,
       match: policy.match,
@@ -338,11 +351,9 @@ export class Runtime {
   async reload(): Promise<void> {
     const file = this.#config.source.startsWith('(') ? undefined : this.#config.source;
     const next = await loadConfig(file);
-    const policy = checkConfig(next);
-    const delivery = compileDelivery(next, policy);
-    const tls = loadTls(next);
-    const dns = makeResolver(next);
-    const auth = this.#wireAuth(next, policy, dns);
+    const compiled = checkConfig(next);
+    const { policy, delivery, tls, dns } = compiled;
+    const auth = this.#wireAuth(next, compiled);
     if (next.spool_directory !== this.#config.spool_directory) {
       this.logger.warn({ event: 'reload' }, 'spool_directory changes take effect at the next restart');
     }
