@@ -36,7 +36,10 @@ function smtpSource(port: number): Promise<{ code: number | null; stderr: string
 test('5,000 messages through the smarthost arrive at the sink exactly once; the spool is empty after', { timeout: 150_000 }, async () => {
   const src = await smtpSource(d.port);
   assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
-  const arrivals = d.logs.filter((l) => l.event === 'arrival');
+  // The log lines reach us through a pipe: the last ones may arrive after smtp-source has finished.
+  const arrivalLines = (): typeof d.logs => d.logs.filter((l) => l.event === 'arrival');
+  await until(() => arrivalLines().length >= MESSAGES, 10_000, `${MESSAGES} arrival log lines`).catch(() => undefined);
+  const arrivals = arrivalLines();
   assert.equal(arrivals.length, MESSAGES, 'the daemon accepted every message');
   // The Message-IDs of what was accepted (smtp-source numbers its messages): all distinct.
   const accepted = arrivals.map((l) => /\bid=(\S+)/.exec(l.msg)?.[1]).map((m) => (m === undefined ? undefined : `<${m}>`));
