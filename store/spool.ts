@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Database, RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { Envelope } from './envelope.js';
-import { MessageWriter } from './writer.js';
+import { MessageWriter, flushedOf } from './writer.js';
 
 export const SPOOL_FORMAT = 1;
 /** The largest chunk of message data stored under one key. */
@@ -87,8 +87,10 @@ export class Spool {
     let root: RootDatabase;
     try {
       // overlappingSync stays on (it lets the next batch commit while this one flushes);
-      // durability comes from awaiting `flushed` before each acknowledgement.
-      root = open({ path: join(dir, 'petrel.lmdb'), readOnly: opts.readOnly ?? false, maxDbs: 16 });
+      // durability comes from awaiting `flushed` before each acknowledgement. separateFlushed
+      // gives each write the flush of its own transaction: `root.flushed` would be the flush
+      // of whatever transaction is pending when it is read, often the next one.
+      root = open({ path: join(dir, 'petrel.lmdb'), readOnly: opts.readOnly ?? false, maxDbs: 16, separateFlushed: true });
     } catch (e) {
       if (lockFile) rmSync(lockFile, { force: true });
       throw new SpoolError('SPOOL_OPEN', `cannot open spool in ${dir}: ${(e as Error).message}`, { cause: e });
@@ -245,8 +247,8 @@ export class Spool {
         if (c.envelope.due !== undefined && !c.envelope.frozen) last = queue.put([c.envelope.due, id], true);
       }
     }
-    if (last) await last;
-    await root.flushed;
+    if (last) await flushedOf(last, root);
+    else await root.flushed;
   }
 
   async close(): Promise<void> {

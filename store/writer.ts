@@ -1,5 +1,6 @@
 // Streams one message's data into the spool in chunks, then commits it durably (acknowledged means durable).
 import type { Envelope } from './envelope.js';
+import type { RootDatabase } from 'lmdb';
 import type { SpoolDbs } from './spool.js';
 
 /** How many octets may be waiting for LMDB before the writer asks its caller to pause. */
@@ -110,10 +111,9 @@ export class MessageWriter {
     if (!draft.frozen) void queue.put([envelope.receivedAt, this.id], true);
     if (this.#marked) void incoming.remove(this.id);
     try {
-      await stored;
-      const flushed = root.flushed;
-      this.#dbs.flushes.add(flushed);
-      await flushed;
+      const own = (stored as { flushed?: PromiseLike<unknown> }).flushed;
+      if (own) this.#dbs.flushes.add(own);
+      await flushedOf(stored, root);
     } catch (e) {
       throw new WriterError(`spool commit of ${this.id} failed: ${(e as Error).message}`, { cause: e });
     }
@@ -140,4 +140,15 @@ export class MessageWriter {
     if (this.#marked) await incoming.remove(this.id);
     else if (this.#seq > 0) await data.committed;
   }
+}
+
+/**
+ * Resolves when the transaction holding this write is on disk. With separateFlushed, lmdb-js
+ * hangs that transaction's flush on the write's promise; inside an explicit batch it does not,
+ * and the environment's pending flush (never an earlier one) is waited for instead.
+ */
+export async function flushedOf(write: Promise<unknown>, root: RootDatabase): Promise<void> {
+  const own = (write as { flushed?: PromiseLike<unknown> }).flushed;
+  await write;
+  await (own ?? root.flushed);
 }
