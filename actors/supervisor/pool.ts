@@ -59,6 +59,10 @@ export interface PoolStats {
 // batches are cut so that every thread gets a share, at most 8 a task.
 const BATCH_MAX = 32;
 const RSA_BATCH_MAX = 8;
+// Tasks in flight per thread before new requests wait for one to finish. While the threads are busy,
+// requests made meanwhile gather into the next batches, so batches grow with the load and the
+// main thread's share per signature falls; with idle threads a request goes out in the next turn.
+const DEPTH_PER_THREAD = 2;
 
 export class CryptoPool {
   readonly #pool: Piscina;
@@ -67,6 +71,8 @@ export class CryptoPool {
   // (a joined "hash + PEM" key would be a new 1.7 KB string to build and hash per signature).
   readonly #batches = new Map<SignTask['hash'], Map<string, Batch>>();
   #scheduled = false;
+  /** Sign tasks dispatched and not yet answered. */
+  #inFlight = 0;
   #tasks = 0;
   #failures = 0;
   #retries = 0;
@@ -124,6 +130,8 @@ export class CryptoPool {
 
   #flush(): void {
     this.#scheduled = false;
+    // The threads have enough queued: what waits goes with the next batch, when a task finishes.
+    if (this.#inFlight >= this.#threads * DEPTH_PER_THREAD) return;
     const batches = [...this.#batches.values()].flatMap((byKey) => [...byKey.values()]);
     this.#batches.clear();
     for (const b of batches) this.#dispatch(b);
@@ -136,6 +144,7 @@ export class CryptoPool {
   }
 
   async #run(b: Batch): Promise<void> {
+    this.#inFlight++;
     try {
       const task: SignTask = { keyPem: b.keyPem, hash: b.hash, inputs: b.items.map((i) => i.input) };
       const out = await this.#attempt(() => this.#pool.run(task) as Promise<string[]>);
@@ -144,6 +153,13 @@ export class CryptoPool {
       this.#lost += b.items.length;
       const err = new PoolError(`signing failed: ${(e as Error).message}`, { cause: e });
       for (const item of b.items) item.reject(err);
+    } finally {
+      this.#inFlight--;
+      // Requests held back while the threads were full: the callers just resolved may add to them this turn.
+      if (this.#batches.size > 0 && !this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
     }
   }
 

@@ -47,6 +47,27 @@ test('RSA and Ed25519 signatures made in the workers verify; many requests go in
   assert.ok(p.utilizationSinceLastRead() > 0);
 });
 
+test('requests made while the threads are full wait and go out together: batches grow with the load', T, async (t) => {
+  const p = pool(t, { threads: 1 });
+  // Lanes that sign again as soon as their signature comes back, each request in its own turn: without the
+  // hold-back every turn's request would be a task of its own (~ one task per signature).
+  let signed = 0;
+  const lane = async (n: number, k: number): Promise<void> => {
+    for (let i = 0; i < n; i++) {
+      // Lanes answered together ask again in different turns, as deliveries do.
+      for (let turn = 0; turn <= k % 16; turn++) await new Promise((r) => setImmediate(r));
+      const sig = await p.sign(rsaPem, 'sha256', Buffer.from(`lane input ${i}`));
+      assert.ok(sig.length > 300);
+      signed++;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, (_, k) => lane(8, k)));
+  assert.equal(signed, 128);
+  const s = p.stats();
+  assert.equal(s.failures, 0);
+  assert.ok(s.tasks <= 128 / 2, `128 signatures in ${s.tasks} tasks`);
+});
+
 test('an ARC seal in one task (AMS, then AS over it) equals the one made inline', T, async (t) => {
   const p = pool(t);
   const message = Buffer.from('Authentication-Results: relay.example.com; spf=pass smtp.mailfrom=example.org\r\nFrom: a@example.org\r\nSubject: s\r\n\r\nbody\r\n');
