@@ -101,7 +101,11 @@ export type DeliveryEvent =
   | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
   | { readonly type: 'TLS.FAILED'; readonly reason: string }
   /** The queue's answer to wantJob: another job for this destination, or none. */
-  | { readonly type: 'JOB.NEXT'; readonly job?: DeliveryJob };
+  | { readonly type: 'JOB.NEXT'; readonly job?: DeliveryJob }
+  /** While the connection idles: a job for this destination has come (ask for it). */
+  | { readonly type: 'JOB.WAKE' }
+  /** While the connection idles: the queue needs the slot, or is stopping (QUIT now). */
+  | { readonly type: 'JOB.NONE' };
 
 // ---- listener ---------------------------------------------------------------------------------
 

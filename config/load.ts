@@ -22,8 +22,8 @@ type TimeKey = 'smtp_receive_timeout' | 'smtp_data_timeout' | 'acl_timeout' | 's
 type SizeKey = 'message_size_limit' | 'header_maxsize' | 'bounce_return_size_limit';
 
 /** The smtp transport's options, times in milliseconds; `signing` is the DKIM/ARC options checked, keys read. */
-export type SmtpTransportConfig = Omit<ConfigParsed['smtp_transport'], 'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout'> &
-  Record<'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout', number> & { readonly signing: TransportSigning };
+export type SmtpTransportConfig = Omit<ConfigParsed['smtp_transport'], 'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout' | 'connection_idle_time'> &
+  Record<'connect_timeout' | 'command_timeout' | 'data_timeout' | 'final_timeout' | 'connection_idle_time', number> & { readonly signing: TransportSigning };
 
 /** The inspector's options, times in milliseconds. */
 export type InspectorConfig = Omit<ConfigParsed['inspector'], 'keep_failed_deliveries_for'> & { readonly keep_failed_deliveries_for: number };
@@ -91,6 +91,7 @@ export function buildConfig(input: unknown, source: string, cwd = process.cwd())
       command_timeout: ms(c.smtp_transport.command_timeout),
       data_timeout: ms(c.smtp_transport.data_timeout),
       final_timeout: ms(c.smtp_transport.final_timeout),
+      connection_idle_time: ms(c.smtp_transport.connection_idle_time),
       signing,
     },
     delay_warning: c.delay_warning.map(ms).sort((a, b) => a - b),

@@ -92,6 +92,12 @@ export const configSchema = z
         hosts_require_tls: list.default([]),
         max_rcpt: count.default(100),
         connection_max_messages: count.default(500),
+        /**
+         * How long a connection with nothing more to send stays open for the next message to the same
+         * destination (as Postfix's smtp_connection_cache_time_limit); 0: QUIT at once. An idle connection
+         * gives its slot up when another destination is waiting for one.
+         */
+        connection_idle_time: time.default('2s'),
         // ---- DKIM signing (Exim's smtp transport options; config/signing.ts checks them and reads the keys) ----
         /** d= of each signature; a list gives several signatures (paired with dkim_selector). Unset: no DKIM signing. */
         dkim_domain: list.optional(),

@@ -3,7 +3,7 @@
 import { enqueueActions, setup } from 'xstate';
 import type { DeliveryEvent } from '../events.js';
 import type { Ctx, DeliverySettings, Effect, Phase, Step } from './steps.js';
-import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onJob, onStarttls, onTlsReady, ready } from './steps.js';
+import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onIdle, onJob, onStarttls, onTlsReady, ready } from './steps.js';
 import { onDot, onRset, onSent, onTxReply, onTxTrouble } from './transaction.js';
 import type { DeliveryJob, Destination } from './types.js';
 
@@ -13,7 +13,7 @@ export interface DeliveryInput {
   readonly first: DeliveryJob;
 }
 
-type TimeoutPhase = 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit';
+type TimeoutPhase = 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'idle' | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit';
 
 /** What an event means in the phase it arrives in: the pure step (steps.ts, transaction.ts). */
 function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Step {
@@ -39,6 +39,7 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
       if (ev.type === 'TLS.FAILED') return onFailure(c, 'starttls', { kind: 'tls', reason: ev.reason });
       return trouble('starttls') ?? stay(phase);
     case 'waiting': return ev.type === 'JOB.NEXT' ? onJob(c, ev.job) : stay(phase);
+    case 'idle': return onIdle(ev) ?? stay(phase);
     case 'transaction':
       if (reply) return onTxReply(c, reply);
       if (ev.type === 'NET.GARBAGE') return onFailure(c, 'mail', { kind: 'garbage', reason: ev.reason });
@@ -80,14 +81,15 @@ function stepOf(c: Ctx, phase: Phase, e: object): Step {
   return s;
 }
 
-const PHASES: readonly Phase[] = ['connecting', 'greeting', 'ehlo', 'helo', 'starttls', 'tls', 'waiting', 'transaction', 'sending', 'dot', 'rset', 'quit', 'done'];
+const PHASES: readonly Phase[] = ['connecting', 'greeting', 'ehlo', 'helo', 'starttls', 'tls', 'waiting', 'idle', 'transaction', 'sending', 'dot', 'rset', 'quit', 'done'];
 
 // Where each phase usually goes next, first: guards are tried in order.
 const LIKELY: Partial<Record<Phase, readonly Phase[]>> = {
   transaction: ['transaction', 'sending', 'rset'],
   sending: ['dot'],
   dot: ['transaction', 'waiting', 'quit'],
-  waiting: ['transaction', 'quit'],
+  waiting: ['transaction', 'idle', 'quit'],
+  idle: ['waiting', 'quit', 'done'],
   ehlo: ['transaction', 'waiting', 'starttls'],
 };
 
@@ -105,13 +107,13 @@ const toStep = (from: Phase) => {
   }));
 };
 
-const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataTimeout' | 'finalTimeout'> = {
+const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataTimeout' | 'finalTimeout' | 'idleTimeout'> = {
   connecting: 'connectTimeout', greeting: 'commandTimeout', ehlo: 'commandTimeout', helo: 'commandTimeout',
-  starttls: 'commandTimeout', tls: 'commandTimeout', transaction: 'commandTimeout', sending: 'dataTimeout',
+  starttls: 'commandTimeout', tls: 'commandTimeout', idle: 'idleTimeout', transaction: 'commandTimeout', sending: 'dataTimeout',
   dot: 'finalTimeout', rset: 'commandTimeout', quit: 'commandTimeout',
 };
 
-const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT'] as const;
+const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT', 'JOB.WAKE', 'JOB.NONE'] as const;
 
 function phase(name: Phase) {
   const on = Object.fromEntries(NET.map((t) => [t, toStep(name)]));
@@ -126,6 +128,7 @@ export const deliveryMachine = setup({
     commandTimeout: ({ context }) => context.settings.timeouts.command,
     dataTimeout: ({ context }) => context.settings.timeouts.data,
     finalTimeout: ({ context }) => context.settings.timeouts.final,
+    idleTimeout: ({ context }) => context.settings.timeouts.idle ?? 0,
   },
   guards: {
     goes: ({ context, event }, p: { from: Phase; to: Phase }) => stepOf(context, p.from, event).go === p.to,
@@ -153,6 +156,7 @@ export const deliveryMachine = setup({
     starttls: phase('starttls'),
     tls: phase('tls'),
     waiting: phase('waiting'),
+    idle: phase('idle'),
     transaction: phase('transaction'),
     sending: phase('sending'),
     dot: phase('dot'),

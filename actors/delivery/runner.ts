@@ -48,6 +48,8 @@ class Runner {
   #ended = false;
   /** Signed fields of the messages whose jobs this connection holds, by message id. */
   readonly #signed = new Map<string, Buffer | undefined>();
+  /** Withdraws this connection from the queue's idle ones (set while it idles). */
+  #unidle: (() => void) | undefined;
 
   constructor(deps: RunnerDeps, dest: Destination, first: DeliveryJob, hooks: RunnerHooks) {
     this.#deps = deps;
@@ -128,6 +130,8 @@ class Runner {
   }
 
   #perform(e: Effect): void {
+    // Whatever the actor does next, it is no longer idling.
+    if (this.#unidle && e.type !== 'idle') this.#stopIdling();
     switch (e.type) {
       case 'connect':
         this.#connect(e.target);
@@ -150,6 +154,20 @@ class Runner {
       case 'results':
         this.#hooks.results(e.job, e.results);
         return;
+      case 'idle': {
+        const inIdle = (): boolean => !this.#ended && this.#actor?.getSnapshot().value === 'idle';
+        const leave = (type: 'JOB.WAKE' | 'JOB.NONE'): boolean => {
+          if (!inIdle()) return false;
+          this.#stopIdling();
+          // Delivered only if still idle when it arrives: a timeout or the server may have ended the wait first.
+          queueMicrotask(() => {
+            if (inIdle()) this.#actor?.send({ type });
+          });
+          return true;
+        };
+        this.#unidle = this.#hooks.idle?.({ wake: () => leave('JOB.WAKE'), release: () => void leave('JOB.NONE') });
+        return;
+      }
       case 'wantJob': {
         const job = this.#hooks.nextJob();
         // The actor holds no job when it asks for one: the fields of earlier messages are let go (after
@@ -300,9 +318,16 @@ class Runner {
     }
   }
 
+  #stopIdling(): void {
+    const f = this.#unidle;
+    this.#unidle = undefined;
+    f?.();
+  }
+
   #end(): void {
     if (this.#ended) return;
     this.#ended = true;
+    this.#stopIdling();
     this.#close();
     for (const id of this.#signed.keys()) this.#deps.signer?.release(id);
     this.#signed.clear();

@@ -13,12 +13,16 @@ import type { TlsRecord } from '../../store/envelope.js';
 import type { DeliveryJob, Destination, RecipientOutcome, RecipientResult } from './types.js';
 
 export type Phase =
-  | 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'ready' | 'waiting'
+  | 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'ready' | 'waiting' | 'idle'
   | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit' | 'done';
 
 export interface DeliverySettings {
   readonly heloName: string;
-  readonly timeouts: { readonly connect: number; readonly command: number; readonly data: number; readonly final: number };
+  /**
+   * idle: how long a connection with nothing left to send stays open for the next message to the same
+   * destination (smtp_transport.connection_idle_time); absent or 0: QUIT at once.
+   */
+  readonly timeouts: { readonly connect: number; readonly command: number; readonly data: number; readonly final: number; readonly idle?: number };
   /** try: opportunistic STARTTLS; avoid: never; require: no clear-text delivery. */
   tls(host: string, ip: string): 'try' | 'avoid' | 'require';
   readonly maxMessages: number;
@@ -82,6 +86,8 @@ export type Effect =
   | { readonly type: 'sendEmptyData' }
   | { readonly type: 'results'; readonly job: DeliveryJob; readonly results: readonly RecipientResult[] }
   | { readonly type: 'wantJob' }
+  /** Nothing to send now: offer the open connection to the next job for this destination. */
+  | { readonly type: 'idle' }
   | { readonly type: 'close' }
   | { readonly type: 'log'; readonly level: 'debug' | 'info' | 'warn'; readonly msg: string };
 
@@ -280,9 +286,22 @@ export function ready(c: Ctx): Step {
 
 /** The queue answered a wantJob. */
 export function onJob(c: Ctx, job: DeliveryJob | undefined): Step {
-  if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
+  if (!job) return (c.settings.timeouts.idle ?? 0) > 0 ? { go: 'idle', update: {}, effects: [{ type: 'idle' }] } : leave();
   return begin({ ...c, jobs: [job] }, job);
 }
+
+/** An idle connection: a job came (ask for it), the idle time is over or the slot is wanted (QUIT), or the server left. */
+export function onIdle(e: { readonly type: string }): Step | undefined {
+  switch (e.type) {
+    case 'JOB.WAKE': return { go: 'waiting', update: {}, effects: [{ type: 'wantJob' }] };
+    case 'JOB.NONE': return leave();
+    // A server that gives up on an idle client says 421 and closes (RFC 5321 section 4.5.3.2): nothing was lost.
+    case 'NET.REPLY': case 'NET.GARBAGE': case 'NET.CLOSED': case 'NET.ERROR': return { go: 'done', update: {}, effects: [{ type: 'close' }] };
+    default: return e.type.startsWith('xstate.after') ? leave() : undefined;
+  }
+}
+
+const leave = (): Step => ({ go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] });
 
 /** Start a transaction: checks that need no server round trip, then the first command group. */
 function begin(c: Ctx, job: DeliveryJob): Step {

@@ -30,7 +30,18 @@ export interface RunnerHooks {
   results(job: DeliveryJob, results: readonly RecipientResult[]): void;
   /** The connection is free: another job for the same destination, if there is one. */
   nextJob(): DeliveryJob | undefined;
+  /**
+   * The connection idles, open for the next job to its destination: the queue calls `wake` when one
+   * comes (false if the connection can no longer take it) or `release` when it wants the slot back.
+   * Returns the withdrawal, called when the connection stops idling.
+   */
+  idle?(waiter: IdleConnection): () => void;
   ended(): void;
+}
+
+export interface IdleConnection {
+  wake(): boolean;
+  release(): void;
 }
 
 export interface LocalDelivery {
@@ -67,6 +78,8 @@ interface DestState {
   readonly dest: Destination;
   readonly jobs: DeliveryJob[];
   runners: number;
+  /** Connections open to this destination with nothing to send (counted in runners). */
+  readonly idle: Set<IdleConnection>;
 }
 
 /** Messages looked at per pass of the index. */
@@ -133,10 +146,19 @@ export class QueueService {
   /** Stop taking work; wait (up to the deadline) for what is in flight to be recorded. */
   async stop(deadlineMs: number): Promise<void> {
     this.#stopping = true;
+    this.#releaseIdle();
     this.#actor?.send({ type: 'QUEUE.STOP' });
     const until = Date.now() + deadlineMs;
     while (this.#work.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     this.#actor?.stop();
+  }
+
+  #releaseIdle(): void {
+    for (const st of this.#dests.values()) {
+      const idle = [...st.idle];
+      st.idle.clear();
+      for (const w of idle) w.release();
+    }
   }
 
   #perform(e: QueueEmitted): void {
@@ -149,6 +171,8 @@ export class QueueService {
         return;
       case 'hold':
         this.#held.add(e.dest);
+        // Connections idling elsewhere give their slots to the destination that has work.
+        this.#releaseIdle();
         return;
       case 'slot':
         // A connection ended: destinations that were held get another chance.
@@ -279,10 +303,15 @@ export class QueueService {
   #enqueue(dest: Destination, job: DeliveryJob): void {
     let st = this.#dests.get(dest.key);
     if (!st) {
-      st = { dest, jobs: [], runners: 0 };
+      st = { dest, jobs: [], runners: 0, idle: new Set() };
       this.#dests.set(dest.key, st);
     }
     st.jobs.push(job);
+    // An idle connection to the destination takes it first (no new connect, banner and EHLO).
+    for (const w of st.idle) {
+      st.idle.delete(w);
+      if (w.wake()) break;
+    }
     // A new connection only when the ones open cannot keep up with the jobs waiting.
     if (st.runners < st.jobs.length) this.#want(dest.key);
   }
@@ -302,6 +331,14 @@ export class QueueService {
     this.#runners.start(st.dest, first, {
       results: (job, results) => this.#jobDone(job, results),
       nextJob: () => (this.#stopping ? undefined : st.jobs.shift()),
+      idle: (w) => {
+        if (this.#stopping) {
+          queueMicrotask(() => w.release());
+          return () => undefined;
+        }
+        st.idle.add(w);
+        return () => st.idle.delete(w);
+      },
       ended: () => {
         st.runners--;
         this.#actor?.send({ type: 'DELIVERY.ENDED', dest: key });

@@ -76,7 +76,7 @@ export function compileDelivery(c: Config, policy: CompiledPolicy): CompiledDeli
   const t = c.smtp_transport;
   const delivery: DeliverySettings = {
     heloName: t.helo_data ?? c.primary_hostname,
-    timeouts: { connect: t.connect_timeout, command: t.command_timeout, data: t.data_timeout, final: t.final_timeout },
+    timeouts: { connect: t.connect_timeout, command: t.command_timeout, data: t.data_timeout, final: t.final_timeout, idle: t.connection_idle_time },
     tls: (_host, ip) => (matchHost(ip, t.hosts_require_tls, policy.match) ? 'require' : matchHost(ip, t.hosts_avoid_tls, policy.match) ? 'avoid' : 'try'),
     maxMessages: t.connection_max_messages,
   };

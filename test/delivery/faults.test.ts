@@ -112,7 +112,8 @@ describe('remote faults at each SMTP stage', { timeout: 90_000 }, () => {
     for (const c of CASES) peers.set(c, await startPeer(script(c)));
     d = await startDeliveryDaemon({
       route_list: CASES.map((c) => ({ domains: domainOf(c), hosts: c.alone ? [peers.get(c)?.hostPort as string] : [peers.get(c)?.hostPort as string, backup.hostPort] })),
-      smtp_transport: { connect_timeout: '2s', command_timeout: '2s', data_timeout: '2s', final_timeout: '2s' },
+      // A retry must find the peer on a new connection (each is faulty on its first only): none is kept idle.
+      smtp_transport: { connect_timeout: '2s', command_timeout: '2s', data_timeout: '2s', final_timeout: '2s', connection_idle_time: '0s' },
       retry_rules: [{ domains: '*', rules: 'F,60s,1s' }],
     });
     // Every case at once; each test below looks at its own.
