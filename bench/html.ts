@@ -258,7 +258,8 @@ function machineTable(m: MachineInfo): string {
 function scenarioSection(s: ScenarioReport): string {
   const load = s.load;
   const shape = [
-    s.kind === 'idle' ? `${load.sessions ?? '?'} idle sessions, probes of ${load.messages} one-message sessions` : `${load.messages} messages`,
+    s.kind === 'idle' ? `${load.sessions ?? '?'} idle sessions, probes of ${load.messages} one-message sessions`
+      : load.durationMs > 0 ? `for ${load.durationMs / 1000} s` : `${load.messages} messages`,
     `concurrency ${load.concurrency}`,
     `size ${load.sizeSpec ?? `${load.size} B`}`,
     load.messagesPerConnection === 1 ? 'one message per connection' : `up to ${load.messagesPerConnection} per connection`,

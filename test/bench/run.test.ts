@@ -103,6 +103,25 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     assert.ok(json.machine.cores >= 1);
     assert.equal(json.table, report.table);
     assert.ok(progress.every((l) => l.endsWith('\n') && !l.includes('\r')), 'no live line when not a TTY');
+    const html = await readFile(join(dir, files[0] ?? ''), 'utf8');
+    assert.match(html, /60 messages, concurrency 4/);
+  });
+
+  it('a run timed by --duration is described by its time, not by a message count', async () => {
+    const a = smtpServerTarget('alpha', true);
+    const timedDir = await mkdtemp(join(tmpdir(), 'petrel-bench-timed-'));
+    try {
+      const report = await runBench(
+        { scenarios: ['inbound-reuse'], peers: ['alpha'], duration: 1, concurrency: 2, warmup: 0, report: timedDir },
+        { targets: { alpha: a }, out: () => undefined, progress: { isTTY: false, write: () => undefined }, handleSignals: false },
+      );
+      assert.ok((report.scenarios[0]?.runs[0]?.result?.sent ?? 0) > 0);
+      const html = await readFile(join(timedDir, (await readdir(timedDir)).find((f) => f.endsWith('.html')) ?? ''), 'utf8');
+      assert.match(html, /for 1 s, concurrency 2/);
+      assert.doesNotMatch(html, /\d+ messages, concurrency/);
+    } finally {
+      await rm(timedDir, { recursive: true, force: true });
+    }
   });
 
   it('reports a target that fails to start and still runs the others', async () => {
