@@ -1,9 +1,8 @@
 // Every event and emitted event between Petrel's actors, in one place (see ARCHITECTURE.md, "Actors").
 import type { Command } from '../protocol/smtp/command.js';
-import type { HeaderField } from '../protocol/message/headers.js';
 import type { Envelope, TlsRecord } from '../store/envelope.js';
 import type { EnvelopeDraft } from '../store/writer.js';
-import type { AclOutcome, AclRequest } from './smtp-session/types.js';
+import type { AclOutcome, AclRequest, DataSummary } from './smtp-session/types.js';
 import type { ServerReply } from '../protocol/smtp/client/replies.js';
 import type { DeliveryJob } from './delivery/types.js';
 import type { SpfResult } from '../protocol/spf/index.js';
@@ -23,17 +22,8 @@ export interface CommandEvent {
   readonly early: boolean;
 }
 
-/** What the receiver learnt about the message content at <CRLF>.<CRLF>. */
-export interface DataSummary {
-  readonly size: number;
-  readonly tooBig: boolean;
-  readonly bareNewline: boolean;
-  readonly longLine: boolean;
-  /** Header fields, or 'tooBig' when the header section exceeded header_maxsize. */
-  readonly headers: readonly HeaderField[] | 'tooBig';
-  /** The message carries DKIM-Signature or ARC header fields: verifying it needs the network. */
-  readonly signed: boolean;
-}
+// DataSummary lives with the session's other types (no import cycle); it is listed here as an event payload.
+export type { DataSummary } from './smtp-session/types.js';
 
 /** What the session tells its driver to verify a message with, besides the message itself. */
 export interface VerifyAsk {

@@ -1,9 +1,11 @@
 // The durable spool: message data in chunks and envelopes in one LMDB environment (group commit + fsync).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Database, RootDatabase } from 'lmdb';
+import type { RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { Envelope } from './envelope.js';
+import { FlushTracker } from './dbs.js';
+import type { SpoolDbs } from './dbs.js';
 import { MessageWriter, flushedOf } from './writer.js';
 
 export const SPOOL_FORMAT = 1;
@@ -37,33 +39,6 @@ export type SpoolChange =
 export interface RecoveryReport {
   /** Messages whose data was being received when the process stopped; never acknowledged. */
   readonly discarded: readonly string[];
-}
-
-/** Databases of one spool; all writes to them share LMDB's batched transactions. */
-export interface SpoolDbs {
-  readonly root: RootDatabase;
-  readonly messages: Database<Envelope, string>;
-  readonly data: Database<Buffer, [string, number]>;
-  readonly incoming: Database<{ started: number; pid: number }, string>;
-  readonly queue: Database<true, [number, string]>;
-  /** Counts the commits each sync makes durable (group commit), for metrics. */
-  readonly flushes: FlushTracker;
-}
-
-/** Groups commits by the flush that makes them durable; reports each group's size once flushed. */
-export class FlushTracker {
-  #current: { promise: PromiseLike<unknown>; count: number } | undefined;
-  onBatch: ((size: number) => void) | undefined;
-
-  add(flushed: PromiseLike<unknown>): void {
-    if (this.#current?.promise === flushed) {
-      this.#current.count++;
-      return;
-    }
-    const batch = { promise: flushed, count: 1 };
-    this.#current = batch;
-    flushed.then(() => this.onBatch?.(batch.count), () => undefined);
-  }
 }
 
 export class Spool {

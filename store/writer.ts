@@ -1,7 +1,7 @@
 // Streams one message's data into the spool in chunks, then commits it durably (acknowledged means durable).
 import type { Envelope } from './envelope.js';
 import type { RootDatabase } from 'lmdb';
-import type { SpoolDbs } from './spool.js';
+import type { SpoolDbs } from './dbs.js';
 
 /** How many octets may be waiting for LMDB before the writer asks its caller to pause. */
 const HIGH_WATER = 1024 * 1024;

@@ -5,9 +5,20 @@ import type { Decision, Offer } from '../../protocol/smtp/sequencer.js';
 import type { HeaderField } from '../../protocol/message/headers.js';
 import type { TlsRecord } from '../../store/envelope.js';
 import type { EnvelopeDraft } from '../../store/writer.js';
-import type { DataSummary } from '../events.js';
 import type { SpfResult } from '../../protocol/spf/index.js';
 import type { AuthFacts } from '../../policy/auth-facts.js';
+
+/** What the receiver learnt about the message content at <CRLF>.<CRLF>. */
+export interface DataSummary {
+  readonly size: number;
+  readonly tooBig: boolean;
+  readonly bareNewline: boolean;
+  readonly longLine: boolean;
+  /** Header fields, or 'tooBig' when the header section exceeded header_maxsize. */
+  readonly headers: readonly HeaderField[] | 'tooBig';
+  /** The message carries DKIM-Signature or ARC header fields: verifying it needs the network. */
+  readonly signed: boolean;
+}
 
 export type AclStage = 'connect' | 'helo' | 'mail' | 'rcpt' | 'predata' | 'data';
 
@@ -160,4 +171,4 @@ export interface SessionContext {
   readonly decision?: Decision;
 }
 
-export type { EnvelopeDraft, DataSummary };
+export type { EnvelopeDraft };
