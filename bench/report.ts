@@ -1,6 +1,7 @@
 // Bench output: the machine description, live progress, and the markdown table with rates and ratios.
 
 import os from 'node:os';
+import { formatCpuMs, runCpuMsPerMessage } from './efficiency.js';
 import type { MachineLimits } from './limits.js';
 import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
@@ -195,8 +196,8 @@ function messagesCell(run: TargetRun): string {
 
 function deliveryTable(scenarios: readonly ScenarioReport[]): string {
   const header = [
-    '| scenario | system | delivered/s | total s | delivered/accepted | durable before 250 | ratio |',
-    '|---|---|---:|---:|---|---|---|',
+    '| scenario | system | delivered/s | total s | delivered/accepted | CPU ms/msg | durable before 250 | ratio |',
+    '|---|---|---:|---:|---|---:|---|---|',
   ];
   const rows: string[] = [];
   for (const s of scenarios) {
@@ -205,7 +206,7 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
       const d = run.delivery;
       const rate = d && !run.error ? formatRate(d.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
-        `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ` +
+        `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ` +
           `${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
@@ -215,8 +216,8 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
 
 function inboundTable(scenarios: readonly ScenarioReport[]): string {
   const header = [
-    '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | durable before 250 | ratio |',
-    '|---|---|---:|---:|---:|---|---|---|',
+    '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | CPU ms/msg | durable before 250 | ratio |',
+    '|---|---|---:|---:|---:|---|---:|---|---|',
   ];
   const rows: string[] = [];
   for (const s of scenarios) {
@@ -226,7 +227,7 @@ function inboundTable(scenarios: readonly ScenarioReport[]): string {
       const rate = r && !run.error ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
-          `${outcomeCell(run)} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
+          `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
   }

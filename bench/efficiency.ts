@@ -1,0 +1,48 @@
+// CPU cost per message of one system in one run, from its resource samples over the measured window:
+// on a shared machine whose speed varies from minute to minute, CPU time per message is the steadier
+// comparison between systems, beside the rates that the time of day sways.
+import type { ResourceSeries } from './resources.js';
+import type { TargetRun } from './scenarios/index.js';
+
+/**
+ * CPU milliseconds (every core, the system's whole process tree) per message between `from` and `to`
+ * (epoch ms). Each sample gives the CPU share since the previous one; the part of that interval inside
+ * the window counts. A window the samples cover only in part is scaled up from what they cover;
+ * undefined when they cover none of it.
+ */
+export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number, to: number, messages: number): number | undefined {
+  if (!series || messages <= 0 || !(to > from)) return undefined;
+  let cpuMs = 0;
+  let covered = 0;
+  let previous: number | undefined;
+  for (const s of series.samples) {
+    const at = series.startedAt + s.t;
+    if (previous !== undefined) {
+      const start = Math.max(previous, from);
+      const end = Math.min(at, to);
+      if (end > start) {
+        cpuMs += (s.cpu / 100) * (end - start);
+        covered += end - start;
+      }
+    }
+    previous = at;
+  }
+  if (covered === 0) return undefined;
+  return (cpuMs * ((to - from) / covered)) / messages;
+}
+
+/** The CPU per message of a run: over its measured load (inbound) or from release to an empty queue (delivery). */
+export function runCpuMsPerMessage(run: TargetRun): number | undefined {
+  if (run.error) return undefined;
+  const r = run.result;
+  if (r) return cpuMsPerMessage(run.resources, r.startedAt, r.endedAt, r.sent - r.failed);
+  const d = run.delivery;
+  if (d?.emptyMs !== undefined) return cpuMsPerMessage(run.resources, d.startedAt, d.startedAt + d.emptyMs, d.delivered);
+  return undefined;
+}
+
+/** "1.62" ms, "-" when unknown. */
+export function formatCpuMs(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  return ms >= 10 ? ms.toFixed(1) : ms.toFixed(2);
+}

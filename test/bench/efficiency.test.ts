@@ -1,0 +1,65 @@
+// CPU per message from a run's resource samples (bench/efficiency.ts): only the measured window counts,
+// partly covered sample intervals count in part, and the table shows it for each system.
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { cpuMsPerMessage, formatCpuMs, runCpuMsPerMessage } from '../../bench/efficiency.js';
+import { markdownTable } from '../../bench/report.js';
+import type { ResourceSeries } from '../../bench/resources.js';
+import type { ScenarioReport, TargetRun } from '../../bench/scenarios/index.js';
+
+const T0 = 1_700_000_000_000;
+
+/** Samples every 250 ms from T0; cpu[i] is the share (percent of one core) during the interval ending at sample i. */
+function series(cpu: readonly number[]): ResourceSeries {
+  return {
+    intervalMs: 250,
+    startedAt: T0,
+    samples: cpu.map((c, i) => ({ t: i * 250, cpu: c, rssKb: 1000, processes: 1 })),
+    marks: [],
+    cpuSeconds: 0,
+    peakRssKb: 1000,
+  };
+}
+
+describe('CPU per message', () => {
+  it('counts the CPU used inside the window only', () => {
+    // 0-250 ms idle (warm-up), 250-1250 ms at 150%, then idle again.
+    const s = series([0, 0, 150, 150, 150, 150, 0, 0]);
+    // 1,000 ms at 1.5 cores = 1,500 CPU ms over 1,000 messages.
+    assert.equal(cpuMsPerMessage(s, T0 + 250, T0 + 1250, 1000), 1.5);
+    // Half of the busy second: 750 CPU ms over 500 messages.
+    assert.equal(cpuMsPerMessage(s, T0 + 250, T0 + 750, 500), 1.5);
+    // A window that starts inside an interval takes its share of it.
+    assert.equal(cpuMsPerMessage(s, T0 + 375, T0 + 1250, 100), (1.5 * 875) / 100);
+  });
+
+  it('scales a window the samples cover in part, and gives nothing without samples or messages', () => {
+    const s = series([0, 100, 100]);
+    // Samples cover 0-500 ms of a 0-1,000 ms window: 500 CPU ms seen there, 1,000 assumed for the whole.
+    assert.equal(cpuMsPerMessage(s, T0, T0 + 1000, 10), 100);
+    assert.equal(cpuMsPerMessage(s, T0 + 5000, T0 + 6000, 10), undefined);
+    assert.equal(cpuMsPerMessage(undefined, T0, T0 + 1000, 10), undefined);
+    assert.equal(cpuMsPerMessage(s, T0, T0 + 500, 0), undefined);
+  });
+
+  it('appears in the table per system, "-" where a run has no samples', () => {
+    const result = {
+      sent: 1000, failed: 0, outcomes: { ok: 1000, temp: 0, perm: 0, error: 0 }, aborted: 0, elapsedMs: 1000,
+      startedAt: T0 + 250, endedAt: T0 + 1250, rate: 1000, latencyMs: { p50: 1, p90: 2, p99: 3, max: 4, mean: 1 },
+      perSecond: [], connections: 1000, pipelinedSessions: 1000, processes: 1, timedOut: false, errors: [],
+    };
+    const measured: TargetRun = { system: 'petrel', description: '', durable: true, durability: 'yes', result, resources: series([0, 0, 150, 150, 150, 150, 0]) };
+    const bare: TargetRun = { system: 'other', description: '', durable: false, durability: 'no', result };
+    assert.equal(runCpuMsPerMessage(measured), 1.5);
+    assert.equal(runCpuMsPerMessage({ ...measured, error: 'failed' }), undefined);
+    const scenario: ScenarioReport = {
+      name: 'inbound-reuse', kind: 'inbound', description: '',
+      load: { messages: 1000, durationMs: 0, concurrency: 20, messagesPerConnection: 100, size: 2048, recipients: 1, processes: 1, warmupMessages: 0 },
+      runs: [measured, bare],
+    };
+    const lines = markdownTable([scenario]).split('\n');
+    assert.match(lines[2] ?? '', /^\| inbound-reuse \| petrel \| 1,000 \| .* \| 1000\/0 \| 1\.50 \| yes \|/);
+    assert.match(lines[3] ?? '', /^\| inbound-reuse \| other \| 1,000 \| .* \| 1000\/0 \| - \| no \|/);
+    assert.equal(formatCpuMs(12.345), '12.3');
+  });
+});
