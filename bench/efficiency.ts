@@ -1,6 +1,6 @@
 // CPU cost per message of one system in one run, from its resource samples over the measured window:
-// on a shared machine whose speed varies from minute to minute, CPU time per message is the steadier
-// comparison between systems, beside the rates that the time of day sways.
+// how much of the machine each system spends on a message, beside how many messages it moves (a
+// system spread over several processes can be faster and still cost more per message).
 import type { ResourceSeries } from './resources.js';
 import type { TargetRun } from './scenarios/index.js';
 
