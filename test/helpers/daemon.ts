@@ -99,13 +99,18 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   });
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));
 
+  // What the daemon said went wrong: its error and fatal lines (it logs to stdout), then stderr.
+  const trouble = (): string => {
+    const errors = logs.filter((l) => typeof l.level === 'number' && l.level >= 50).slice(-3).map((l) => String(l.msg));
+    return `${errors.length > 0 ? `errors: ${errors.join(' | ')}; ` : ''}stderr: ${stderr.slice(-2000)}`;
+  };
   const waitForLog = (pred: (l: DaemonLog) => boolean, timeoutMs = 10000): Promise<DaemonLog> => {
     const found = logs.find(pred);
     if (found) return Promise.resolve(found);
     return new Promise((res, rej) => {
-      const t = setTimeout(() => rej(new Error(`timed out waiting for a log line; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
+      const t = setTimeout(() => rej(new Error(`timed out waiting for a log line; ${trouble()}`)), timeoutMs);
       waiters.push({ pred, resolve: (l) => { clearTimeout(t); res(l); } });
-      void exited.then((code) => { clearTimeout(t); rej(new Error(`daemon exited with ${code} before the log line; stderr: ${stderr.slice(-2000)}`)); });
+      void exited.then((code) => { clearTimeout(t); rej(new Error(`daemon exited with ${code} before the log line; ${trouble()}`)); });
     });
   };
 
@@ -157,4 +162,23 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Start a daemon on ports picked beforehand (a fixed port a config must name, such as a
+ * tls_on_connect port): another process may take such a port between the pick and the daemon's
+ * bind, so a start that fails with EADDRINUSE is tried again on newly picked ports.
+ */
+export async function startDaemonOnPorts(
+  count: number, pick: () => Promise<number>, options: (ports: number[]) => DaemonOptions,
+): Promise<{ daemon: Daemon; ports: number[] }> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    for (let i = 0; i < count; i++) ports.push(await pick());
+    try {
+      return { daemon: await startDaemon(options(ports)), ports };
+    } catch (e) {
+      if (attempt >= 3 || !/EADDRINUSE/.test((e as Error).message)) throw e;
+    }
+  }
 }

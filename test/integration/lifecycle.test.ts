@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, startDaemonOnPorts } from '../helpers/daemon.js';
 import type { Daemon } from '../helpers/daemon.js';
 import type { RawClient } from '../helpers/smtp-client.js';
 import {
@@ -240,8 +240,9 @@ describe('reload (SIGHUP) that changes connection limits', () => {
   let d: Daemon;
   let port = 0;
   before(async () => {
-    port = await freePort();
-    d = await startDaemon({ config: { listen: [`127.0.0.1:${port}`], smtp_accept_max: 10 } });
+    const started = await startDaemonOnPorts(1, freePort, ([p]) => ({ config: { listen: [`127.0.0.1:${p}`], smtp_accept_max: 10 } }));
+    d = started.daemon;
+    port = started.ports[0] as number;
   });
   after(async () => {
     closeClients();

@@ -4,7 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { startDaemon } from '../helpers/daemon.js';
+import { startDaemon, startDaemonOnPorts } from '../helpers/daemon.js';
 import type { Daemon } from '../helpers/daemon.js';
 import { sendMail } from '../helpers/smtp-client.js';
 import { makeCertificate } from '../helpers/tls.js';
@@ -19,17 +19,18 @@ describe('STARTTLS with a certificate', () => {
   before(async () => {
     const dir = mkdtempSync(join(tmpdir(), 'petrel-tls-'));
     const { cert, key } = makeCertificate(dir);
-    tlsPort = await freePort();
-    d = await startDaemon({
+    const started = await startDaemonOnPorts(1, freePort, ([port]) => ({
       dir,
       config: {
-        listen: ['127.0.0.1:0', `127.0.0.1:${tlsPort}`],
-        tls_on_connect_ports: [tlsPort],
+        listen: ['127.0.0.1:0', `127.0.0.1:${port}`],
+        tls_on_connect_ports: [port],
         tls_certificate: cert,
         tls_privatekey: key,
         tls_handshake_timeout: '1s',
       },
-    });
+    }));
+    d = started.daemon;
+    tlsPort = started.ports[0] as number;
   });
   after(async () => {
     closeClients();
