@@ -165,7 +165,7 @@ class Runner {
           });
           return true;
         };
-        this.#unidle = this.#hooks.idle?.({ wake: () => leave('JOB.WAKE'), release: () => void leave('JOB.NONE') });
+        this.#unidle = this.#hooks.idle?.({ wake: () => leave('JOB.WAKE'), release: () => leave('JOB.NONE') });
         return;
       }
       case 'wantJob': {

@@ -40,8 +40,10 @@ export interface RunnerHooks {
 }
 
 export interface IdleConnection {
+  /** A job came for the destination; false if the connection can no longer take it. */
   wake(): boolean;
-  release(): void;
+  /** QUIT now; false if the connection had already stopped idling. */
+  release(): boolean;
 }
 
 export interface LocalDelivery {
@@ -146,18 +148,20 @@ export class QueueService {
   /** Stop taking work; wait (up to the deadline) for what is in flight to be recorded. */
   async stop(deadlineMs: number): Promise<void> {
     this.#stopping = true;
-    this.#releaseIdle();
+    this.#releaseIdle(true);
     this.#actor?.send({ type: 'QUEUE.STOP' });
     const until = Date.now() + deadlineMs;
     while (this.#work.size > 0 && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
     this.#actor?.stop();
   }
 
-  #releaseIdle(): void {
+  /** Idle connections give their slots up: every one (stopping), or one, idle longest in its destination (a slot is wanted). */
+  #releaseIdle(all: boolean): void {
     for (const st of this.#dests.values()) {
-      const idle = [...st.idle];
-      st.idle.clear();
-      for (const w of idle) w.release();
+      for (const w of [...st.idle]) {
+        st.idle.delete(w);
+        if (w.release() && !all) return;
+      }
     }
   }
 
@@ -171,8 +175,8 @@ export class QueueService {
         return;
       case 'hold':
         this.#held.add(e.dest);
-        // Connections idling elsewhere give their slots to the destination that has work.
-        this.#releaseIdle();
+        // A connection idling elsewhere gives its slot to the destination that has work.
+        this.#releaseIdle(false);
         return;
       case 'slot':
         // A connection ended: destinations that were held get another chance.

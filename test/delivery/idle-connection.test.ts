@@ -76,3 +76,25 @@ test('an idle connection gives its slot to another destination that waits for on
     assert.ok(Date.now() - stopping < 10_000, `stopped in ${Date.now() - stopping} ms`);
   });
 });
+
+test('a destination waiting for a slot takes one idle connection\'s, not every one', T, async () => {
+  const a = await startPeer({});
+  const b = await startPeer({});
+  const c = await startPeer({});
+  const config = {
+    route_list: [{ domains: 'a.test', hosts: a.hostPort }, { domains: 'b.test', hosts: b.hostPort }, { domains: 'c.test', hosts: c.hostPort }],
+    remote_max_parallel: 2,
+    smtp_transport: { connection_idle_time: '60s' },
+  };
+  await withDaemon(config, [a, b, c], async (d) => {
+    for (const to of ['x@a.test', 'x@c.test']) {
+      const m = await submit(d, { from: 's@localhost', to: [to] });
+      await waitEvent(d, m.id, 'delivered', to);
+    }
+    const m = await submit(d, { from: 's@localhost', to: ['y@b.test'] });
+    await waitEvent(d, m.id, 'delivered', 'y@b.test', 10_000);
+    await sleep(300);
+    assert.equal(quits(a) + quits(c), 1, `one idle connection gave its slot up (a: ${quits(a)}, c: ${quits(c)})`);
+  });
+});
+
