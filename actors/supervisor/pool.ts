@@ -109,6 +109,8 @@ export class CryptoPool {
       b.items.push({ input, resolve, reject });
       if (b.items.length >= BATCH_MAX) {
         byKey.delete(keyPem);
+        // An empty entry would read as requests waiting (see #run's finally).
+        if (byKey.size === 0) this.#batches.delete(hash);
         this.#dispatch(b);
       } else if (!this.#scheduled) {
         this.#scheduled = true;
