@@ -1,11 +1,20 @@
 // Where actors meet the inspector: a hub that hands each new actor an xstate `inspect` observer,
 // or none while nobody needs its events (an attached observer, even a no-op, costs ~17 us per event).
-import type { InspectionEvent } from 'xstate';
+import type { AnyActor, InspectionEvent } from 'xstate';
 import type { AdminServer } from '../net/admin/server.js';
 
 export type ActorKind = 'supervisor' | 'listener' | 'session' | 'queue' | 'delivery' | 'verifier';
 
 export type Observer = (event: InspectionEvent) => void;
+
+/**
+ * A recording kept as the events an actor receives, to be replayed through its machine when somebody
+ * looks (inspector/tape.ts): for actors recorded whether or not anybody watches, at a fraction of an
+ * observer's cost. Attach it to the actor before starting it.
+ */
+export interface Tape {
+  attach(actor: AnyActor, input: unknown): void;
+}
 
 export interface InspectionHub {
   /**
@@ -13,6 +22,11 @@ export interface InspectionHub {
    * `describe` gives what the inspector shows about the actor (client IP, destination...), asked lazily.
    */
   observer(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Observer | undefined;
+  /**
+   * A tape instead of an observer, when the actor is to be recorded though nobody watches it live; undefined
+   * otherwise (then ask for an observer). For machines whose only inputs are their input and their events.
+   */
+  tape?(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Tape | undefined;
   /** Serve the inspector's pages on the admin listener, once it is up (the runtime calls this). */
   mount?(admin: AdminServer): void;
 }

@@ -2,26 +2,41 @@
 // long-lived ones; sessions and deliveries only while a viewer watches their kind, or when
 // configured), keeps live records, the last N finished per kind, and failed/deferred deliveries.
 import type { InspectionEvent } from 'xstate';
-import type { ActorKind, InspectionHub, Observer } from '../actors/inspection.js';
+import type { ActorKind, InspectionHub, Observer, Tape } from '../actors/inspection.js';
 import type { InspectorConfig } from '../config/load.js';
 import { chartOf, machineFor } from './machines.js';
 import { ActorRecord, Ring } from './record.js';
 import { keysOfInfo } from './summary.js';
-import type { ActorsResponse, Kind } from './wire.js';
+import { TapeRecord } from './tape.js';
+import type { ActorDetail, ActorsResponse, ActorStatus, ActorSummary, Kind, Outcome } from './wire.js';
 import { KINDS } from './wire.js';
 
 /** Few, long-lived actors with few events: always recorded, so their history is there when someone looks. */
 const LONG_LIVED: ReadonlySet<Kind> = new Set(['supervisor', 'listener', 'queue']);
 /** A safety net: records of actors that never end (a driver bug) must not pile up. */
 const LIVE_MAX = 20_000;
+/** Kinds whose machines depend only on their input and events, so that a tape replays them exactly. */
+const REPLAYABLE: ReadonlySet<Kind> = new Set(['delivery']);
+
+/** A recording as the page reads it: fed live by an observer (ActorRecord) or replayed from a tape. */
+export interface Recording {
+  readonly id: string;
+  readonly kind: Kind;
+  readonly status: ActorStatus;
+  readonly outcome: Outcome | undefined;
+  readonly ended: number | undefined;
+  summary(): ActorSummary;
+  detail(since?: number): ActorDetail;
+  abandon(): void;
+}
 
 export type CaptureSettings = Pick<InspectorConfig, 'history_per_kind' | 'keep_failed_deliveries_for' | 'failed_deliveries_max' | 'events_per_actor' | 'record_always'>;
 
 export class Capture implements InspectionHub {
   readonly #settings: () => CaptureSettings;
-  readonly #live = new Map<string, ActorRecord>();
-  readonly #history = new Map<Kind, Ring<ActorRecord>>();
-  #failed: ActorRecord[] = [];
+  readonly #live = new Map<string, Recording>();
+  readonly #history = new Map<Kind, Ring<Recording>>();
+  #failed: Recording[] = [];
   readonly #watching: Record<Kind, number> = { supervisor: 0, listener: 0, session: 0, queue: 0, delivery: 0, verifier: 0 };
   #count = 0;
   /** Told of every step of every record (the stream batches them for its viewers). */
@@ -36,17 +51,32 @@ export class Capture implements InspectionHub {
     return LONG_LIVED.has(kind) || this.#watching[kind] > 0 || (this.#settings().record_always as readonly string[]).includes(kind);
   }
 
+  /** Recorded because configured, not watched: a tape, replayed when somebody reads it. */
+  tape(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Tape | undefined {
+    if (!REPLAYABLE.has(kind) || this.#watching[kind] > 0 || !(this.#settings().record_always as readonly string[]).includes(kind)) return undefined;
+    const info = describe();
+    const chart = chartOf(machineFor(kind, info));
+    const rec = new TapeRecord(`${kind}-${++this.#count}`, kind, chart.model.machine, info, this.#settings().events_per_actor, chart.edgesOf);
+    rec.onEnd = () => this.#finish(rec, false);
+    this.#add(rec);
+    return rec;
+  }
+
+  #add(rec: Recording): void {
+    this.#live.set(rec.id, rec);
+    if (this.#live.size > LIVE_MAX) {
+      const oldest = this.#live.values().next().value;
+      if (oldest) this.#finish(oldest, true);
+    }
+  }
+
   observer(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Observer | undefined {
     if (!this.wants(kind)) return undefined;
     const s = this.#settings();
     const info = describe();
     const chart = chartOf(machineFor(kind, info));
     const rec = new ActorRecord(`${kind}-${++this.#count}`, kind, chart.model.machine, info, s.events_per_actor, keysOfInfo(info));
-    this.#live.set(rec.id, rec);
-    if (this.#live.size > LIVE_MAX) {
-      const oldest = this.#live.values().next().value;
-      if (oldest) this.#finish(oldest, true);
-    }
+    this.#add(rec);
     const edgesOf = chart.edgesOf;
     return (e: InspectionEvent) => {
       if (!rec.observe(e, edgesOf)) return;
@@ -55,13 +85,13 @@ export class Capture implements InspectionHub {
     };
   }
 
-  #finish(rec: ActorRecord, evicted: boolean): void {
+  #finish(rec: Recording, evicted: boolean): void {
     if (evicted) rec.abandon();
     if (!this.#live.delete(rec.id)) return;
     const s = this.#settings();
     let ring = this.#history.get(rec.kind);
     if (!ring || ring.capacity !== Math.max(1, s.history_per_kind)) {
-      const next = new Ring<ActorRecord>(Math.max(1, s.history_per_kind));
+      const next = new Ring<Recording>(Math.max(1, s.history_per_kind));
       for (const r of ring?.toArray() ?? []) next.push(r);
       ring = next;
       this.#history.set(rec.kind, ring);
@@ -99,7 +129,7 @@ export class Capture implements InspectionHub {
     return this.#watching;
   }
 
-  find(id: string): ActorRecord | undefined {
+  find(id: string): Recording | undefined {
     const live = this.#live.get(id);
     if (live) return live;
     for (const ring of this.#history.values()) {

@@ -3,7 +3,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ActorKind, InspectionHub, Observer } from '../actors/inspection.js';
+import type { ActorKind, InspectionHub, Observer, Tape } from '../actors/inspection.js';
 import type { InspectorConfig } from '../config/load.js';
 import type { AdminServer } from '../net/admin/server.js';
 import { Capture } from './capture.js';
@@ -50,6 +50,10 @@ export class Inspector implements InspectionHub {
 
   observer(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Observer | undefined {
     return this.capture.observer(kind, describe);
+  }
+
+  tape(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Tape | undefined {
+    return this.capture.tape(kind, describe);
   }
 
   #hello(): HelloMessage {

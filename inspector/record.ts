@@ -70,9 +70,25 @@ interface Step {
   readonly context: unknown;
 }
 
+/** How a replayed record (inspector/tape.ts) differs from one fed live. */
+export interface ReplayOptions {
+  /** When the recorded actor started. */
+  readonly started: number;
+  /** The time each step happened, rather than now. */
+  readonly now: () => number;
+  /** Steps recorded before the snapshot the replay resumes from (0: replayed from the start). */
+  readonly seq: number;
+  /** The replay resumes a snapshot: its start is not a step, and no earlier step is kept. */
+  readonly resumed: boolean;
+}
+
 /** The recording of one actor, fed by its inspect observer. */
 export class ActorRecord {
-  readonly started = Date.now();
+  readonly started: number;
+  readonly #now: () => number;
+  #skipInit: boolean;
+  /** Steps before the first one this record saw (a replay resumed from a checkpoint). */
+  readonly #base: number;
   ended: number | undefined;
   status: ActorStatus = 'active';
   state: StateValue = '';
@@ -86,7 +102,9 @@ export class ActorRecord {
   #context: unknown;
   #ctx: Readonly<Record<string, unknown>> | undefined;
   // The step being assembled between an event and the snapshot that ends it.
-  #event: Fields | undefined;
+  // Events are announced when sent, before the ones queued ahead of them are processed (a send from
+  // an effect handler): the actor takes them in order, so the step that ends takes the oldest.
+  #events: Fields[] = [];
   #edges: string[] | undefined;
   #out: Fields[] | undefined;
 
@@ -97,7 +115,13 @@ export class ActorRecord {
     readonly info: Readonly<Record<string, unknown>>,
     capacity: number,
     infoKeys: readonly string[],
+    replay?: ReplayOptions,
   ) {
+    this.started = replay?.started ?? Date.now();
+    this.#now = replay?.now ?? Date.now;
+    this.#seq = replay?.seq ?? 0;
+    this.#base = this.#seq;
+    this.#skipInit = replay?.resumed ?? false;
     this.entries = new Ring(capacity);
     for (const k of infoKeys) this.#keys.add(k);
   }
@@ -133,7 +157,7 @@ export class ActorRecord {
     if (e.actorRef.sessionId !== e.rootId) return false;
     switch (e.type) {
       case '@xstate.event':
-        this.#event = e.event as Fields;
+        this.#events.push(e.event as Fields);
         return false;
       case '@xstate.microstep':
         for (const t of (e as unknown as { _transitions: readonly object[] })._transitions) {
@@ -159,12 +183,19 @@ export class ActorRecord {
   }
 
   #commit(snap: Snapshot): void {
-    const event = this.#event ?? { type: '(update)' };
+    const event = this.#events.shift() ?? { type: '(update)' };
+    if (this.#skipInit) {
+      // A replay resuming a snapshot starts there: the state it starts in is where the last step ended.
+      this.#skipInit = false;
+      this.state = snap.value;
+      this.#context = snap.context;
+      return;
+    }
     const step: Step = {
       seq: this.#seq++,
-      t: Date.now(),
+      t: this.#now(),
       event,
-      from: this.#seq > 1 ? this.state : null,
+      from: this.state === '' ? null : this.state,
       to: snap.value,
       edges: this.#edges ?? NO_EDGES,
       out: this.#out ?? NO_EFFECTS,
@@ -174,7 +205,6 @@ export class ActorRecord {
     // Keys are taken when somebody asks; a record nobody reads gives them in bulk, never holding many steps.
     this.#unkeyed.push(step);
     if (this.#unkeyed.length >= this.entries.capacity) void this.keys;
-    this.#event = undefined;
     this.#edges = undefined;
     this.#out = undefined;
     this.state = snap.value;
@@ -215,7 +245,7 @@ export class ActorRecord {
 
   detail(since = -1): ActorDetail {
     const entries = this.entries.toArray().filter((e) => e.seq > since).map((step) => this.#entry(step));
-    return { summary: this.summary(), dropped: this.entries.dropped, entries };
+    return { summary: this.summary(), dropped: this.entries.dropped + this.#base, entries };
   }
 
   #entry(step: Step): TimelineEntry {

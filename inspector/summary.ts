@@ -102,6 +102,35 @@ export function pickContext(kind: Kind, context: unknown): Fields {
   }
 }
 
+/** Values worth filtering on that an event brings in: the queue id, Message-ID and first recipient of a job. */
+export function eventKeys(event: { readonly type: string } & Fields): string[] {
+  const e = event as Fields;
+  let id: unknown;
+  let mid: unknown;
+  let rcpt: unknown;
+  if (event.type === 'JOB.NEXT' && e.job) {
+    const j = e.job as DeliveryJob;
+    id = j.messageId;
+    mid = j.envelope?.messageIdHeader;
+    rcpt = j.recipients[0]?.address;
+  } else if (event.type === 'SPOOL.COMMITTED') {
+    const env = e.envelope as { id?: unknown; messageIdHeader?: unknown };
+    id = env.id;
+    mid = env.messageIdHeader;
+  } else {
+    return [];
+  }
+  const keys: string[] = [];
+  if (typeof id === 'string') keys.push(id);
+  if (typeof mid === 'string') keys.push(cut(mid, 200));
+  if (typeof rcpt === 'string') {
+    keys.push(rcpt);
+    const d = domainOf(rcpt);
+    if (d) keys.push(d);
+  }
+  return keys;
+}
+
 /** Values worth filtering on in a picked context: message ids, domains, addresses. */
 export function keysOf(ctx: Fields): string[] {
   const keys: string[] = [];

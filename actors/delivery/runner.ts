@@ -72,10 +72,12 @@ class Runner {
   #start(first: DeliveryJob): void {
     if (this.#ended) return;
     const dest = this.#dest;
-    const actor = createActor(deliveryMachine, {
-      input: { settings: this.#deps.settings(), dest, first },
-      ...inspectOption(this.#deps.inspection, 'delivery', () => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId })),
-    });
+    const input = { settings: this.#deps.settings(), dest, first };
+    const describe = (): Record<string, unknown> => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId });
+    // Recorded for later (deferred deliveries) but not watched live: a tape costs far less than an observer.
+    const tape = this.#deps.inspection?.tape?.('delivery', describe);
+    const actor = createActor(deliveryMachine, { input, ...(tape ? {} : inspectOption(this.#deps.inspection, 'delivery', describe)) });
+    tape?.attach(actor, input);
     this.#actor = actor;
     actor.on('*', (e) => this.#perform(e as Effect));
     actor.subscribe({
