@@ -61,11 +61,13 @@ export class Spool {
     if (opts.lock) lockFile = takeLock(dir);
     let root: RootDatabase;
     try {
-      // overlappingSync stays on (it lets the next batch commit while this one flushes);
-      // durability comes from awaiting `flushed` before each acknowledgement. separateFlushed
-      // gives each write the flush of its own transaction: `root.flushed` would be the flush
-      // of whatever transaction is pending when it is read, often the next one.
-      root = open({ path: join(dir, 'petrel.lmdb'), readOnly: opts.readOnly ?? false, maxDbs: 16, separateFlushed: true });
+      // overlappingSync is off: with it, another process opening the environment (petrel queue
+      // list beside the daemon) made the daemon lose committed changes and corrupt LMDB's free
+      // list (test/durability/concurrent-reader.test.ts). Each commit then syncs before the next
+      // begins; writes issued meanwhile gather into the next batch. Durability comes from
+      // awaiting each write's `flushed` before acknowledging; separateFlushed gives a write the
+      // flush of its own transaction (`root.flushed` is whatever transaction is pending).
+      root = open({ path: join(dir, 'petrel.lmdb'), readOnly: opts.readOnly ?? false, maxDbs: 16, separateFlushed: true, overlappingSync: false });
     } catch (e) {
       if (lockFile) rmSync(lockFile, { force: true });
       throw new SpoolError('SPOOL_OPEN', `cannot open spool in ${dir}: ${(e as Error).message}`, { cause: e });

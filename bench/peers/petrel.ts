@@ -317,6 +317,8 @@ class Daemon {
 export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   // PETREL_BENCH_ROOT runs another checkout's build (dist/) with this harness: A/B timings of two revisions.
   const root = options.root ?? process.env.PETREL_BENCH_ROOT ?? defaultRoot();
+  // PETREL_BENCH_KEEP=1 keeps every daemon's directory (config, spool, log) to look into a run.
+  if (process.env.PETREL_BENCH_KEEP === '1') options = { ...options, keepDir: true };
   const node = options.node ?? process.execPath;
   const cli = join(root, 'dist', 'cli', 'petrel.js');
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;

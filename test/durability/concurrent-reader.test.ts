@@ -1,0 +1,103 @@
+// The spool while another process reads it (`petrel queue list` beside a running daemon): every
+// change the daemon applied is still there, and LMDB's free list stays sound. With lmdb-js's
+// overlappingSync, a second process opening the environment lost removals and corrupted the free
+// list (MDB_BAD_TXN) within a few thousand changes; see store/spool.ts.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Spool } from '../../store/spool.js';
+import type { Envelope } from '../../store/envelope.js';
+
+const MESSAGES = 10000;
+const ROUNDS = 3;
+
+function envelope(id: string, due: number): Envelope {
+  return {
+    format: 1,
+    id,
+    sender: 'alice@client.example',
+    recipients: [{ address: 'bob@example.net', state: 'pending' }],
+    smtputf8: false,
+    client: { ip: '192.0.2.1', port: 40000, helo: 'client.example' },
+    server: { ip: '127.0.0.1', port: 2525 },
+    protocol: 'esmtp',
+    receivedAt: due,
+    size: 0,
+    chunks: 0,
+    headerEnd: 0,
+    headerSeparator: false,
+    addedHeaders: [],
+    due,
+  } as Envelope;
+}
+
+/** A process that opens the spool read-only, counts, and closes it, over and over, as the CLI does. */
+function reader(dir: string, script: string, ms: number): Promise<{ code: number | null; opens: number; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [script, dir, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    child.on('exit', (code) => resolve({ code, opens: Number(out.trim()), stderr }));
+  });
+}
+
+test('changes applied while another process opens the spool read-only are all kept', { timeout: 120_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-spool-readers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const script = join(dir, 'reader.mjs');
+  const spoolModule = pathToFileURL(join(import.meta.dirname, '..', '..', 'store', 'spool.js')).href;
+  writeFileSync(
+    script,
+    [
+      `import { Spool } from ${JSON.stringify(spoolModule)};`,
+      'const [dir, ms] = process.argv.slice(2);',
+      'const end = Date.now() + Number(ms);',
+      'let opens = 0;',
+      'while (Date.now() < end) {',
+      "  const s = Spool.open(dir, { readOnly: true });",
+      '  s.count();',
+      '  await s.close();',
+      '  opens++;',
+      '}',
+      'console.log(opens);',
+    ].join('\n'),
+  );
+  const spool = Spool.open(join(dir, 'spool'), { lock: true });
+  try {
+    for (let round = 0; round < ROUNDS; round++) {
+      const ids = Array.from({ length: MESSAGES }, (_, i) => `R${round}M${String(i).padStart(6, '0')}`);
+      const base = Date.now();
+      for (let i = 0; i < ids.length; i += 200) {
+        await spool.apply(ids.slice(i, i + 200).map((id, k) => ({ kind: 'insert' as const, envelope: envelope(id, base + i + k), data: Buffer.alloc(2048, `message ${id}\r\n`) })));
+      }
+      assert.equal(spool.count(), MESSAGES);
+      const watching = reader(join(dir, 'spool'), script, 2500);
+      // As the queue records results: many removals in flight at once, each awaited on its own.
+      const pending: Promise<void>[] = [];
+      for (let i = 0; i < ids.length; i++) {
+        pending.push(spool.apply([{ kind: 'remove', id: ids[i] as string, due: base + i }]));
+        if (i % 20 === 19) await new Promise((r) => setImmediate(r));
+      }
+      await Promise.all(pending);
+      const r = await watching;
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok(r.opens > 50, `the reader opened the spool ${r.opens} times`);
+      assert.equal(spool.count(), 0, `round ${round}: every removal kept`);
+      assert.equal(spool.dueCount(), 0, `round ${round}: the index too`);
+    }
+  } finally {
+    await spool.close();
+  }
+  const again = Spool.open(join(dir, 'spool'), { readOnly: true });
+  try {
+    assert.equal(again.count(), 0, 'and on disk');
+  } finally {
+    await again.close();
+  }
+});
