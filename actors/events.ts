@@ -82,7 +82,8 @@ export type SessionEmitted =
 
 export type DeliveryEvent =
   | { readonly type: 'NET.CONNECTED' }
-  | { readonly type: 'NET.REPLY'; readonly reply: ServerReply }
+  /** Replies read together, in order: usually one, or a pipelined group (RFC 2920) stepped as one event. */
+  | { readonly type: 'NET.REPLY'; readonly replies: readonly ServerReply[] }
   | { readonly type: 'NET.GARBAGE'; readonly reason: string }
   | { readonly type: 'NET.CLOSED' }
   | { readonly type: 'NET.ERROR'; readonly code: string }

@@ -197,8 +197,13 @@ export function eventDetail(event: { readonly type: string } & Fields): Fields |
       return { version: t.version, cipher: t.cipher };
     }
     case 'NET.REPLY': {
-      const r = e.reply as { code: number; text: string; lines: readonly string[] };
-      return { code: r.code, text: cut(r.text, 200), lines: r.lines.length };
+      const rs = e.replies as readonly { code: number; text: string; lines: readonly string[] }[];
+      const r = rs[0];
+      if (!r) return undefined;
+      if (rs.length === 1) return { code: r.code, text: cut(r.text, 200), lines: r.lines.length };
+      // A pipelined group: every code, and the words of the last (the one that moved the step on).
+      const last = rs[rs.length - 1] as typeof r;
+      return { codes: rs.map((x) => x.code).join(' '), text: cut(last.text, 200) };
     }
     case 'JOB.NEXT': {
       const j = e.job as DeliveryJob | undefined;

@@ -6,6 +6,7 @@ import type { Ctx, DeliverySettings, Effect, Phase, Step } from './steps.js';
 import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onIdle, onJob, onStarttls, onTlsReady, ready } from './steps.js';
 import { onDot, onRset, onSent, onTxReply, onTxTrouble } from './transaction.js';
 import type { DeliveryJob, Destination } from './types.js';
+import type { ServerReply } from '../../protocol/smtp/client/replies.js';
 
 export interface DeliveryInput {
   readonly settings: DeliverySettings;
@@ -25,7 +26,8 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
     if (e.type.startsWith('xstate.after')) return onFailure(c, stage, { kind: 'timeout' });
     return undefined;
   };
-  const reply = ev.type === 'NET.REPLY' ? ev.reply : undefined;
+  if (ev.type === 'NET.REPLY' && ev.replies.length > 1) return stepReplies(c, phase, ev.replies);
+  const reply = ev.type === 'NET.REPLY' ? ev.replies[0] : undefined;
   switch (phase) {
     case 'connecting':
       if (ev.type === 'NET.CONNECTED') return { go: 'greeting', update: {}, effects: [] };
@@ -64,18 +66,42 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
 
 const stay = (phase: Phase): Step => ({ go: phase, update: {}, effects: [] });
 
+/**
+ * Replies read together, stepped in turn exactly as if each had come alone, as one event. A
+ * connection that ends, or a STARTTLS that begins, leaves the rest unread (nothing read before
+ * the handshake counts, RFC 3207).
+ */
+function stepReplies(c: Ctx, phase: Phase, replies: readonly ServerReply[]): Step {
+  let ctx = c;
+  let at = phase;
+  let update: Partial<Ctx> = {};
+  const effects: Effect[] = [];
+  for (const reply of replies) {
+    const s = resolved(ctx, at, { type: 'NET.REPLY', replies: [reply] });
+    update = { ...update, ...s.update };
+    ctx = { ...ctx, ...s.update };
+    effects.push(...s.effects);
+    at = s.go;
+    if (at === 'done' || at === 'tls') break;
+  }
+  return { go: at, update, effects };
+}
+
+/** The step for one event, with "ready" (a moment, not a state) resolved: the next transaction, a wantJob, or QUIT. */
+function resolved(c: Ctx, phase: Phase, e: DeliveryEvent): Step {
+  const s = stepFor(c, phase, e);
+  if (s.go !== 'ready') return s;
+  const r = ready({ ...c, ...s.update });
+  return { go: r.go, update: { ...s.update, ...r.update }, effects: [...s.effects, ...r.effects] };
+}
+
 // A step is computed once per event (guards and the action share it).
 const steps = new WeakMap<object, Step>();
 
 function stepOf(c: Ctx, phase: Phase, e: object): Step {
   let s = steps.get(e);
   if (!s) {
-    s = stepFor(c, phase, e as DeliveryEvent);
-    // "ready" is a moment, not a state: it becomes the next transaction, a wantJob, or QUIT.
-    if (s.go === 'ready') {
-      const r = ready({ ...c, ...s.update });
-      s = { go: r.go, update: { ...s.update, ...r.update }, effects: [...s.effects, ...r.effects] };
-    }
+    s = resolved(c, phase, e as DeliveryEvent);
     steps.set(e, s);
   }
   return s;

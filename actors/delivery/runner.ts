@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import { DotStuffer } from '../../protocol/smtp/client/dotstuff.js';
 import { ReplyReader } from '../../protocol/smtp/client/replies.js';
+import type { ServerReply } from '../../protocol/smtp/client/replies.js';
 import type { Spool } from '../../store/spool.js';
 import { messageChunks } from '../../store/reader.js';
 import type { DeliveryEvent } from '../events.js';
@@ -210,9 +211,18 @@ class Runner {
   #attach(socket: Socket | TLSSocket, generation: number): void {
     socket.on('data', (chunk: Buffer) => {
       if (generation !== this.#generation) return;
+      // Replies that came in one read go as one event: a pipelined group costs the actor one step.
+      let replies: ServerReply[] = [];
       for (const ev of this.#reader.push(chunk)) {
-        this.#send(ev.kind === 'reply' ? { type: 'NET.REPLY', reply: ev.reply } : { type: 'NET.GARBAGE', reason: ev.reason });
+        if (ev.kind === 'reply') {
+          replies.push(ev.reply);
+          continue;
+        }
+        if (replies.length > 0) this.#send({ type: 'NET.REPLY', replies });
+        replies = [];
+        this.#send({ type: 'NET.GARBAGE', reason: ev.reason });
       }
+      if (replies.length > 0) this.#send({ type: 'NET.REPLY', replies });
     });
     socket.on('error', (err: NodeJS.ErrnoException) => {
       if (generation === this.#generation) this.#send({ type: 'NET.ERROR', code: err.code ?? err.message });
