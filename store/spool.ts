@@ -31,8 +31,11 @@ export interface SpoolOptions {
 export type SpoolChange =
   /** Rewrite a message's envelope; its index entry follows `due` (none while frozen). */
   | { readonly kind: 'update'; readonly envelope: Envelope }
-  /** due: the message's index time when the caller knows it (saves reading the envelope). */
-  | { readonly kind: 'remove'; readonly id: string; readonly due?: number | undefined }
+  /**
+   * due: the message's index time, chunks: how many data chunks it has, when the caller knows them
+   * from its envelope (saves reading the envelope and looking for the chunks).
+   */
+  | { readonly kind: 'remove'; readonly id: string; readonly due?: number | undefined; readonly chunks?: number }
   /** A whole new message (a delivery report we generate); size and chunks are computed. */
   | { readonly kind: 'insert'; readonly envelope: Envelope; readonly data: Buffer };
 
@@ -217,7 +220,11 @@ export class Spool {
       if (c.kind === 'update' && old === undefined) continue;
       if (old?.due !== undefined) last = queue.remove([old.due, id]);
       if (c.kind === 'remove') {
-        for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) last = data.remove(key);
+        if (c.kind === 'remove' && c.chunks !== undefined) {
+          for (let seq = 0; seq < c.chunks; seq++) last = data.remove([id, seq]);
+        } else {
+          for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) last = data.remove(key);
+        }
         last = messages.remove(id);
       } else {
         last = messages.put(id, c.envelope);

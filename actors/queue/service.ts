@@ -130,10 +130,13 @@ export class QueueService {
     actor.start();
   }
 
-  /** A message was just accepted: deliver it now rather than at the next look at the index. */
-  submit(id: string): void {
+  /**
+   * A message was just accepted: deliver it now rather than at the next look at the index. The
+   * envelope, when the caller has it as stored, saves reading it back.
+   */
+  submit(id: string, envelope?: Envelope): void {
     if (this.#stopping || this.#settings().queueOnly) return;
-    void this.#take(id);
+    void this.#take(id, envelope);
   }
 
   /** Something changed in the index (a retry forced, a message thawed): look now. */
@@ -208,9 +211,9 @@ export class QueueService {
   }
 
   /** Start work on a message: route its due recipients and hand them out. */
-  async #take(id: string): Promise<void> {
+  async #take(id: string, known?: Envelope): Promise<void> {
     if (this.#work.has(id) || this.#stopping) return;
-    const env = this.#spool.envelope(id);
+    const env = known ?? this.#spool.envelope(id);
     if (!env || env.frozen) return;
     const work: Work = { env, open: new Set(), chain: Promise.resolve(), routes: new Map() };
     this.#work.set(id, work);
@@ -378,7 +381,7 @@ export class QueueService {
       let env = applied.envelope;
       if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
       if (env.frozen) env = { ...env, due: undefined };
-      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due } : { kind: 'update', envelope: env }];
+      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due, ...(current ? { chunks: current.chunks } : {}) } : { kind: 'update', envelope: env }];
       // Reports see the recipients as just recorded (Last-Attempt-Date, the reply).
       for (const req of applied.reports) changes.push(...this.#reports(applied.envelope, req, now));
       try {

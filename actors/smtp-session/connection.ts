@@ -16,7 +16,7 @@ import type { Spool } from '../../store/spool.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
-import type { TlsRecord } from '../../store/envelope.js';
+import type { Envelope, TlsRecord } from '../../store/envelope.js';
 import type { SessionEmitted, SessionEvent, VerifyAsk } from '../events.js';
 import { sessionMachine } from './machine.js';
 import { Receiver } from './receiver.js';
@@ -50,8 +50,8 @@ export interface ConnectionDeps {
   tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
   offer(clientIp: string, tls: boolean): Offer;
-  /** A message is durably queued: delivery may start. */
-  committed(id: string): void;
+  /** A message is durably queued (its envelope as stored): delivery may start. */
+  committed(envelope: Envelope): void;
   /** The current TLS server context, or undefined when no certificate is configured. */
   tlsContext(): SecureContext | undefined;
   /** Absent: no message verification (the data ACL sees no DKIM, ARC or DMARC results). */
@@ -283,7 +283,7 @@ export class Connection {
         rx.commit(omit.length > 0 ? { ...e.draft, omit } : e.draft).then(
           (envelope) => {
             this.#send({ type: 'SPOOL.COMMITTED', envelope });
-            if (!e.hold) this.#deps.committed(envelope.id);
+            if (!e.hold) this.#deps.committed(envelope);
             this.#deps.metrics?.messages.inc({ outcome: 'accepted' });
             this.#deps.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
           },

@@ -204,7 +204,7 @@ export class Runtime {
       tryAcl: (request) => policy.tryRun(request, ports),
       newMessage: () => ({ id: this.#newId(), time: Date.now() }),
       offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
-      committed: (id) => this.#queue?.submit(id),
+      committed: (envelope) => this.#queue?.submit(envelope.id, envelope),
       tlsContext: () => tls,
       auth: auth.auth,
     };

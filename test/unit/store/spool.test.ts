@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { open } from 'lmdb';
 import { CHUNK_SIZE, Spool, SpoolError } from '../../../store/spool.js';
 import type { EnvelopeDraft } from '../../../store/writer.js';
+import type { Envelope } from '../../../store/envelope.js';
 import { WriterError } from '../../../store/writer.js';
 import { createIdGenerator } from '../../../store/ids.js';
 
@@ -316,6 +317,28 @@ test('list() in id order, count(), remove()', async (t) => {
   assert.equal(await spool.remove('0000000000000000'), false, 'unknown id');
   // The others are untouched.
   assert.equal(readAll(spool, ids[0] as string).toString('latin1'), `message ${ids[0]}\r\n`);
+});
+
+test('apply() removes a message of several chunks with everything it stored, told its chunk count or not', async (t) => {
+  const dir = tempDir(t);
+  const spool = Spool.open(dir);
+  const envs: Envelope[] = [];
+  for (let i = 0; i < 2; i++) {
+    const w = spool.beginMessage(nextId());
+    writeInPieces(w, content(3 * CHUNK_SIZE + 99, i), 50_000);
+    envs.push(await w.commit(draft()));
+  }
+  const [told, untold] = envs as [Envelope, Envelope];
+  assert.equal(told.chunks, 4);
+  await spool.apply([{ kind: 'remove', id: told.id, due: told.due, chunks: told.chunks }]);
+  await spool.apply([{ kind: 'remove', id: untold.id }]);
+  assert.equal(spool.count(), 0);
+  assert.equal(spool.dueCount(), 0);
+  await spool.close();
+  // Nothing is left behind in the data database either.
+  const raw = open({ path: join(dir, 'petrel.lmdb'), maxDbs: 16, readOnly: true });
+  t.after(() => raw.close());
+  assert.equal(raw.openDB({ name: 'data', encoding: 'binary' }).getCount(), 0);
 });
 
 test('many messages committed in the same turn all land (group commit)', async (t) => {
