@@ -72,25 +72,30 @@ interface Run {
   readonly context: unknown;
 }
 
+/** Both runs sent the same effects and ended in the same state with the same context. */
+function assertSame(folded: Run, single: Run): void {
+  assert.deepEqual(folded.effects, single.effects);
+  assert.deepEqual(folded.context, single.context);
+  assert.equal(folded.value, single.value);
+}
+
 const CONNECTED: DeliveryEvent = { type: 'NET.CONNECTED' };
 const SENT: DeliveryEvent = { type: 'NET.SENT' };
 const EHLO = replies('250-mx.remote.test', '250-PIPELINING', '250-SIZE 10000000', '250 ENHANCEDSTATUSCODES');
+/** Connected, greeted, EHLO answered with PIPELINING: the first transaction's commands are out. */
+const OPENING: readonly Read[] = [CONNECTED, replies('220 mx.remote.test ESMTP'), EHLO];
 
 describe('replies read together', () => {
   it('a pipelined MAIL, RCPT and DATA group: the same sending, results and next job as one by one, in fewer steps', () => {
     const { folded, single } = both('avoid', [
-      CONNECTED,
-      replies('220 mx.remote.test ESMTP'),
-      EHLO,
+      ...OPENING,
       replies('250 2.1.0 ok', '250 2.1.5 ok', '451 4.7.1 greylisted', '250 2.1.5 ok', '354 go ahead'),
       SENT,
       replies('250 2.0.0 queued as X1'),
       { type: 'JOB.NEXT' },
       replies('221 2.0.0 bye'),
     ]);
-    assert.deepEqual(folded.effects, single.effects);
-    assert.equal(folded.value, single.value);
-    assert.deepEqual(folded.context, single.context);
+    assertSame(folded, single);
     const types = (folded.effects as { type: string; results?: { outcome: { kind: string } }[] }[]).map((e) => e.type);
     assert.ok(types.includes('sendMessage'), types.join(' '));
     const results = (folded.effects as { type: string; results?: { outcome: { kind: string } }[] }[]).find((e) => e.type === 'results');
@@ -100,27 +105,19 @@ describe('replies read together', () => {
 
   it('MAIL refused: the rest of the group is read the same way, then RSET', () => {
     const { folded, single } = both('avoid', [
-      CONNECTED,
-      replies('220 mx.remote.test ESMTP'),
-      EHLO,
+      ...OPENING,
       replies('550 5.7.1 sender refused', '503 5.5.1 no sender', '503 5.5.1 no sender', '503 5.5.1 no sender', '503 5.5.1 no valid recipients'),
       replies('250 2.0.0 reset'),
     ]);
-    assert.deepEqual(folded.effects, single.effects);
-    assert.deepEqual(folded.context, single.context);
-    assert.equal(folded.value, single.value);
+    assertSame(folded, single);
   });
 
   it('a 421 in the middle ends the connection; replies after it are not read', () => {
     const { folded, single } = both('avoid', [
-      CONNECTED,
-      replies('220 mx.remote.test ESMTP'),
-      EHLO,
+      ...OPENING,
       replies('250 2.1.0 ok', '421 4.3.2 shutting down', '250 2.1.5 ok', '250 2.1.5 ok', '354 go ahead'),
     ]);
-    assert.deepEqual(folded.effects, single.effects);
-    assert.deepEqual(folded.context, single.context);
-    assert.equal(folded.value, single.value);
+    assertSame(folded, single);
     assert.ok(!(folded.effects as { type: string }[]).some((e) => e.type === 'sendMessage'), 'nothing is sent after the 421');
   });
 
@@ -132,8 +129,7 @@ describe('replies read together', () => {
       replies('220 2.0.0 go ahead', '250 2.1.0 injected'),
     ]);
     assert.equal(folded.value, 'tls');
-    assert.deepEqual(folded.effects, single.effects);
-    assert.deepEqual(folded.context, single.context);
+    assertSame(folded, single);
     assert.equal((folded.effects as { type: string }[]).filter((e) => e.type === 'startTls').length, 1);
   });
 });

@@ -11,6 +11,7 @@ import { deliveredHeaders, messageChunks } from '../../../store/reader.js';
 import { CHUNK_SIZE, Spool } from '../../../store/spool.js';
 import type { EnvelopeDraft } from '../../../store/writer.js';
 import { createIdGenerator } from '../../../store/ids.js';
+import { testDraft } from '../../helpers/envelope.js';
 
 const nextId = createIdGenerator(() => Date.now(), () => Math.floor(Math.random() * 2 ** 32));
 
@@ -24,21 +25,7 @@ function openSpool(t: { after: (fn: () => unknown) => void }): Spool {
   return spool;
 }
 
-function draft(over: Partial<EnvelopeDraft>): EnvelopeDraft {
-  return {
-    sender: 'alice@client.example',
-    recipients: [{ address: 'bob@example.net', state: 'pending' }],
-    smtputf8: false,
-    client: { ip: '192.0.2.1', port: 40000, helo: 'client.example' },
-    server: { ip: '127.0.0.1', port: 25 },
-    protocol: 'esmtp',
-    receivedAt: 1_700_000_000_000,
-    headerEnd: 0,
-    headerSeparator: false,
-    addedHeaders: [],
-    ...over,
-  };
-}
+const draft = (over: Partial<EnvelopeDraft>): EnvelopeDraft => testDraft({ server: { ip: '127.0.0.1', port: 25 }, ...over });
 
 /** Stores `data` as the SMTP receiver does (the writer cuts it into CHUNK_SIZE chunks) and returns its envelope. */
 async function store(spool: Spool, data: Buffer, headerEnd: number, headerSeparator: boolean): Promise<Envelope> {

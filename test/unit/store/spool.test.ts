@@ -9,8 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { open } from 'lmdb';
 import { CHUNK_SIZE, Spool, SpoolError } from '../../../store/spool.js';
-import type { EnvelopeDraft } from '../../../store/writer.js';
 import type { Envelope } from '../../../store/envelope.js';
+import { testDraft } from '../../helpers/envelope.js';
 import { WriterError } from '../../../store/writer.js';
 import { createIdGenerator } from '../../../store/ids.js';
 
@@ -22,21 +22,7 @@ function tempDir(t: { after: (fn: () => void) => void }): string {
   return dir;
 }
 
-function draft(over: Partial<EnvelopeDraft> = {}): EnvelopeDraft {
-  return {
-    sender: 'alice@client.example',
-    recipients: [{ address: 'bob@example.net', state: 'pending' }],
-    smtputf8: false,
-    client: { ip: '192.0.2.1', port: 40000, helo: 'client.example' },
-    server: { ip: '127.0.0.1', port: 2525 },
-    protocol: 'esmtp',
-    receivedAt: 1_700_000_000_000,
-    headerEnd: 0,
-    headerSeparator: false,
-    addedHeaders: [],
-    ...over,
-  };
-}
+const draft = testDraft;
 
 /** Deterministic, non-repeating-looking content of n octets. */
 function content(n: number, seed = 7): Buffer {
