@@ -1,5 +1,5 @@
-// The spool while another process reads it (`petrel queue list` beside a running daemon): every
-// change the daemon applied is still there, and LMDB's free list stays sound. With lmdb-js's
+// The spool while another process reads it (`petrel queue list` beside a running daemon) or writes
+// it (`petrel queue freeze`): every change either applied is still there, and LMDB's free list stays sound. With lmdb-js's
 // overlappingSync, a second process opening the environment lost removals and corrupted the free
 // list (MDB_BAD_TXN) within a few thousand changes; see store/spool.ts.
 import test from 'node:test';
@@ -21,10 +21,14 @@ function envelope(id: string, due: number): Envelope {
   return { ...testDraft({ receivedAt: due }), format: 1, id, size: 0, chunks: 0, due };
 }
 
-/** A process that opens the spool read-only, counts, and closes it, over and over, as the CLI does. */
-function reader(dir: string, script: string, ms: number): Promise<{ code: number | null; opens: number; stderr: string }> {
+/**
+ * Another process, as the CLI is: `read` opens the spool read-only, counts and closes it, over and
+ * over; `write` keeps rewriting the envelopes of the messages whose ids start with W. Prints how
+ * many times it did so.
+ */
+function reader(dir: string, script: string, ms: number, mode: 'read' | 'write'): Promise<{ code: number | null; opens: number; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [script, dir, String(ms)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [script, dir, String(ms), mode], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
@@ -33,7 +37,7 @@ function reader(dir: string, script: string, ms: number): Promise<{ code: number
   });
 }
 
-test('changes applied while another process opens the spool read-only are all kept', { timeout: 120_000 }, async (t) => {
+async function alongside(t: { after: (fn: () => void) => void }, mode: 'read' | 'write'): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'petrel-spool-readers-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const script = join(dir, 'reader.mjs');
@@ -42,19 +46,33 @@ test('changes applied while another process opens the spool read-only are all ke
     script,
     [
       `import { Spool } from ${JSON.stringify(spoolModule)};`,
-      'const [dir, ms] = process.argv.slice(2);',
+      'const [dir, ms, mode] = process.argv.slice(2);',
       'const end = Date.now() + Number(ms);',
       'let opens = 0;',
-      'while (Date.now() < end) {',
-      "  const s = Spool.open(dir, { readOnly: true });",
-      '  s.count();',
+      "if (mode === 'write') {",
+      '  // As petrel queue freeze/retry do beside the daemon: its own messages, rewritten over and over.',
+      '  const s = Spool.open(dir);',
+      "  const ids = [...s.list()].map((e) => e.id).filter((id) => id.startsWith('W'));",
+      '  while (Date.now() < end) {',
+      '    opens++;',
+      '    await s.apply(ids.map((id) => { const e = s.envelope(id); return { kind: "update", envelope: { ...e, recipients: [{ ...e.recipients[0], attempts: opens }] } }; }));',
+      '  }',
       '  await s.close();',
-      '  opens++;',
+      '} else {',
+      '  while (Date.now() < end) {',
+      "    const s = Spool.open(dir, { readOnly: true });",
+      '    s.count();',
+      '    await s.close();',
+      '    opens++;',
+      '  }',
       '}',
       'console.log(opens);',
     ].join('\n'),
   );
   const spool = Spool.open(join(dir, 'spool'), { lock: true });
+  const theirs = Array.from({ length: 50 }, (_, i) => `W${String(i).padStart(6, '0')}`);
+  if (mode === 'write') await spool.apply(theirs.map((id, i) => ({ kind: 'insert' as const, envelope: { ...envelope(id, 0), due: undefined }, data: Buffer.from(`message ${id} ${i}\r\n`) })));
+  const mine = (): number => spool.count() - (mode === 'write' ? theirs.length : 0);
   try {
     for (let round = 0; round < ROUNDS; round++) {
       const ids = Array.from({ length: MESSAGES }, (_, i) => `R${round}M${String(i).padStart(6, '0')}`);
@@ -62,8 +80,8 @@ test('changes applied while another process opens the spool read-only are all ke
       for (let i = 0; i < ids.length; i += 200) {
         await spool.apply(ids.slice(i, i + 200).map((id, k) => ({ kind: 'insert' as const, envelope: envelope(id, base + i + k), data: Buffer.alloc(2048, `message ${id}\r\n`) })));
       }
-      assert.equal(spool.count(), MESSAGES);
-      const watching = reader(join(dir, 'spool'), script, 2500);
+      assert.equal(mine(), MESSAGES);
+      const watching = reader(join(dir, 'spool'), script, 2500, mode);
       // As the queue records results: many removals in flight at once, each awaited on its own.
       const pending: Promise<void>[] = [];
       for (let i = 0; i < ids.length; i++) {
@@ -73,8 +91,11 @@ test('changes applied while another process opens the spool read-only are all ke
       await Promise.all(pending);
       const r = await watching;
       assert.equal(r.code, 0, r.stderr);
-      assert.ok(r.opens > 50, `the reader opened the spool ${r.opens} times`);
-      assert.equal(spool.count(), 0, `round ${round}: every removal kept`);
+      assert.ok(r.opens > 50, `the other process went ${r.opens} times`);
+      assert.equal(mine(), 0, `round ${round}: every removal kept`);
+      if (mode === 'write') {
+        for (const id of theirs) assert.equal(spool.envelope(id)?.recipients[0]?.attempts, r.opens, `${id}: the other process's last change kept`);
+      }
       assert.equal(spool.dueCount(), 0, `round ${round}: the index too`);
     }
   } finally {
@@ -82,8 +103,12 @@ test('changes applied while another process opens the spool read-only are all ke
   }
   const again = Spool.open(join(dir, 'spool'), { readOnly: true });
   try {
-    assert.equal(again.count(), 0, 'and on disk');
+    assert.equal(again.count(), mode === 'write' ? theirs.length : 0, 'and on disk');
   } finally {
     await again.close();
   }
-});
+}
+
+test('changes applied while another process opens the spool read-only are all kept', { timeout: 120_000 }, (t) => alongside(t, 'read'));
+
+test('changes applied while another process writes the spool too are all kept, and so are its own', { timeout: 120_000 }, (t) => alongside(t, 'write'));
