@@ -59,6 +59,8 @@ export class TapeRecord implements Tape {
   #last: string | undefined;
   #replay: Replay | undefined;
   #keys: { readonly at: number; readonly keys: readonly string[] } | undefined;
+  /** Why taping stopped early (a checkpoint failed): the tape keeps what it had, bounded. */
+  #stopped: string | undefined;
   /** Keys of the context the actor starts with (what its input brings: the first job's). */
   #firstKeys: readonly string[] = [];
 
@@ -87,7 +89,7 @@ export class TapeRecord implements Tape {
         relay(source, target, event);
         return;
       }
-      (this.#segments[this.#segments.length - 1] as Segment).items.push({ event, t: Date.now() });
+      if (this.#stopped === undefined) (this.#segments[this.#segments.length - 1] as Segment).items.push({ event, t: Date.now() });
       this.#count++;
       this.#last = event.type;
       // Nested sends (from an effect handler) are queued and processed before the outermost relay returns.
@@ -97,7 +99,7 @@ export class TapeRecord implements Tape {
       } finally {
         depth--;
       }
-      if (depth === 0) this.#checkpoint();
+      if (depth === 0 && this.#stopped === undefined) this.#checkpoint();
     };
     actor.on('*', (effect) => {
       this.outcome = worstOutcome(this.outcome, effect as EventObject & Record<string, unknown>);
@@ -110,7 +112,14 @@ export class TapeRecord implements Tape {
     const current = this.#segments[this.#segments.length - 1] as Segment;
     const actor = this.#actor;
     if (current.items.length < this.capacity || !actor || actor.getSnapshot().status !== 'active') return;
-    const snapshot: unknown = actor.getPersistedSnapshot();
+    let snapshot: unknown;
+    try {
+      snapshot = actor.getPersistedSnapshot();
+    } catch (e) {
+      // Never into the driver's send: the recording ends here, the actor goes on.
+      this.#stopped = e instanceof Error ? e.message : String(e);
+      return;
+    }
     this.#segments = [current, { start: { snapshot }, t: Date.now(), seq: current.seq + current.items.length + ('input' in current.start ? 1 : 0), items: [] }];
   }
 
@@ -173,7 +182,13 @@ export class TapeRecord implements Tape {
 
   /** The timeline: the tape replayed (once; later calls replay only what came since). */
   detail(since = -1): ActorDetail {
-    return this.#materialize().detail(since);
+    try {
+      return this.#materialize().detail(since);
+    } catch {
+      // A replay that cannot run (a machine changed under a kept tape) shows the summary alone.
+      this.#replay = undefined;
+      return { summary: this.summary(), dropped: this.#count + 1, entries: [] };
+    }
   }
 
   #materialize(): ActorRecord {

@@ -2,7 +2,7 @@
 // delayed events, nested sends, checkpoints and incremental replays; the capture tapes only when it should.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { assign, createActor, emit, setup } from 'xstate';
+import { assign, createActor, createMachine, emit, fromCallback, setup } from 'xstate';
 import type { EventObject } from 'xstate';
 import { ActorRecord } from '../../../inspector/record.js';
 import { TapeRecord } from '../../../inspector/tape.js';
@@ -159,6 +159,27 @@ describe('a tape replayed', () => {
     assertSame(live, tape);
     actor.send({ type: 'STOP' });
     assertSame(live, tape);
+  });
+});
+
+describe('a tape that cannot take a checkpoint', () => {
+  it('stops recording instead of failing the send, and keeps what it had', () => {
+    // An inline child actor cannot be persisted: the checkpoint fails.
+    const withChild = createMachine({
+      id: 'child',
+      initial: 'on',
+      states: { on: { invoke: { src: fromCallback(() => undefined) }, on: { PING: 'on' } } },
+    });
+    const tape = new TapeRecord('delivery-9', 'verifier', 'child', {}, 10, new WeakMap());
+    const actor = createActor(withChild);
+    tape.attach(actor, undefined);
+    actor.start();
+    for (let i = 0; i < 25; i++) actor.send({ type: 'PING' });
+    assert.equal(actor.getSnapshot().status, 'active', 'the actor went on');
+    const d = tape.detail();
+    assert.equal(d.entries.length, 10, 'the steps up to the failed checkpoint');
+    assert.equal(d.summary.steps, 26, 'the summary still counts every event');
+    actor.stop();
   });
 });
 
