@@ -120,15 +120,8 @@ export function eventKeys(event: { readonly type: string } & Fields): string[] {
   } else {
     return [];
   }
-  const keys: string[] = [];
-  if (typeof id === 'string') keys.push(id);
-  if (typeof mid === 'string') keys.push(cut(mid, 200));
-  if (typeof rcpt === 'string') {
-    keys.push(rcpt);
-    const d = domainOf(rcpt);
-    if (d) keys.push(d);
-  }
-  return keys;
+  // The same fields as a picked delivery context: keysOf takes them from there.
+  return keysOf({ id, messageId: typeof mid === 'string' ? cut(mid, 200) : undefined, rcpt });
 }
 
 /** Values worth filtering on in a picked context: message ids, domains, addresses. */

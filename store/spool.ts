@@ -220,7 +220,7 @@ export class Spool {
       if (c.kind === 'update' && old === undefined) continue;
       if (old?.due !== undefined) last = queue.remove([old.due, id]);
       if (c.kind === 'remove') {
-        if (c.kind === 'remove' && c.chunks !== undefined) {
+        if (c.chunks !== undefined) {
           for (let seq = 0; seq < c.chunks; seq++) last = data.remove([id, seq]);
         } else {
           for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) last = data.remove(key);
