@@ -2,6 +2,7 @@
 // how much of the machine each system spends on a message, beside how many messages it moves (a
 // system spread over several processes can be faster and still cost more per message).
 import type { ResourceSeries } from './resources.js';
+import { loopBusyShare } from './metrics.js';
 import type { TargetRun } from './scenarios/index.js';
 
 /**
@@ -39,6 +40,21 @@ export function runCpuMsPerMessage(run: TargetRun): number | undefined {
   const d = run.delivery;
   if (d?.emptyMs !== undefined) return cpuMsPerMessage(run.resources, d.startedAt, d.startedAt + d.emptyMs, d.delivered);
   return undefined;
+}
+
+/** How busy Petrel's main event loop was over the same window as the CPU figure (Petrel only: the peers export no such counter). */
+export function runLoopBusy(run: TargetRun): number | undefined {
+  if (run.error || !run.metrics) return undefined;
+  const r = run.result;
+  if (r) return loopBusyShare(run.metrics, r.startedAt, r.endedAt);
+  const d = run.delivery;
+  if (d?.emptyMs !== undefined) return loopBusyShare(run.metrics, d.startedAt, d.startedAt + d.emptyMs);
+  return undefined;
+}
+
+/** "94%", "-" when unknown. */
+export function formatShare(share: number | undefined): string {
+  return share === undefined || !Number.isFinite(share) ? '-' : `${Math.round(share * 100)}%`;
 }
 
 /** "1.62" ms, "-" when unknown. */

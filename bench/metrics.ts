@@ -195,10 +195,30 @@ export function deriveMetrics(m: MetricsSeries): DerivedSeries[] {
     { name: 'queue size', unit: 'messages', points: gauge(s, 'petrel_queue_messages') },
     { name: 'spool commit latency (mean)', unit: 'ms', points: intervalMean(s, 'petrel_spool_commit_seconds', 1000) },
     { name: 'group commit batch (mean)', unit: 'messages', points: intervalMean(s, 'petrel_spool_commit_batch_size', 1) },
+    { name: 'main event loop busy', unit: '%', points: rateOf(s, [LOOP_BUSY]).map(([t, v]) => [t, v * 100] as [number, number]) },
     { name: 'event-loop delay p99', unit: 'ms', points: gauge(s, 'petrel_event_loop_delay_seconds{quantile="0.99"}', 1000) },
     { name: 'event-loop delay max', unit: 'ms', points: gauge(s, 'petrel_event_loop_delay_seconds{quantile="max"}', 1000) },
   ];
   return out.filter((d) => d.points.length > 0);
+}
+
+const LOOP_BUSY = 'petrel_event_loop_busy_seconds_total';
+
+/**
+ * The share of wall time the daemon's main event loop was busy between `from` and `to` (epoch ms),
+ * from the samples inside that window: near 1 means one thread, not the machine, set the pace.
+ * Undefined when fewer than two samples fall inside or the daemon does not export the counter.
+ */
+export function loopBusyShare(m: MetricsSeries | undefined, from: number, to: number): number | undefined {
+  if (!m) return undefined;
+  const inside = m.samples.filter((x) => {
+    const at = m.startedAt + x.t;
+    return at >= from && at <= to && x.values[LOOP_BUSY] !== undefined;
+  });
+  const a = inside[0];
+  const b = inside[inside.length - 1];
+  if (!a || !b || b.t <= a.t) return undefined;
+  return Math.min(1, Math.max(0, ((b.values[LOOP_BUSY] as number) - (a.values[LOOP_BUSY] as number)) / ((b.t - a.t) / 1000)));
 }
 
 /** Totals over the series: what a table row can say about a whole run. */
@@ -220,5 +240,7 @@ export function metricsSummary(m: MetricsSeries): Record<string, number> {
   if (batches > 0) out.batchMean = Math.round((delta('petrel_spool_commit_batch_size_sum') / batches) * 10) / 10;
   const loop = m.samples.map((x) => x.values['petrel_event_loop_delay_seconds{quantile="max"}'] ?? 0);
   out.loopDelayMaxMs = Math.round(Math.max(0, ...loop) * 1e4) / 10;
+  const busy = loopBusyShare(m, m.startedAt + first.t, m.startedAt + last.t);
+  if (busy !== undefined) out.loopBusyPct = Math.round(busy * 1000) / 10;
   return out;
 }

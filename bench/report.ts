@@ -1,7 +1,7 @@
 // Bench output: the machine description, live progress, and the markdown table with rates and ratios.
 
 import os from 'node:os';
-import { formatCpuMs, runCpuMsPerMessage } from './efficiency.js';
+import { formatCpuMs, formatShare, runCpuMsPerMessage, runLoopBusy } from './efficiency.js';
 import type { MachineLimits } from './limits.js';
 import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
@@ -196,8 +196,8 @@ function messagesCell(run: TargetRun): string {
 
 function deliveryTable(scenarios: readonly ScenarioReport[]): string {
   const header = [
-    '| scenario | system | delivered/s | total s | delivered/accepted | CPU ms/msg | durable before 250 | ratio |',
-    '|---|---|---:|---:|---|---:|---|---|',
+    '| scenario | system | delivered/s | total s | delivered/accepted | CPU ms/msg | loop busy | durable before 250 | ratio |',
+    '|---|---|---:|---:|---|---:|---:|---|---|',
   ];
   const rows: string[] = [];
   for (const s of scenarios) {
@@ -207,6 +207,7 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
       const rate = d && !run.error ? formatRate(d.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ` +
+          `${formatShare(runLoopBusy(run))} | ` +
           `${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
@@ -216,8 +217,8 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
 
 function inboundTable(scenarios: readonly ScenarioReport[]): string {
   const header = [
-    '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | CPU ms/msg | durable before 250 | ratio |',
-    '|---|---|---:|---:|---:|---|---:|---|---|',
+    '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | CPU ms/msg | loop busy | durable before 250 | ratio |',
+    '|---|---|---:|---:|---:|---|---:|---:|---|---|',
   ];
   const rows: string[] = [];
   for (const s of scenarios) {
@@ -227,7 +228,7 @@ function inboundTable(scenarios: readonly ScenarioReport[]): string {
       const rate = r && !run.error ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
-          `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
+          `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${formatShare(runLoopBusy(run))} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
   }

@@ -1,5 +1,5 @@
 // The daemon's Prometheus metrics (prom-client): one registry per daemon, counters the drivers bump.
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export interface Metrics {
@@ -72,6 +72,19 @@ export function createMetrics(): Metrics {
     collect() {
       const p = signPool();
       for (const figure of ['threads', 'queued', 'tasks', 'failures', 'retries', 'lost'] as const) this.set({ figure }, p?.[figure] ?? 0);
+    },
+  });
+  // Busy time of the main thread: its rate is how saturated the one event loop is (1 = fully), which the
+  // process's CPU figure cannot tell apart from the work of GC, LMDB and worker-pool threads.
+  let busyMs = performance.eventLoopUtilization().active;
+  new Counter({
+    name: 'petrel_event_loop_busy_seconds_total',
+    help: 'Time the main event loop spent running callbacks rather than waiting for I/O; its rate is the loop utilisation (0..1)',
+    registers: [registry],
+    collect() {
+      const now = performance.eventLoopUtilization().active;
+      if (now > busyMs) this.inc((now - busyMs) / 1000);
+      busyMs = now;
     },
   });
   new Gauge({ name: 'petrel_queue_messages', help: 'Messages in the queue', registers: [registry], collect() { this.set(queueSize()); } });

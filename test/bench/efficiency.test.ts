@@ -58,8 +58,8 @@ describe('CPU per message', () => {
       runs: [measured, bare],
     };
     const lines = markdownTable([scenario]).split('\n');
-    assert.match(lines[2] ?? '', /^\| inbound-reuse \| petrel \| 1,000 \| .* \| 1000\/0 \| 1\.50 \| yes \|/);
-    assert.match(lines[3] ?? '', /^\| inbound-reuse \| other \| 1,000 \| .* \| 1000\/0 \| - \| no \|/);
+    assert.match(lines[2] ?? '', /^\| inbound-reuse \| petrel \| 1,000 \| .* \| 1000\/0 \| 1\.50 \| - \| yes \|/);
+    assert.match(lines[3] ?? '', /^\| inbound-reuse \| other \| 1,000 \| .* \| 1000\/0 \| - \| - \| no \|/);
     assert.equal(formatCpuMs(12.345), '12.3');
   });
 });

@@ -7,7 +7,10 @@ import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { measureLimits, parseOpensslSpeed } from '../../bench/limits.js';
 import { formatSizeSpec, meanSize, parseSize, parseSizeSpec, pickPart } from '../../bench/loadgen/sizes.js';
-import { deriveMetrics, keepSeries, MetricsSampler, metricsSummary, parsePrometheus } from '../../bench/metrics.js';
+import { deriveMetrics, keepSeries, loopBusyShare, MetricsSampler, metricsSummary, parsePrometheus } from '../../bench/metrics.js';
+import type { MetricsSeries } from '../../bench/metrics.js';
+import { formatShare, runLoopBusy } from '../../bench/efficiency.js';
+import type { TargetRun } from '../../bench/scenarios/types.js';
 import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
 import { progressBar } from '../../bench/report.js';
 import { descendants, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
@@ -148,6 +151,28 @@ describe('Prometheus metrics', () => {
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+
+  it('tells how busy the main event loop was over a window, from its busy-seconds counter', () => {
+    const busy = 'petrel_event_loop_busy_seconds_total';
+    const series: MetricsSeries = {
+      url: 'http://127.0.0.1:1/metrics', intervalMs: 1000, startedAt: 1_000_000, failures: 0,
+      samples: [0, 0.5, 1.4, 2.3].map((v, i) => ({ t: i * 1000, values: { [busy]: v } })),
+    };
+    // Only the samples inside the window count: 1.8 busy seconds over 2 s.
+    assert.ok(Math.abs((loopBusyShare(series, 1_001_000, 1_003_000) ?? 0) - 0.9) < 1e-9);
+    assert.ok(Math.abs((loopBusyShare(series, 0, Infinity) ?? 0) - 2.3 / 3) < 1e-9);
+    assert.equal(loopBusyShare(series, 1_001_500, 1_002_500), undefined, 'one sample is no interval');
+    assert.equal(loopBusyShare({ ...series, samples: series.samples.map((x) => ({ t: x.t, values: {} })) }, 0, Infinity), undefined);
+    assert.equal(metricsSummary(series).loopBusyPct, 76.7);
+    assert.ok(deriveMetrics(series).find((d) => d.name === 'main event loop busy')?.points.some(([, v]) => Math.abs(v - 90) < 1e-9));
+    // A run's figure covers its measured load; a peer without the counter shows "-".
+    const run = (metrics?: MetricsSeries): TargetRun => ({
+      system: 'petrel', description: 'p', durable: true, durability: 'yes', metrics,
+      result: { startedAt: 1_001_000, endedAt: 1_003_000 } as TargetRun['result'],
+    });
+    assert.equal(formatShare(runLoopBusy(run(series))), '90%');
+    assert.equal(formatShare(runLoopBusy(run())), '-');
   });
 
   it('counts failed scrapes instead of throwing', async () => {

@@ -90,11 +90,11 @@ describe('ratios and table', () => {
   it('renders one row per scenario and system with rate, latency, durability and ratio', () => {
     const lines = markdownTable([scenario]).split('\n');
     assert.equal(lines.length, 5);
-    assert.equal(lines[0], '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | CPU ms/msg | durable before 250 | ratio |');
-    assert.equal(lines[2], '| inbound-1conn | petrel | 2,000 | 3.20 | 9.87 | 5000/0 | - | yes | petrel/postfix = 2.5x, petrel/sink = 0.13x |');
-    assert.equal(lines[3], '| inbound-1conn | postfix | 800 | 11.7 | 31.3 | 5000/0 | - | yes | postfix/sink = 0.05x |');
-    assert.equal(lines[4], '| inbound-1conn | sink | 16,000 | 0.50 | 3.30 | 5000/0 | - | no |  |');
-    for (const l of lines) assert.equal(l.split('|').length, 11, `9 cells in ${l}`);
+    assert.equal(lines[0], '| scenario | system | msgs/s | p50 ms | p99 ms | sent/failed | CPU ms/msg | loop busy | durable before 250 | ratio |');
+    assert.equal(lines[2], '| inbound-1conn | petrel | 2,000 | 3.20 | 9.87 | 5000/0 | - | - | yes | petrel/postfix = 2.5x, petrel/sink = 0.13x |');
+    assert.equal(lines[3], '| inbound-1conn | postfix | 800 | 11.7 | 31.3 | 5000/0 | - | - | yes | postfix/sink = 0.05x |');
+    assert.equal(lines[4], '| inbound-1conn | sink | 16,000 | 0.50 | 3.30 | 5000/0 | - | - | no |  |');
+    for (const l of lines) assert.equal(l.split('|').length, 12, `10 cells in ${l}`);
   });
 
   it('shows a failed system in place of its figures, and n/a in ratios with it', () => {
@@ -103,7 +103,7 @@ describe('ratios and table', () => {
       runs: [run('petrel', true, undefined, 'ERR_PEER_START: no banner | at all'), run('postfix', true, result(800))],
     };
     const lines = markdownTable([failed]).split('\n');
-    assert.equal(lines[2], '| inbound-1conn | petrel | failed: ERR_PEER_START: no banner \\| at all | n/a | n/a | - | - | yes | petrel/postfix = n/a |');
+    assert.equal(lines[2], '| inbound-1conn | petrel | failed: ERR_PEER_START: no banner \\| at all | n/a | n/a | - | - | - | yes | petrel/postfix = n/a |');
     const text = renderReport(
       {
         cpuModel: 'Test CPU',

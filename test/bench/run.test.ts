@@ -91,8 +91,8 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
       );
     }
     assert.equal(report.incomplete, false);
-    assert.match(printed, /\| inbound-reuse \| alpha \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| ([\d.]+|-) \| yes \| alpha\/beta = [\d.]+x \|/);
-    assert.match(printed, /\| inbound-1conn \| beta \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| ([\d.]+|-) \| no \| {2}\|/);
+    assert.match(printed, /\| inbound-reuse \| alpha \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| ([\d.]+|-) \| - \| yes \| alpha\/beta = [\d.]+x \|/);
+    assert.match(printed, /\| inbound-1conn \| beta \| [\d,.]+ \| [\d.]+ \| [\d.]+ \| 60\/0 \| ([\d.]+|-) \| - \| no \| {2}\|/);
     assert.ok(report.file);
     // One JSON and one HTML report, named by the run's start time.
     const files = (await readdir(dir)).sort();

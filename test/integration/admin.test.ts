@@ -42,6 +42,11 @@ test('/metrics counts connections, accepted and rejected messages, commits and t
   assert.equal(value(text, 'petrel_spool_commit_batch_size_sum'), 1);
   assert.equal(value(text, 'petrel_queue_messages'), 1);
   assert.ok(value(text, 'petrel_event_loop_delay_seconds{quantile="max"}') >= 0);
+  // The loop has run this test's sessions: its busy time is more than nothing and less than its uptime.
+  const busy = value(text, 'petrel_event_loop_busy_seconds_total');
+  assert.ok(busy > 0 && busy < process.uptime(), `loop busy ${busy} s`);
+  const later = value(await (await fetch(`${base}/metrics`)).text(), 'petrel_event_loop_busy_seconds_total');
+  assert.ok(later >= busy, 'the busy counter never goes back');
 });
 
 test('/health is 200 with the session and queue counts; unknown paths are 404', async () => {
