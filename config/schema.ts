@@ -76,6 +76,12 @@ export const configSchema = z
     route_list: z.array(z.object({ domains: list, hosts: z.union([z.string(), z.array(z.string())]) }).strict()).default([]),
     /** The redirect router's alias file ("alias: target, target"); unset: no aliases. */
     aliases_file: z.string().optional(),
+    /**
+     * Run remote SMTP deliveries (the delivery actors and their sockets) in a worker thread, so that the main
+     * event loop keeps the sessions and the queue. Not with DKIM signing or ARC sealing, and those deliveries
+     * are not shown in the inspector (see docs/decisions/0009).
+     */
+    delivery_thread: z.boolean().default(false),
     /** Local delivery: one Maildir per local part under this directory. */
     maildir_directory: z.string().min(1).default('./var/mail'),
     /** dnslookup drops MX targets at these addresses (RFC 5321 5.1, Exim's ignore_target_hosts). */

@@ -172,6 +172,14 @@ class Runner {
         return;
       }
       case 'wantJob': {
+        const later = this.#hooks.nextJobLater;
+        if (later) {
+          later.call(this.#hooks).then(
+            (job) => this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) }),
+            () => this.#send({ type: 'JOB.NEXT' }),
+          );
+          return;
+        }
         const job = this.#hooks.nextJob();
         // The actor holds no job when it asks for one: the fields of earlier messages are let go (after
         // the next job took its own hold, so that a next job of the same message finds them still kept).

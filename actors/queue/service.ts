@@ -30,6 +30,10 @@ export interface RunnerHooks {
   results(job: DeliveryJob, results: readonly RecipientResult[]): void;
   /** The connection is free: another job for the same destination, if there is one. */
   nextJob(): DeliveryJob | undefined;
+  /** Where the queue is in another thread: the next job, asked for by message. Preferred over nextJob when present. */
+  nextJobLater?(): Promise<DeliveryJob | undefined>;
+  /** A job handed out that the connection ended without trying: it is queued again for the destination. */
+  giveBack?(job: DeliveryJob): void;
   /**
    * The connection idles, open for the next job to its destination: the queue calls `wake` when one
    * comes (false if the connection can no longer take it) or `release` when it wants the slot back.
@@ -338,6 +342,9 @@ export class QueueService {
     this.#runners.start(st.dest, first, {
       results: (job, results) => this.#jobDone(job, results),
       nextJob: () => (this.#stopping ? undefined : st.jobs.shift()),
+      giveBack: (job) => {
+        st.jobs.unshift(job);
+      },
       idle: (w) => {
         if (this.#stopping) {
           queueMicrotask(() => w.release());

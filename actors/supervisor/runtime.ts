@@ -18,6 +18,7 @@ import { compilePolicy } from './policy.js';
 import type { CompiledDelivery } from './delivery-config.js';
 import { compileDelivery, selfAddresses } from './delivery-config.js';
 import { QueueService } from '../queue/service.js';
+import { ThreadRunners } from '../delivery/thread/proxy.js';
 import { createLocalDelivery } from '../queue/local.js';
 import { createRunnerFactory } from '../delivery/runner.js';
 import { MessageSigner } from '../delivery/signer.js';
@@ -104,6 +105,9 @@ export function checkConfig(c: Config): CompiledConfig {
   const tls = step(() => ({ context: loadTls(c) }));
   const dns = step(() => makeResolver(c));
   const auth = step(() => compileAuth(c));
+  if (c.delivery_thread && delivery && ((delivery.signing?.dkim ?? []).length > 0 || delivery.signing?.arc !== undefined)) {
+    problems.push('delivery_thread: DKIM signing and ARC sealing (smtp_transport.dkim_*, arc_sign) run on the main thread only; turn one of them off');
+  }
   if (problems.length > 0 || !policy || !delivery || !tls || !dns || !auth) {
     throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
   }
@@ -130,6 +134,8 @@ export class Runtime {
   #dns: NetworkResolver;
   #auth: AuthWiring;
   #queue: QueueService | undefined;
+  /** Remote deliveries' runners when they run in the delivery thread (delivery_thread). */
+  #threads: ThreadRunners | undefined;
   /** The crypto worker pool (DKIM/ARC signing): started with the queue, stopped after it. */
   #pool: CryptoPool | undefined;
   #admin: AdminServer | undefined;
@@ -248,20 +254,24 @@ export class Runtime {
       pool: () => this.#pool,
       count: (kind, result) => this.metrics.signing.inc({ kind, result }),
     });
+    const inProcess = createRunnerFactory({
+      spool,
+      logger: this.logger,
+      settings: () => this.#delivery.delivery,
+      get inspection() {
+        return self.inspection;
+      },
+      signer,
+    });
+    const threads = this.#config.delivery_thread ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess) : undefined;
+    this.#threads = threads;
+    if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (the inspector does not show them)');
     const queue = new QueueService({
       spool,
       logger: this.logger,
       // Read at each use: a reload changes routing, retry rules and limits for what comes next.
       settings: () => this.#delivery.queue(this.#dns as unknown as DnsPort, () => selfAddresses(this.#listener?.addresses ?? [])),
-      runners: createRunnerFactory({
-        spool,
-        logger: this.logger,
-        settings: () => this.#delivery.delivery,
-        get inspection() {
-          return self.inspection;
-        },
-        signer,
-      }),
+      runners: threads ?? inProcess,
       local: createLocalDelivery({ spool, logger: this.logger, root: () => this.#config.maildir_directory, hostname: () => this.#config.primary_hostname }),
       newId: this.#newId,
       metrics: this.metrics,
@@ -276,6 +286,9 @@ export class Runtime {
     const q = this.#queue;
     this.#queue = undefined;
     if (q) await q.stop(deadlineMs);
+    const threads = this.#threads;
+    this.#threads = undefined;
+    await threads?.stop();
     // No delivery is signing any more: the worker threads go.
     const pool = this.#pool;
     this.#pool = undefined;
@@ -367,6 +380,9 @@ export class Runtime {
     this.#auth = auth;
     this.#tls = tls;
     this.#deps = this.#makeDeps();
+    // Switching the thread on or off takes a restart; its settings follow the reload.
+    if (next.delivery_thread !== Boolean(this.#threads)) this.logger.warn({ event: 'reload' }, 'delivery_thread changes take effect at the next restart');
+    this.#threads?.reload(this.#config);
     this.logger.info({ event: 'reload', config: next.source, listen: this.#listener?.addresses }, `configuration reloaded from ${next.source}`);
   }
 

@@ -50,6 +50,18 @@ export interface PetrelTargetOptions {
   readonly inboundConfig?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * PETREL_BENCH_CONFIG: config keys (a JSON object) merged into every Petrel daemon the bench starts, for
+ * A/B runs of an option (e.g. '{"delivery_thread":true}'). The system's description in the reports names them.
+ */
+export function envConfig(): Record<string, unknown> {
+  const text = process.env.PETREL_BENCH_CONFIG;
+  if (!text) return {};
+  const parsed: unknown = JSON.parse(text);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('PETREL_BENCH_CONFIG: a JSON object of config keys is expected');
+  return parsed as Record<string, unknown>;
+}
+
 /** The daemon configuration the bench relies on; every key here is part of the contract. */
 export interface PetrelBenchConfig {
   readonly listen: string[];
@@ -353,11 +365,14 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
     }
   }
 
+  // Keys from PETREL_BENCH_CONFIG are named in the description, which the reports carry.
+  const tuned = Object.keys(envConfig()).length > 0 ? `${INFO.description}; with ${JSON.stringify(envConfig())}` : undefined;
+  const info: PeerInfo = tuned ? { ...INFO, description: tuned } : INFO;
   return {
-    ...INFO,
+    ...info,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       const sessions = opts.maxSessions;
-      const extra = options.inboundConfig ?? {};
+      const extra = { ...envConfig(), ...options.inboundConfig };
       const { port, adminPort, configPath, logPath, daemon, removeDir } = await launch(
         opts.port,
         (dir, p, admin) => ({ ...petrelInboundConfig(dir, p, { adminPort: admin, ...(sessions !== undefined ? { maxSessions: sessions } : {}) }), ...extra }),
@@ -384,7 +399,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         throw err;
       }
       return {
-        info: INFO,
+        info,
         host: HOST,
         port,
         version: await packageVersion(root),
@@ -433,7 +448,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
           }
           const readyMs = performance.now() - t0;
           const peer: RunningPeer = {
-            info: INFO,
+            info,
             host: HOST,
             port,
             version: await packageVersion(root),
@@ -458,7 +473,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
       let keep = false;
       const relay = { sinkPort: opts.sinkPort, hold: opts.hold, logLevel: options.relayLogLevel };
-      const extra = options.relayConfig ?? {};
+      const extra = { ...envConfig(), ...options.relayConfig };
       const launched = await launch(opts.port, (dir, port, adminPort) => petrelRelayConfig(dir, port, { ...relay, adminPort }, extra), () => keep);
       const { dir, port, adminPort, configPath, logPath, removeDir } = launched;
       const daemon = launched.daemon;
@@ -488,7 +503,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         throw new PeerError('ERR_PEER_START', `${why} (kept ${dir})`, { cause: err });
       }
       return {
-        info: INFO,
+        info,
         host: HOST,
         port,
         version: await packageVersion(root),

@@ -12,6 +12,7 @@ import type { MetricsSeries } from '../../bench/metrics.js';
 import { formatShare, runLoopBusy } from '../../bench/efficiency.js';
 import type { TargetRun } from '../../bench/scenarios/types.js';
 import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
+import { envConfig, petrelTarget } from '../../bench/peers/petrel.js';
 import { progressBar } from '../../bench/report.js';
 import { descendants, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
 import { barChart, lineChart, niceStep, tickLabel } from '../../bench/svg.js';
@@ -230,5 +231,24 @@ describe('output helpers', () => {
     assert.match(lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [] }), /no data/);
     const bars = barChart({ title: 'b', yLabel: 'ms', categories: ['petrel', 'postfix'], groups: [{ name: 'p50', values: [1, 2] }, { name: 'p99', values: [3, undefined] }] });
     assert.equal((bars.match(/<rect x="[\d.]+" y/g) ?? []).length, 1 + 3 + 2, 'background, three bars, two legend boxes');
+  });
+});
+
+describe('PETREL_BENCH_CONFIG', () => {
+  it('merges config keys into the Petrel daemons and names them in the description', () => {
+    const saved = process.env.PETREL_BENCH_CONFIG;
+    try {
+      delete process.env.PETREL_BENCH_CONFIG;
+      assert.deepEqual(envConfig(), {});
+      assert.equal(petrelTarget().description, 'Petrel daemon: session actors, spool with group commit');
+      process.env.PETREL_BENCH_CONFIG = '{"delivery_thread":true}';
+      assert.deepEqual(envConfig(), { delivery_thread: true });
+      assert.match(petrelTarget().description, /; with \{"delivery_thread":true\}$/);
+      process.env.PETREL_BENCH_CONFIG = '[1]';
+      assert.throws(() => envConfig(), /PETREL_BENCH_CONFIG: a JSON object/);
+    } finally {
+      if (saved === undefined) delete process.env.PETREL_BENCH_CONFIG;
+      else process.env.PETREL_BENCH_CONFIG = saved;
+    }
   });
 });

@@ -1,0 +1,93 @@
+// The delivery thread's side: delivery actors and their sockets, driven by the queue on the main thread.
+import type { MessagePort } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import { Spool } from '../../../store/spool.js';
+import type { Config } from '../../../config/load.js';
+import { compilePolicy } from '../../supervisor/policy.js';
+import { compileDelivery } from '../../supervisor/delivery-config.js';
+import { createRunnerFactory } from '../runner.js';
+import type { DeliverySettings } from '../steps.js';
+import type { DeliveryJob } from '../types.js';
+import type { IdleConnection } from '../../queue/service.js';
+import type { FromThread, ToThread } from './messages.js';
+
+/** One connection's runner and what the queue may still tell it. */
+interface Held {
+  stop(): void;
+  waiter?: IdleConnection;
+  want?: (job: DeliveryJob | undefined) => void;
+}
+
+/** Serve the queue on `port` until the thread is terminated. */
+export function serve(port: MessagePort): void {
+  const post = (m: FromThread): void => port.postMessage(m);
+  // The runner logs only its own failures: they go to the daemon's logger on the main thread.
+  const logAt = (level: 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, msg: string) => post({ op: 'log', level, fields, msg });
+  const logger = { info: logAt('info'), warn: logAt('warn'), error: logAt('error') } as unknown as Logger;
+  let settings: DeliverySettings | undefined;
+  let factory: ReturnType<typeof createRunnerFactory> | undefined;
+  const held = new Map<number, Held>();
+
+  // Only what a runner uses is compiled here; the main thread has checked the whole config already.
+  const compile = (c: Config): DeliverySettings => compileDelivery(c, compilePolicy(c)).delivery;
+  const start = (rid: number, m: Extract<ToThread, { op: 'start' }>): void => {
+    const h: Held = { stop: () => undefined };
+    held.set(rid, h);
+    if (!factory) throw new Error('the delivery thread was not initialised');
+    const runner = factory.start(m.dest, m.job, {
+      // The envelope stays here: the queue keys results by message id.
+      results: (job, results) => post({ op: 'results', rid, messageId: job.messageId, results }),
+      nextJob: () => undefined,
+      nextJobLater: () =>
+        new Promise((resolve) => {
+          h.want = resolve;
+          post({ op: 'want', rid });
+        }),
+      idle: (w) => {
+        h.waiter = w;
+        post({ op: 'idle', rid });
+        return () => {
+          h.waiter = undefined;
+          post({ op: 'unidle', rid });
+        };
+      },
+      ended: () => {
+        held.delete(rid);
+        post({ op: 'ended', rid });
+      },
+    });
+    h.stop = () => runner.stop();
+  };
+
+  port.on('message', (m: ToThread) => {
+    switch (m.op) {
+      case 'init':
+        settings = compile(m.config);
+        factory = createRunnerFactory({ spool: Spool.open(m.spoolDir), logger, settings: () => settings as DeliverySettings });
+        return;
+      case 'reload':
+        // Connections in progress keep the settings they started with; new ones take these.
+        settings = compile(m.config);
+        return;
+      case 'start':
+        start(m.rid, m);
+        return;
+      case 'next': {
+        const h = held.get(m.rid);
+        const want = h?.want;
+        if (h) h.want = undefined;
+        want?.(m.job);
+        return;
+      }
+      case 'wake':
+        held.get(m.rid)?.waiter?.wake();
+        return;
+      case 'release':
+        held.get(m.rid)?.waiter?.release();
+        return;
+      case 'stop':
+        held.get(m.rid)?.stop();
+        return;
+    }
+  });
+}

@@ -1,0 +1,15 @@
+// The messages between the queue (main thread) and the delivery thread: one runner per connection, by id.
+import type { Config } from '../../../config/load.js';
+import type { DeliveryJob, Destination, RecipientResult } from '../types.js';
+
+export type ToThread =
+  | { readonly op: 'init' | 'reload'; readonly config: Config; readonly spoolDir: string }
+  | { readonly op: 'start'; readonly rid: number; readonly dest: Destination; readonly job: DeliveryJob }
+  /** The answer to `want`: the connection's next job, or none. */
+  | { readonly op: 'next'; readonly rid: number; readonly job?: DeliveryJob }
+  | { readonly op: 'wake' | 'release' | 'stop'; readonly rid: number };
+
+export type FromThread =
+  | { readonly op: 'results'; readonly rid: number; readonly messageId: string; readonly results: readonly RecipientResult[] }
+  | { readonly op: 'want' | 'idle' | 'unidle' | 'ended'; readonly rid: number }
+  | { readonly op: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string };

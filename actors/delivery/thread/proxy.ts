@@ -1,0 +1,136 @@
+// The queue's side of the delivery thread (delivery_thread): a runner factory whose runners live in a
+// worker thread, so that SMTP client work leaves the main event loop. Jobs, results and idling cross by
+// message; a job sent to the thread and never reported on (the connection ended first, or the thread
+// died) goes back to the queue, so nothing handed over is lost.
+import { Worker } from 'node:worker_threads';
+import type { Logger } from 'pino';
+import type { Config } from '../../../config/load.js';
+import type { DeliveryRunnerFactory, RunnerHooks } from '../../queue/service.js';
+import type { DeliveryJob, Destination } from '../types.js';
+import type { FromThread, ToThread } from './messages.js';
+
+interface Remote {
+  readonly hooks: RunnerHooks;
+  unidle?: () => void;
+  /** Jobs sent to the thread that it has not reported on yet, in the order sent (one message may have several). */
+  readonly pending: DeliveryJob[];
+}
+
+export class ThreadRunners implements DeliveryRunnerFactory {
+  readonly #spoolDir: string;
+  readonly #logger: Logger;
+  readonly #fallback: DeliveryRunnerFactory;
+  #config: Config;
+  #worker: Worker | undefined;
+  /** The thread failed: connections from then on run on the main thread (no respawn loop). */
+  #failed = false;
+  #next = 1;
+  readonly #remotes = new Map<number, Remote>();
+
+  constructor(config: Config, spoolDir: string, logger: Logger, fallback: DeliveryRunnerFactory) {
+    this.#config = config;
+    this.#fallback = fallback;
+    this.#spoolDir = spoolDir;
+    this.#logger = logger;
+  }
+
+  start(dest: Destination, first: DeliveryJob, hooks: RunnerHooks): { stop(): void } {
+    if (this.#failed) return this.#fallback.start(dest, first, hooks);
+    const rid = this.#next++;
+    this.#remotes.set(rid, { hooks, pending: [first] });
+    this.#post({ op: 'start', rid, dest, job: first });
+    return { stop: () => this.#worker && this.#post({ op: 'stop', rid }) };
+  }
+
+  /** New connections take the new settings; those open keep theirs. */
+  reload(config: Config): void {
+    this.#config = config;
+    if (this.#worker) this.#post({ op: 'reload', config, spoolDir: this.#spoolDir });
+  }
+
+  /** After the queue has stopped: the thread goes, and any connection it still had ends. */
+  async stop(): Promise<void> {
+    const w = this.#worker;
+    this.#worker = undefined;
+    if (w) await w.terminate();
+    this.#endAll();
+  }
+
+  #post(m: ToThread): void {
+    (this.#worker ?? this.#spawn()).postMessage(m);
+  }
+
+  #spawn(): Worker {
+    const w = new Worker(new URL('./entry.js', import.meta.url));
+    this.#worker = w;
+    w.postMessage({ op: 'init', config: this.#config, spoolDir: this.#spoolDir } satisfies ToThread);
+    w.on('message', (m: FromThread) => this.#receive(m));
+    const lost = (why: string): void => {
+      if (this.#worker !== w) return;
+      this.#worker = undefined;
+      this.#failed = true;
+      this.#logger.error(
+        { event: 'delivery-thread', err: why },
+        `the delivery thread stopped (${why}); its connections' jobs go back to the queue, and deliveries run on the main thread until restart`,
+      );
+      this.#endAll();
+    };
+    w.on('error', (e) => lost(e.stack ?? e.message));
+    w.on('exit', (code) => lost(`exit ${code}`));
+    // The daemon's lifetime is the main thread's: an idle delivery thread does not hold the process.
+    w.unref();
+    return w;
+  }
+
+  /** Every connection ends: jobs not reported on go back to the queue. */
+  #endAll(): void {
+    for (const rid of [...this.#remotes.keys()]) this.#ended(rid);
+  }
+
+  #ended(rid: number): void {
+    const r = this.#remotes.get(rid);
+    if (!r) return;
+    this.#remotes.delete(rid);
+    r.unidle?.();
+    for (const job of r.pending.reverse()) r.hooks.giveBack?.(job);
+    r.hooks.ended();
+  }
+
+  #receive(m: FromThread): void {
+    if (m.op === 'log') {
+      this.#logger[m.level](m.fields, m.msg);
+      return;
+    }
+    const r = this.#remotes.get(m.rid);
+    if (!r) return;
+    switch (m.op) {
+      case 'results': {
+        const i = r.pending.findIndex((j) => j.messageId === m.messageId);
+        const job = i >= 0 ? r.pending.splice(i, 1)[0] : undefined;
+        if (job) r.hooks.results(job, m.results);
+        return;
+      }
+      case 'want': {
+        const job = r.hooks.nextJob();
+        if (job) r.pending.push(job);
+        this.#post({ op: 'next', rid: m.rid, ...(job ? { job } : {}) });
+        return;
+      }
+      case 'idle':
+        // The answers are optimistic: a wake the connection can no longer take leaves the job queued,
+        // and the connection's end asks for another.
+        r.unidle = r.hooks.idle?.({
+          wake: () => (this.#post({ op: 'wake', rid: m.rid }), true),
+          release: () => (this.#post({ op: 'release', rid: m.rid }), true),
+        });
+        return;
+      case 'unidle':
+        r.unidle?.();
+        r.unidle = undefined;
+        return;
+      case 'ended':
+        this.#ended(m.rid);
+        return;
+    }
+  }
+}

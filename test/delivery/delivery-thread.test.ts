@@ -1,0 +1,156 @@
+// delivery_thread: remote deliveries run in a worker thread. Real daemons, real peers: everything
+// accepted arrives exactly once, per-recipient outcomes are recorded as on the main thread, jobs
+// the thread held when the daemon stopped stay queued and go after a restart, and a config that
+// asks for what the thread cannot do is refused with the key named.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { assertAlive, queueCount, queued, startDeliveryDaemon, startSmtpServerSink, submit, tally, waitEvent, waitQueueEmpty } from '../helpers/delivery.js';
+import { until } from '../helpers/integration.js';
+import { startPeer } from '../helpers/smtp-peer.js';
+
+const MESSAGES = 1000;
+
+function smtpSource(port: number, messages: number): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const args = ['-s', '20', '-m', String(messages), '-l', '2048', '-f', 'load@client.petrel.test', '-t', 'sink@relay.example', `127.0.0.1:${port}`];
+    const p = spawn('/usr/sbin/smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
+test('1,000 messages through the smarthost from the delivery thread arrive exactly once; the spool is empty after', { timeout: 120_000 }, async () => {
+  const sink = await startSmtpServerSink();
+  const d = await startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true });
+  try {
+    await d.waitForLog((l) => l.event === 'delivery-thread');
+    const src = await smtpSource(d.port, MESSAGES);
+    assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
+    await until(() => {
+      assertAlive(d);
+      return sink.messages.length >= MESSAGES;
+    }, 60_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
+    await waitQueueEmpty(d, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(sink.messages.length, MESSAGES, 'nothing delivered twice');
+    const twice = [...tally(sink.messages.map((m) => m.messageId))].filter(([, n]) => n > 1);
+    assert.deepEqual(twice, [], 'no message reached the sink twice');
+    assert.equal(await queueCount(d), 0);
+    const delivered = d.logs.filter((l) => l.event === 'delivered');
+    assert.equal(delivered.length, MESSAGES, 'one "=>" line per message, written on the main thread');
+    assert.match(delivered[0]?.msg ?? '', new RegExp(`H=127\\.0\\.0\\.1 \\[127\\.0\\.0\\.1\\]:${sink.port}`));
+    assert.equal(d.logs.filter((l) => l.event === 'completed').length, MESSAGES);
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await sink.close();
+  }
+});
+
+test('per-recipient outcomes from the delivery thread: one delivered, one deferred and kept, one failed', { timeout: 60_000 }, async () => {
+  const peer = await startPeer({
+    extensions: ['PIPELINING', 'ENHANCEDSTATUSCODES'],
+    rcptByAddress: { 'later@relay.example': '451 4.3.0 try again later', 'nobody@relay.example': '550 5.1.1 no such user' },
+  });
+  const d = await startDeliveryDaemon({ smarthost: peer.hostPort, delivery_thread: true, retry_rules: [{ domains: '*', rules: 'F,1h,30m' }] });
+  try {
+    const m = await submit(d, { from: 'a@client.petrel.test', to: ['now@relay.example', 'later@relay.example', 'nobody@relay.example'] });
+    await waitEvent(d, m.id, 'delivered', 'now@relay.example');
+    await waitEvent(d, m.id, 'deferred', 'later@relay.example');
+    await waitEvent(d, m.id, 'failed', 'nobody@relay.example');
+    await peer.waitForTransactions(1);
+    assert.deepEqual(peer.transactions[0]?.rcpts.map((r) => r.address), ['now@relay.example']);
+    const entry = await queued(d, m.id);
+    assert.ok(entry, 'the message stays queued for its deferred recipient');
+    const states = Object.fromEntries(entry.recipients.map((r) => [r.address, r.state]));
+    assert.deepEqual(states, { 'now@relay.example': 'delivered', 'later@relay.example': 'deferred', 'nobody@relay.example': 'failed' });
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await peer.close();
+  }
+});
+
+test('a reload reaches the delivery thread: new connections greet with the new helo_data', { timeout: 60_000 }, async () => {
+  const peer = await startPeer({ extensions: ['PIPELINING'] });
+  // connection_idle_time 0: each message gets a connection of its own, greeted with the settings of its time.
+  const d = await startDeliveryDaemon({ smarthost: peer.hostPort, delivery_thread: true, smtp_transport: { helo_data: 'first.petrel.test', connection_idle_time: 0 } });
+  try {
+    await submit(d, { from: 'a@client.petrel.test', to: ['one@relay.example'] });
+    await peer.waitForTransactions(1);
+    const cfg = JSON.parse(readFileSync(d.configFile, 'utf8')) as Record<string, unknown>;
+    writeFileSync(d.configFile, JSON.stringify({ ...cfg, smtp_transport: { helo_data: 'second.petrel.test', connection_idle_time: 0 } }));
+    const n = d.logs.length;
+    d.child.kill('SIGHUP');
+    await d.waitForLog((l) => l.event === 'reload' && d.logs.indexOf(l) >= n && /reloaded/.test(String(l.msg)));
+    await submit(d, { from: 'a@client.petrel.test', to: ['two@relay.example'] });
+    await peer.waitForTransactions(2);
+    assert.deepEqual(peer.transactions.map((t) => t.helo), ['first.petrel.test', 'second.petrel.test']);
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await peer.close();
+  }
+});
+
+test('jobs the delivery thread holds when the daemon stops stay queued, and go after a restart', { timeout: 90_000 }, async () => {
+  // A smarthost that accepts connections and never sends its banner: every job stays in the thread.
+  const silent = await startPeer({ banner: { silent: true } });
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-thread-stop-'));
+  const d = await startDeliveryDaemon({ smarthost: silent.hostPort, delivery_thread: true, shutdown_timeout: '2s' }, dir);
+  const ids: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) ids.push((await submit(d, { from: 'a@client.petrel.test', to: [`r${i}@relay.example`] })).id);
+    await until(() => silent.connections >= 1, 15_000, 'a connection to the silent smarthost');
+    const code = await d.stop();
+    assert.equal(code, 0, `a clean exit: ${d.stderr()} ${JSON.stringify(d.logs.slice(-8))}`);
+  } finally {
+    await silent.close();
+  }
+  const sink = await startSmtpServerSink();
+  const again = await startDeliveryDaemon({ smarthost: sink.hostPort }, dir);
+  try {
+    await until(() => sink.messages.length >= 3, 30_000, `3 messages at the sink after the restart (have ${sink.messages.length})`);
+    await waitQueueEmpty(again, 15_000);
+    assert.deepEqual(sink.messages.map((m) => m.rcpts[0]).sort(), ['r0@relay.example', 'r1@relay.example', 'r2@relay.example']);
+    for (const id of ids) assert.ok(again.logs.some((l) => l.event === 'delivered' && l.msg.startsWith(id)), `${id} delivered after the restart`);
+  } finally {
+    await again.stop();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('delivery_thread with DKIM signing is refused by config check and by the daemon, naming the key', { timeout: 30_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'petrel-thread-dkim-'));
+  const sink = await startSmtpServerSink();
+  const d = await startDeliveryDaemon({ smarthost: sink.hostPort });
+  try {
+    const key = join(dir, 'dkim.pem');
+    writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
+    const file = join(dir, 'petrel.config.json');
+    const smtp_transport = { dkim_domain: 'client.petrel.test', dkim_selector: 's1', dkim_private_key: key };
+    writeFileSync(file, JSON.stringify({ spool_directory: join(dir, 'spool'), delivery_thread: true, smtp_transport }));
+    const r = await d.cli(['config', 'check', file]);
+    assert.equal(r.code, 78, `exit 78 (EX_CONFIG), got ${r.code}: ${r.stdout}${r.stderr}`);
+    assert.match(r.stderr, /delivery_thread: DKIM signing and ARC sealing/);
+    writeFileSync(file, JSON.stringify({ spool_directory: join(dir, 'spool'), delivery_thread: false, smtp_transport }));
+    const ok = await d.cli(['config', 'check', file]);
+    assert.equal(ok.code, 0, `signing alone is fine: ${ok.stderr}`);
+    await assert.rejects(
+      startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true, smtp_transport }, mkdtempSync(join(dir, 'daemon-'))),
+      (e: Error) => /exited with 78/.test(e.message) && /delivery_thread/.test(e.message),
+    );
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await sink.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
