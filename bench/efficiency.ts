@@ -2,7 +2,7 @@
 // how much of the machine each system spends on a message, beside how many messages it moves (a
 // system spread over several processes can be faster and still cost more per message).
 import type { ResourceSeries } from './resources.js';
-import { loopBusyShare } from './metrics.js';
+import { loopBusyShare, threadBusyShare } from './metrics.js';
 import type { TargetRun } from './scenarios/index.js';
 
 /**
@@ -50,6 +50,22 @@ export function runLoopBusy(run: TargetRun): number | undefined {
   const d = run.delivery;
   if (d?.emptyMs !== undefined) return loopBusyShare(run.metrics, d.startedAt, d.startedAt + d.emptyMs);
   return undefined;
+}
+
+/** How busy the delivery thread was over that window, when deliveries ran in it (delivery_thread). */
+export function runThreadBusy(run: TargetRun): number | undefined {
+  if (run.error || !run.metrics) return undefined;
+  const r = run.result;
+  if (r) return threadBusyShare(run.metrics, r.startedAt, r.endedAt);
+  const d = run.delivery;
+  if (d?.emptyMs !== undefined) return threadBusyShare(run.metrics, d.startedAt, d.startedAt + d.emptyMs);
+  return undefined;
+}
+
+/** The "loop busy" cell: the main loop, and the delivery thread beside it when there was one ("45%, thread 97%"). */
+export function loopCell(run: TargetRun): string {
+  const thread = runThreadBusy(run);
+  return `${formatShare(runLoopBusy(run))}${thread === undefined ? '' : `, thread ${formatShare(thread)}`}`;
 }
 
 /** "94%", "-" when unknown. */

@@ -1,7 +1,7 @@
 // Bench output: the machine description, live progress, and the markdown table with rates and ratios.
 
 import os from 'node:os';
-import { formatCpuMs, formatShare, runCpuMsPerMessage, runLoopBusy } from './efficiency.js';
+import { formatCpuMs, loopCell, runCpuMsPerMessage } from './efficiency.js';
 import type { MachineLimits } from './limits.js';
 import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
@@ -207,7 +207,7 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
       const rate = d && !run.error ? formatRate(d.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ` +
-          `${formatShare(runLoopBusy(run))} | ` +
+          `${loopCell(run)} | ` +
           `${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
@@ -228,7 +228,7 @@ function inboundTable(scenarios: readonly ScenarioReport[]): string {
       const rate = r && !run.error ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
         `| ${s.name} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
-          `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${formatShare(runLoopBusy(run))} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
+          `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${loopCell(run)} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
   }

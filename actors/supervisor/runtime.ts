@@ -265,6 +265,7 @@ export class Runtime {
     });
     const threads = this.#config.delivery_thread ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess) : undefined;
     this.#threads = threads;
+    this.metrics.setDeliveryThreadBusy(() => threads?.busyMs());
     if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (the inspector does not show them)');
     const queue = new QueueService({
       spool,

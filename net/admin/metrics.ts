@@ -16,6 +16,8 @@ export interface Metrics {
   setQueueSize(read: () => number): void;
   /** The crypto worker pool's figures, read when scraped (utilization: busy share since the last scrape). */
   setSignPool(read: () => SignPoolFigures | undefined): void;
+  /** The delivery thread's busy milliseconds since it started (delivery_thread), read when scraped. */
+  setDeliveryThreadBusy(read: () => number | undefined): void;
   stop(): void;
 }
 
@@ -39,6 +41,7 @@ export function createMetrics(): Metrics {
   loop.enable();
   let queueSize: () => number = () => 0;
   let signPool: () => SignPoolFigures | undefined = () => undefined;
+  let threadBusy: () => number | undefined = () => undefined;
   const connections = new Counter({ name: 'petrel_connections_total', help: 'SMTP connections, by whether they were admitted', labelNames: ['result'], registers: [registry] });
   const openConnections = new Gauge({ name: 'petrel_connections_open', help: 'SMTP sessions open now', registers: [registry] });
   const messages = new Counter({
@@ -87,6 +90,20 @@ export function createMetrics(): Metrics {
       busyMs = now;
     },
   });
+  // The same for the delivery thread, when deliveries run there: which of the two loops sets the pace.
+  let threadBusyMs = 0;
+  new Counter({
+    name: 'petrel_delivery_thread_busy_seconds_total',
+    help: 'Time the delivery thread (delivery_thread) spent running callbacks; its rate is that loop\'s utilisation (0..1)',
+    registers: [registry],
+    collect() {
+      const now = threadBusy();
+      if (now === undefined) return;
+      // A new thread (after a restart of it) counts from zero again.
+      if (now > threadBusyMs) this.inc((now - threadBusyMs) / 1000);
+      threadBusyMs = now;
+    },
+  });
   new Gauge({ name: 'petrel_queue_messages', help: 'Messages in the queue', registers: [registry], collect() { this.set(queueSize()); } });
   new Gauge({
     name: 'petrel_event_loop_delay_seconds',
@@ -106,6 +123,9 @@ export function createMetrics(): Metrics {
     },
     setSignPool(read) {
       signPool = read;
+    },
+    setDeliveryThreadBusy(read) {
+      threadBusy = read;
     },
     stop() {
       loop.disable();

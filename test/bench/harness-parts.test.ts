@@ -9,7 +9,7 @@ import { measureLimits, parseOpensslSpeed } from '../../bench/limits.js';
 import { formatSizeSpec, meanSize, parseSize, parseSizeSpec, pickPart } from '../../bench/loadgen/sizes.js';
 import { deriveMetrics, keepSeries, loopBusyShare, MetricsSampler, metricsSummary, parsePrometheus } from '../../bench/metrics.js';
 import type { MetricsSeries } from '../../bench/metrics.js';
-import { formatShare, runLoopBusy } from '../../bench/efficiency.js';
+import { formatShare, loopCell, runLoopBusy } from '../../bench/efficiency.js';
 import type { TargetRun } from '../../bench/scenarios/types.js';
 import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
 import { envConfig, petrelTarget } from '../../bench/peers/petrel.js';
@@ -174,6 +174,11 @@ describe('Prometheus metrics', () => {
     });
     assert.equal(formatShare(runLoopBusy(run(series))), '90%');
     assert.equal(formatShare(runLoopBusy(run())), '-');
+    // With a delivery thread, its own loop is shown beside the main one.
+    const thread = 'petrel_delivery_thread_busy_seconds_total';
+    const both: MetricsSeries = { ...series, samples: series.samples.map((x, i) => ({ t: x.t, values: { ...x.values, [thread]: i * 0.95 } })) };
+    assert.equal(loopCell(run(both)), '90%, thread 95%');
+    assert.equal(loopCell(run(series)), '90%');
   });
 
   it('counts failed scrapes instead of throwing', async () => {

@@ -46,6 +46,11 @@ test('1,000 messages through the smarthost from the delivery thread arrive exact
     assert.equal(delivered.length, MESSAGES, 'one "=>" line per message, written on the main thread');
     assert.match(delivered[0]?.msg ?? '', new RegExp(`H=127\\.0\\.0\\.1 \\[127\\.0\\.0\\.1\\]:${sink.port}`));
     assert.equal(d.logs.filter((l) => l.event === 'completed').length, MESSAGES);
+    // The thread's own loop is measured: it did the deliveries' work.
+    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+    const metrics = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+    const busy = Number(/^petrel_delivery_thread_busy_seconds_total (\S+)$/m.exec(metrics)?.[1]);
+    assert.ok(busy > 0, `delivery thread busy ${busy} s`);
   } finally {
     await d.stop();
     d.cleanup();

@@ -47,6 +47,7 @@ test('/metrics counts connections, accepted and rejected messages, commits and t
   assert.ok(busy > 0 && busy < process.uptime(), `loop busy ${busy} s`);
   const later = value(await (await fetch(`${base}/metrics`)).text(), 'petrel_event_loop_busy_seconds_total');
   assert.ok(later >= busy, 'the busy counter never goes back');
+  assert.equal(value(text, 'petrel_delivery_thread_busy_seconds_total'), 0, 'no delivery thread here');
 });
 
 test('/health is 200 with the session and queue counts; unknown paths are 404', async () => {

@@ -42,6 +42,11 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     return { stop: () => this.#worker && this.#post({ op: 'stop', rid }) };
   }
 
+  /** Busy milliseconds of the thread's event loop since it started; undefined while there is no thread. */
+  busyMs(): number | undefined {
+    return this.#worker?.performance.eventLoopUtilization().active;
+  }
+
   /** New connections take the new settings; those open keep theirs. */
   reload(config: Config): void {
     this.#config = config;
