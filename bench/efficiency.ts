@@ -32,34 +32,32 @@ export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number
   return (cpuMs * ((to - from) / covered)) / messages;
 }
 
-/** The CPU per message of a run: over its measured load (inbound) or from release to an empty queue (delivery). */
-export function runCpuMsPerMessage(run: TargetRun): number | undefined {
+/** The measured window of a run (epoch ms) and the messages in it: its load (inbound), or release to an empty queue (delivery). */
+function measuredWindow(run: TargetRun): { from: number; to: number; messages: number } | undefined {
   if (run.error) return undefined;
   const r = run.result;
-  if (r) return cpuMsPerMessage(run.resources, r.startedAt, r.endedAt, r.sent - r.failed);
+  if (r) return { from: r.startedAt, to: r.endedAt, messages: r.sent - r.failed };
   const d = run.delivery;
-  if (d?.emptyMs !== undefined) return cpuMsPerMessage(run.resources, d.startedAt, d.startedAt + d.emptyMs, d.delivered);
+  if (d?.emptyMs !== undefined) return { from: d.startedAt, to: d.startedAt + d.emptyMs, messages: d.delivered };
   return undefined;
+}
+
+/** The CPU per message of a run over its measured window. */
+export function runCpuMsPerMessage(run: TargetRun): number | undefined {
+  const w = measuredWindow(run);
+  return w && cpuMsPerMessage(run.resources, w.from, w.to, w.messages);
 }
 
 /** How busy Petrel's main event loop was over the same window as the CPU figure (Petrel only: the peers export no such counter). */
 export function runLoopBusy(run: TargetRun): number | undefined {
-  if (run.error || !run.metrics) return undefined;
-  const r = run.result;
-  if (r) return loopBusyShare(run.metrics, r.startedAt, r.endedAt);
-  const d = run.delivery;
-  if (d?.emptyMs !== undefined) return loopBusyShare(run.metrics, d.startedAt, d.startedAt + d.emptyMs);
-  return undefined;
+  const w = measuredWindow(run);
+  return w && loopBusyShare(run.metrics, w.from, w.to);
 }
 
 /** How busy the delivery thread was over that window, when deliveries ran in it (delivery_thread). */
 export function runThreadBusy(run: TargetRun): number | undefined {
-  if (run.error || !run.metrics) return undefined;
-  const r = run.result;
-  if (r) return threadBusyShare(run.metrics, r.startedAt, r.endedAt);
-  const d = run.delivery;
-  if (d?.emptyMs !== undefined) return threadBusyShare(run.metrics, d.startedAt, d.startedAt + d.emptyMs);
-  return undefined;
+  const w = measuredWindow(run);
+  return w && threadBusyShare(run.metrics, w.from, w.to);
 }
 
 /** The "loop busy" cell: the main loop, and the delivery thread beside it when there was one ("45%, thread 97%"). */
