@@ -61,15 +61,27 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     this.#endAll();
   }
 
+  /** Messages of this turn, sent together (in order) when it ends. */
+  #out: ToThread[] = [];
+
   #post(m: ToThread): void {
-    (this.#worker ?? this.#spawn()).postMessage(m);
+    if (!this.#worker) this.#spawn();
+    if (this.#out.push(m) === 1) queueMicrotask(() => this.#flush());
+  }
+
+  #flush(): void {
+    const batch = this.#out;
+    this.#out = [];
+    this.#worker?.postMessage(batch);
   }
 
   #spawn(): Worker {
     const w = new Worker(new URL('./entry.js', import.meta.url));
     this.#worker = w;
-    w.postMessage({ op: 'init', config: this.#config, spoolDir: this.#spoolDir } satisfies ToThread);
-    w.on('message', (m: FromThread) => this.#receive(m));
+    w.postMessage([{ op: 'init', config: this.#config, spoolDir: this.#spoolDir }] satisfies ToThread[]);
+    w.on('message', (batch: readonly FromThread[]) => {
+      for (const m of batch) this.#receive(m);
+    });
     const lost = (why: string): void => {
       if (this.#worker !== w) return;
       this.#worker = undefined;
