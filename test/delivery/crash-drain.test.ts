@@ -3,13 +3,12 @@
 // and restarted on the same spool: every accepted message reaches the sink at least once, and what
 // was delivered before the kill is not sent again (beyond the few in flight at that moment).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import type { DeliveryDaemon, PostfixSink } from '../helpers/delivery.js';
-import { assertAlive, queueCount, startDeliveryDaemon, startPostfixSink, tally, waitQueueEmpty } from '../helpers/delivery.js';
+import { assertAlive, queueCount, startDeliveryDaemon, startPostfixSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { until } from '../helpers/integration.js';
 
 const MESSAGES = 2000;
@@ -24,14 +23,6 @@ after(async () => {
   await sink?.close();
 });
 
-function smtpSource(port: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('/usr/sbin/smtp-source', ['-s', '20', '-m', String(MESSAGES), '-l', '2048', '-f', 'drain@client.petrel.test', '-t', 'sink@relay.example', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 test('SIGKILL during a drain of 2,000 messages: after a restart every accepted message reaches the sink', { timeout: 150_000 }, async (t) => {
   sink = await startPostfixSink();
@@ -40,7 +31,7 @@ test('SIGKILL during a drain of 2,000 messages: after a restart every accepted m
   // 1. Fill the queue: accepted, nothing delivered (no queue run for a day).
   const filler = await startDeliveryDaemon({ ...config, queue_only: true, queue_run_interval: '1d' }, dir);
   daemons.push(filler);
-  const src = await smtpSource(filler.port);
+  const src = await smtpSource(filler.port, MESSAGES, 'drain@client.petrel.test');
   assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
   // The log lines reach us through a pipe: the last ones may arrive after smtp-source has finished.
   const arrivals = (): string[] => filler.logs.filter((l) => l.event === 'arrival').map((l) => /\bid=(\S+)/.exec(l.msg)?.[1]).map((m) => `<${m}>`);

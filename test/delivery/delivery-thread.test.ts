@@ -3,34 +3,24 @@
 // the thread held when the daemon stopped stay queued and go after a restart, and a config that
 // asks for what the thread cannot do is refused with the key named.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertAlive, queueCount, queued, startDeliveryDaemon, startSmtpServerSink, submit, tally, waitEvent, waitQueueEmpty } from '../helpers/delivery.js';
+import { assertAlive, queueCount, queued, startDeliveryDaemon, startSmtpServerSink, submit, tally, waitEvent, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { until } from '../helpers/integration.js';
 import { startPeer } from '../helpers/smtp-peer.js';
 
 const MESSAGES = 1000;
 
-function smtpSource(port: number, messages: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const args = ['-s', '20', '-m', String(messages), '-l', '2048', '-f', 'load@client.petrel.test', '-t', 'sink@relay.example', `127.0.0.1:${port}`];
-    const p = spawn('/usr/sbin/smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 test('1,000 messages through the smarthost from the delivery thread arrive exactly once; the spool is empty after', { timeout: 120_000 }, async () => {
   const sink = await startSmtpServerSink();
   const d = await startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true });
   try {
     await d.waitForLog((l) => l.event === 'delivery-thread');
-    const src = await smtpSource(d.port, MESSAGES);
+    const src = await smtpSource(d.port, MESSAGES, 'load@client.petrel.test');
     assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
     await until(() => {
       assertAlive(d);

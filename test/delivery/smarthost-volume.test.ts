@@ -2,10 +2,9 @@
 // independent SMTP implementation), 5,000 messages sent into the daemon by Postfix's smtp-source
 // all arrive at the sink exactly once, and the spool is empty after.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import type { DeliveryDaemon, SmtpServerSink } from '../helpers/delivery.js';
-import { assertAlive, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty } from '../helpers/delivery.js';
+import { assertAlive, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { until } from '../helpers/integration.js';
 
 const MESSAGES = 5000;
@@ -24,17 +23,9 @@ after(async () => {
   await sink?.close();
 });
 
-function smtpSource(port: number): Promise<{ code: number | null; stderr: string }> {
-  return new Promise((resolve) => {
-    const p = spawn('/usr/sbin/smtp-source', ['-s', '20', '-m', String(MESSAGES), '-l', '2048', '-f', 'load@client.petrel.test', '-t', 'sink@relay.example', `127.0.0.1:${port}`], { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    p.on('close', (code) => resolve({ code, stderr }));
-  });
-}
 
 test('5,000 messages through the smarthost arrive at the sink exactly once; the spool is empty after', { timeout: 150_000 }, async () => {
-  const src = await smtpSource(d.port);
+  const src = await smtpSource(d.port, MESSAGES, 'load@client.petrel.test');
   assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
   // The log lines reach us through a pipe: the last ones may arrive after smtp-source has finished.
   const arrivalLines = (): typeof d.logs => d.logs.filter((l) => l.event === 'arrival');

@@ -44,6 +44,20 @@ export async function startDeliveryDaemon(config: Record<string, unknown> = {}, 
   return Object.assign(daemon, { maildir });
 }
 
+/**
+ * Postfix's smtp-source sending `messages` 2 KB messages over 20 sessions from `from` to
+ * sink@relay.example; resolves with its exit code and stderr.
+ */
+export function smtpSource(port: number, messages: number, from: string): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const args = ['-s', '20', '-m', String(messages), '-l', '2048', '-f', from, '-t', 'sink@relay.example', `127.0.0.1:${port}`];
+    const p = spawn('/usr/sbin/smtp-source', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    p.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    p.on('close', (code) => resolve({ code, stderr }));
+  });
+}
+
 /** A small message with a unique Message-ID (returned), CRLF line ends, no final dot. */
 export function makeMessage(o: { subject?: string; body?: string; from?: string; to?: string; headers?: string[]; messageId?: string } = {}): { content: string; messageId: string } {
   const messageId = o.messageId ?? `<${randomBytes(8).toString('hex')}@client.petrel.test>`;
