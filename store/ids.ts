@@ -15,11 +15,20 @@ function encode(value: number, chars: number): string {
 
 export type IdGenerator = () => string;
 
+/** Bits of the tail that name the process when several write one spool (session_processes). */
+export const PROCESS_BITS = 6;
+
 /**
  * Ids sort by creation time; within one millisecond the tail counts up from a random start,
  * so ids stay unique and ordered even when many messages arrive at once.
+ *
+ * `slot` is given when several processes make ids for one spool: the top PROCESS_BITS of the tail
+ * are then the process's slot, so two processes can never make the same id in the same millisecond
+ * (random starts alone would meet now and then over millions of messages).
  */
-export function createIdGenerator(now: () => number, randomUint32: () => number): IdGenerator {
+export function createIdGenerator(now: () => number, randomUint32: () => number, slot?: number): IdGenerator {
+  const space = slot === undefined ? TAIL_MAX : TAIL_MAX / 2 ** PROCESS_BITS;
+  const base = slot === undefined ? 0 : (slot % 2 ** PROCESS_BITS) * space;
   let lastMs = -1;
   let tail = 0;
   return () => {
@@ -27,17 +36,17 @@ export function createIdGenerator(now: () => number, randomUint32: () => number)
     if (ms <= lastMs) {
       ms = lastMs;
       tail++;
-      if (tail >= TAIL_MAX) {
-        // Over a billion ids in one millisecond: borrow the next millisecond.
+      if (tail >= space) {
+        // The tail's space is used up in one millisecond: borrow the next millisecond.
         ms = lastMs + 1;
-        tail = randomUint32() % (TAIL_MAX / 2);
+        tail = randomUint32() % (space / 2);
       }
     } else {
       // Start in the lower half so that the tail has room to count up.
-      tail = randomUint32() % (TAIL_MAX / 2);
+      tail = randomUint32() % (space / 2);
     }
     lastMs = ms;
-    return encode(ms, 10) + encode(tail, 6);
+    return encode(ms, 10) + encode(base + tail, 6);
   };
 }
 

@@ -82,3 +82,37 @@ test('ids sort like their times: string order is time order', () => {
   const ids = times.map((t) => createIdGenerator(() => t, () => 0x3fffffff)());
   assertIncreasing(ids);
 });
+
+test('processes with different slots never make the same id, even with the same clock and randomness', () => {
+  // The worst case for random starts: every process draws the same number in the same millisecond.
+  const gens = [0, 1, 2, 63].map((slot) => createIdGenerator(clock(7000, 7000, 7000, 7001), () => 12345, slot));
+  const seen = new Set<string>();
+  for (let round = 0; round < 4; round++) {
+    for (const next of gens) {
+      const id = next();
+      assert.ok(!seen.has(id), `duplicate ${id}`);
+      seen.add(id);
+      assert.match(id, ID_PATTERN);
+    }
+  }
+  // Without slots, the same inputs do collide: that is what slots are for.
+  const a = createIdGenerator(() => 7000, () => 12345)();
+  const b = createIdGenerator(() => 7000, () => 12345)();
+  assert.equal(a, b);
+});
+
+test('a slot keeps ids time-ordered and inside its own share of the tail', () => {
+  const space = 2 ** 30 / 2 ** 6;
+  const tailOf = (id: string): number => {
+    let v = 0;
+    for (const ch of id.slice(10)) v = v * 32 + ALPHABET.indexOf(ch);
+    return v;
+  };
+  const next = createIdGenerator(() => 9000, () => 0xffffffff, 5);
+  const ids = [next(), next(), next()];
+  assertIncreasing(ids);
+  for (const id of ids) {
+    assert.equal(idTime(id), 9000);
+    assert.ok(tailOf(id) >= 5 * space && tailOf(id) < 6 * space, `${id}: tail ${tailOf(id)} outside slot 5`);
+  }
+});
