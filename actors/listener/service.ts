@@ -20,7 +20,19 @@ export class ListenError extends Error {
   }
 }
 
-const keyOf = (a: ListenAddress): string => `${a.host}|${a.port}|${a.tlsOnConnect}`;
+export const keyOf = (a: ListenAddress): string => `${a.host}|${a.port}|${a.tlsOnConnect}`;
+
+/** What the listener decides about a new connection. */
+export type Admission = 'admit' | Extract<ListenerEmitted, { type: 'refuse' }>['reason'];
+
+/**
+ * Where a session process asks about each connection it accepted: the daemon's listener keeps the
+ * one count of connections for all processes (smtp_accept_max, smtp_accept_max_per_host).
+ */
+export interface AdmissionGate {
+  open(ip: string): Promise<Admission>;
+  closed(ip: string): void;
+}
 
 export interface ListenerOptions {
   readonly listen: readonly ListenAddress[];
@@ -33,9 +45,11 @@ export interface ListenerOptions {
   deps(): ConnectionDeps;
   /** A server failed after it started (the supervisor decides what to do). */
   onFailure(error: Error): void;
+  /** Set in a session process: admission is asked of the daemon's listener rather than decided here. */
+  readonly gate?: AdmissionGate;
 }
 
-const REFUSALS: Record<Extract<ListenerEmitted, { type: 'refuse' }>['reason'], string> = {
+const REFUSALS: Record<Exclude<Admission, 'admit'>, string> = {
   total: '421 4.7.0 Too many concurrent SMTP connections; please try again later\r\n',
   'per-host': '421 4.7.0 Too many concurrent SMTP connections from this IP address; please try again later\r\n',
   stopping: '421 4.3.2 Service shutting down; please try again later\r\n',
@@ -66,6 +80,43 @@ export class ListenerService {
 
   get active(): number {
     return this.#connections.size;
+  }
+
+  /** The listening servers with their configured address, to be shared with session processes. */
+  get servers(): readonly { key: string; server: Server }[] {
+    return [...this.#servers.entries()].map(([key, e]) => ({ key, server: e.server }));
+  }
+
+  /** In a session process: accept on a server the daemon bound and handed over. */
+  adopt(key: string, server: Server, tlsOnConnect: boolean): void {
+    if (this.#servers.has(key)) return;
+    server.on('connection', (s: Socket) => this.#accept(s, tlsOnConnect));
+    server.on('error', (e) => {
+      this.#servers.delete(key);
+      server.close();
+      this.#opts.onFailure(e);
+    });
+    const info = server.address() as AddressInfo | null;
+    this.#servers.set(key, { server, bound: { host: info?.address ?? '', port: info?.port ?? 0, tlsOnConnect } });
+  }
+
+  /** In a session process: stop accepting on a server the daemon no longer listens on. */
+  drop(key: string): void {
+    void this.#closeServers([key]);
+  }
+
+  /** Count a connection another process accepted, against the same limits as this one's. */
+  admit(ip: string): Admission {
+    this.#verdict = undefined;
+    this.#actor.send({ type: 'CONN.OPEN', ip });
+    const verdict = this.#verdict as ListenerEmitted | undefined;
+    if (verdict?.type === 'admit') return 'admit';
+    return verdict?.type === 'refuse' ? verdict.reason : 'stopping';
+  }
+
+  /** A connection counted by admit() ended. */
+  release(ip: string): void {
+    this.#actor.send({ type: 'CONN.CLOSED', ip });
   }
 
   async start(): Promise<void> {
@@ -125,25 +176,41 @@ export class ListenerService {
 
   #accept(socket: Socket, tlsOnConnect: boolean): void {
     const ip = normaliseIp(socket.remoteAddress ?? '');
-    this.#verdict = undefined;
-    this.#actor.send({ type: 'CONN.OPEN', ip });
-    const verdict = this.#verdict as ListenerEmitted | undefined;
-    this.#opts.metrics?.connections.inc({ result: verdict?.type === 'admit' ? 'admitted' : 'refused' });
-    if (verdict?.type !== 'admit') {
-      const reason = verdict?.type === 'refuse' ? verdict.reason : 'stopping';
-      this.#opts.logger.info({ event: 'refused', ip, reason }, `connection from [${ip}] refused: ${reason === 'total' ? 'too many connections' : reason === 'per-host' ? 'too many connections from this host' : 'shutting down'}`);
+    const gate = this.#opts.gate;
+    if (!gate) {
+      this.#admitted(socket, tlsOnConnect, ip, this.admit(ip));
+      return;
+    }
+    // The socket waits, paused, while the daemon's listener decides; a client that goes meanwhile is let go.
+    const quiet = (): undefined => undefined;
+    socket.on('error', quiet);
+    gate.open(ip).then(
+      (admission) => {
+        socket.off('error', quiet);
+        if (admission === 'admit' && socket.destroyed) gate.closed(ip);
+        else if (!socket.destroyed) this.#admitted(socket, tlsOnConnect, ip, admission);
+      },
+      () => socket.destroy(),
+    );
+  }
+
+  #admitted(socket: Socket, tlsOnConnect: boolean, ip: string, admission: Admission): void {
+    this.#opts.metrics?.connections.inc({ result: admission === 'admit' ? 'admitted' : 'refused' });
+    if (admission !== 'admit') {
+      this.#opts.logger.info({ event: 'refused', ip, reason: admission }, `connection from [${ip}] refused: ${admission === 'total' ? 'too many connections' : admission === 'per-host' ? 'too many connections from this host' : 'shutting down'}`);
       socket.on('error', () => undefined);
-      if (!tlsOnConnect) socket.end(REFUSALS[reason]);
+      if (!tlsOnConnect) socket.end(REFUSALS[admission]);
       else socket.destroy();
       return;
     }
+    const release = (): void => (this.#opts.gate ? this.#opts.gate.closed(ip) : this.release(ip));
     let conn: Connection | undefined;
     try {
       this.#opts.metrics?.openConnections.inc();
       conn = new Connection(socket, this.#opts.deps(), () => {
         this.#opts.metrics?.openConnections.dec();
         if (conn) this.#connections.delete(conn);
-        this.#actor.send({ type: 'CONN.CLOSED', ip });
+        release();
       });
       this.#connections.add(conn);
       conn.start(tlsOnConnect);
@@ -151,7 +218,7 @@ export class ListenerService {
       // One session failing must never take the daemon down.
       this.#opts.logger.error({ err: (e as Error).stack, ip }, 'session could not start');
       socket.destroy();
-      if (conn && this.#connections.delete(conn)) this.#actor.send({ type: 'CONN.CLOSED', ip });
+      if (conn && this.#connections.delete(conn)) release();
     }
   }
 
