@@ -1,6 +1,10 @@
 // The daemon's Prometheus metrics (prom-client): one registry per daemon, counters the drivers bump.
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { MetricObjectWithValues, MetricValue } from 'prom-client';
+
+/** One registry's metrics as data (what a session process sends the daemon when it is scraped). */
+export type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 export interface Metrics {
   readonly registry: Registry;
@@ -18,6 +22,10 @@ export interface Metrics {
   setSignPool(read: () => SignPoolFigures | undefined): void;
   /** The delivery thread's busy milliseconds since it started (delivery_thread), read when scraped. */
   setDeliveryThreadBusy(read: () => number | undefined): void;
+  /** The session processes' metrics (session_processes), asked for when scraped and added to this registry's. */
+  setSessionProcesses(read: () => Promise<MetricsJson[]>): void;
+  /** The exposition text: this registry, plus the session processes' figures summed in. */
+  text(): Promise<string>;
   stop(): void;
 }
 
@@ -35,8 +43,9 @@ export interface SignPoolFigures {
  * Counters are plain increments on hot paths (under a microsecond); anything that needs work to
  * compute (queue size, event-loop delay) is read only when /metrics is scraped.
  */
-export function createMetrics(): Metrics {
+export function createMetrics(opts: { role?: 'daemon' | 'session' } = {}): Metrics {
   const registry = new Registry();
+  let sessionProcesses: (() => Promise<MetricsJson[]>) | undefined;
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
   let queueSize: () => number = () => 0;
@@ -80,9 +89,11 @@ export function createMetrics(): Metrics {
   // Busy time of the main thread: its rate is how saturated the one event loop is (1 = fully), which the
   // process's CPU figure cannot tell apart from the work of GC, LMDB and worker-pool threads.
   let busyMs = performance.eventLoopUtilization().active;
+  // A session process's loop is counted apart from the daemon's: summed together, they would hide which one is full.
   new Counter({
-    name: 'petrel_event_loop_busy_seconds_total',
-    help: 'Time the main event loop spent running callbacks rather than waiting for I/O; its rate is the loop utilisation (0..1)',
+    ...(opts.role === 'session'
+      ? { name: 'petrel_session_processes_busy_seconds_total', help: 'Time the session processes\' event loops (session_processes) spent running callbacks, summed; its rate over their number is their mean utilisation' }
+      : { name: 'petrel_event_loop_busy_seconds_total', help: 'Time the main event loop spent running callbacks rather than waiting for I/O; its rate is the loop utilisation (0..1)' }),
     registers: [registry],
     collect() {
       const now = performance.eventLoopUtilization().active;
@@ -107,8 +118,9 @@ export function createMetrics(): Metrics {
   new Gauge({ name: 'petrel_queue_messages', help: 'Messages in the queue', registers: [registry], collect() { this.set(queueSize()); } });
   new Gauge({
     name: 'petrel_event_loop_delay_seconds',
-    help: 'Event-loop delay since the last scrape (p99 and max)',
+    help: 'Event-loop delay since the last scrape (p99 and max; the worst of the daemon and its session processes)',
     labelNames: ['quantile'],
+    aggregator: 'max',
     registers: [registry],
     collect() {
       this.set({ quantile: '0.99' }, loop.percentile(99) / 1e9);
@@ -126,6 +138,14 @@ export function createMetrics(): Metrics {
     },
     setDeliveryThreadBusy(read) {
       threadBusy = read;
+    },
+    setSessionProcesses(read) {
+      sessionProcesses = read;
+    },
+    async text() {
+      if (!sessionProcesses) return registry.metrics();
+      const all = [await registry.getMetricsAsJSON(), ...(await sessionProcesses())];
+      return AggregatorRegistry.aggregate(all as Parameters<typeof AggregatorRegistry.aggregate>[0]).metrics();
     },
     stop() {
       loop.disable();

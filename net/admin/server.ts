@@ -72,7 +72,7 @@ export class AdminServer {
       }
       const url = new URL(req.url ?? '/', 'http://admin');
       if (req.method === 'GET' && url.pathname === '/metrics') {
-        const body = await this.#opts.metrics.registry.metrics();
+        const body = await this.#opts.metrics.text();
         res.writeHead(200, { 'content-type': this.#opts.metrics.registry.contentType }).end(body);
         return;
       }
