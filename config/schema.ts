@@ -82,6 +82,12 @@ export const configSchema = z
      * are not shown in the inspector (see docs/decisions/0009).
      */
     delivery_thread: z.boolean().default(false),
+    /**
+     * Processes serving SMTP sessions: 1 is the daemon alone; N > 1 adds N - 1 session processes that accept on the
+     * same listening sockets and write the same spool. Connection limits stay global. Their sessions are not shown
+     * in the inspector (see docs/decisions/0010).
+     */
+    session_processes: z.number().int().min(1).max(64).default(1),
     /** Local delivery: one Maildir per local part under this directory. */
     maildir_directory: z.string().min(1).default('./var/mail'),
     /** dnslookup drops MX targets at these addresses (RFC 5321 5.1, Exim's ignore_target_hosts). */

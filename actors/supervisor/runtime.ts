@@ -11,8 +11,9 @@ import { Spool } from '../../store/spool.js';
 import type { RecoveryReport } from '../../store/spool.js';
 import { createIdGenerator } from '../../store/ids.js';
 import { ListenerService } from '../listener/service.js';
+import { SessionProcesses } from '../listener/process/parent.js';
 import type { ConnectionDeps } from '../smtp-session/connection.js';
-import type { SessionSettings } from '../smtp-session/types.js';
+import { connectionDeps } from './session-deps.js';
 import type { CompiledPolicy } from './policy.js';
 import { compilePolicy } from './policy.js';
 import type { CompiledDelivery } from './delivery-config.js';
@@ -36,32 +37,6 @@ import { NO_INSPECTION } from '../inspection.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import { AdminServer } from '../../net/admin/server.js';
 import { parseHostPort } from '../../config/units.js';
-
-export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSettings {
-  return {
-    hostname: c.primary_hostname,
-    banner: c.smtp_banner,
-    messageSizeLimit: c.message_size_limit,
-    recipientsMax: c.recipients_max,
-    maxSynprotErrors: c.smtp_max_synprot_errors,
-    maxUnknownCommands: c.smtp_max_unknown_commands,
-    bareNewline: c.smtp_bare_newline,
-    lineLengthLimit: c.message_linelength_limit,
-    aclStages: policy.stages,
-    dmarc: c.dmarc_verify || c.dmarc_tld_file !== undefined,
-    arc: c.arc_verify,
-    headerMax: c.header_maxsize,
-    timeouts: {
-      command: c.smtp_receive_timeout,
-      data: c.smtp_data_timeout,
-      acl: c.acl_timeout,
-      commit: c.spool_commit_timeout,
-      tlsHandshake: c.tls_handshake_timeout,
-      // The verifier bounds each of its steps with auth_timeout; this covers them all, with room to spare.
-      verify: 3 * c.auth_timeout + 5000,
-    },
-  };
-}
 
 function loadTls(c: Config): SecureContext | undefined {
   if (!c.tls_certificate || !c.tls_privatekey) return undefined;
@@ -146,8 +121,11 @@ export class Runtime {
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
   #listener: ListenerService | undefined;
+  /** The other processes serving sessions (session_processes > 1). */
+  #processes: SessionProcesses | undefined;
   readonly logger: Logger;
-  readonly #newId = createIdGenerator(Date.now, () => randomInt(0, 2 ** 32));
+  /** Slot 0 of the id space when session processes share the spool (they take 1, 2...). */
+  readonly #newId;
   /** Called when a started service fails on its own (the supervisor restarts it). */
   onServiceFailure: (service: string, error: Error) => void = () => undefined;
 
@@ -159,6 +137,7 @@ export class Runtime {
     this.#dns = compiled.dns;
     this.#tls = compiled.tls;
     this.logger = logger;
+    this.#newId = createIdGenerator(Date.now, () => randomInt(0, 2 ** 32), config.session_processes > 1 ? 0 : undefined);
     this.#auth = this.#wireAuth(config, compiled);
     this.#deps = this.#makeDeps();
   }
@@ -184,36 +163,20 @@ export class Runtime {
   }
 
   #makeDeps(): ConnectionDeps {
-    const policy = this.#policy;
-    const tls = this.#tls;
-    const spool = this.#spool;
     // eslint-disable-next-line @typescript-eslint/no-this-alias
     const self = this;
-    const auth = this.#auth;
-    const ports = {
-      verifyRecipient: (a: { local: string; domain: string }) => policy.verifyRecipient(a),
-      sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)),
-      spf: auth.spf,
-    };
-    return {
-      settings: sessionSettings(this.#config, policy),
-      get spool() {
-        if (!spool) throw new Error('spool is not open');
-        return spool;
-      },
+    return connectionDeps({
+      config: this.#config,
+      policy: this.#policy,
+      tls: this.#tls,
+      spool: this.#spool,
       logger: this.logger,
       metrics: this.metrics,
-      get inspection() {
-        return self.inspection;
-      },
-      runAcl: (request) => policy.run(request, ports),
-      tryAcl: (request) => policy.tryRun(request, ports),
-      newMessage: () => ({ id: this.#newId(), time: Date.now() }),
-      offer: (ip, active) => policy.offer(ip, active, tls !== undefined),
+      inspection: () => self.inspection,
+      auth: this.#auth,
+      newId: this.#newId,
       committed: (envelope) => this.#queue?.submit(envelope.id, envelope),
-      tlsContext: () => tls,
-      auth: auth.auth,
-    };
+    });
   }
 
   async openSpool(): Promise<RecoveryReport> {
@@ -310,6 +273,7 @@ export class Runtime {
     });
     await listener.start();
     this.#listener = listener;
+    if (c.session_processes > 1 && !this.#processes) await this.#startProcesses(c);
     const where = listener.addresses.map((a) => `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}${a.tlsOnConnect ? ' (TLS)' : ''}`);
     if (c.admin_listen !== false && !this.#admin) {
       const hp = parseHostPort(c.admin_listen) as { host: string; port: number };
@@ -335,12 +299,48 @@ export class Runtime {
     );
   }
 
+  async #startProcesses(c: Config): Promise<void> {
+    const spool = this.#spool;
+    if (!spool) throw new Error('spool is not open');
+    const processes = new SessionProcesses({
+      count: c.session_processes - 1,
+      configFile: c.source.startsWith('(') ? undefined : c.source,
+      spoolDir: spool.dir,
+      logger: this.logger,
+      listener: () => this.#listener,
+      committed: (envelope) => {
+        // Written by another process: read from its commit, not from this process's last snapshot.
+        spool.refresh();
+        this.#queue?.submit(envelope.id, envelope);
+      },
+      submit: (id) => {
+        spool.refresh();
+        this.#queue?.submit(id);
+      },
+      discardHalfWritten: (pid) => spool.discardHalfWritten(pid),
+    });
+    this.#processes = processes;
+    try {
+      await processes.start();
+    } catch (e) {
+      this.#processes = undefined;
+      throw e;
+    }
+    this.metrics.setSessionProcesses(() => processes.metrics());
+    this.logger.info({ event: 'session-processes', pids: processes.pids }, `${c.session_processes - 1} session processes share the listening sockets (pids ${processes.pids.join(', ')})`);
+  }
+
+  get sessionProcesses(): SessionProcesses | undefined {
+    return this.#processes;
+  }
+
   /** Bind again whatever address failed; sessions in progress are not touched. */
   async restartListener(): Promise<void> {
     const l = this.#listener;
     if (!l) return this.startListener();
     const c = this.#config;
     await l.reconfigure(c.listen, c.smtp_accept_max, c.smtp_accept_max_per_host);
+    this.#processes?.syncServers();
     this.logger.info({ event: 'listener-restarted', listen: l.addresses }, 'listener restarted');
   }
 
@@ -357,8 +357,11 @@ export class Runtime {
 
   async stopListener(deadlineMs: number): Promise<void> {
     const l = this.#listener;
+    const p = this.#processes;
+    this.#processes = undefined;
+    // The listener stays reachable while the processes stop: it refuses what they still ask about.
+    await Promise.all([l?.stop(deadlineMs), p?.stop(deadlineMs)]);
     this.#listener = undefined;
-    if (l) await l.stop(deadlineMs);
   }
 
   /** Re-read the config file; on any error keep running on the old one. */
@@ -383,6 +386,10 @@ export class Runtime {
     this.#deps = this.#makeDeps();
     // Switching the thread on or off takes a restart; its settings follow the reload.
     if (next.delivery_thread !== Boolean(this.#threads)) this.logger.warn({ event: 'reload' }, 'delivery_thread changes take effect at the next restart');
+    if (next.session_processes !== (this.#processes?.count ?? 0) + 1) {
+      this.logger.warn({ event: 'reload' }, 'session_processes changes take effect at the next restart');
+    }
+    this.#processes?.reload();
     this.#threads?.reload(this.#config);
     this.logger.info({ event: 'reload', config: next.source, listen: this.#listener?.addresses }, `configuration reloaded from ${next.source}`);
   }

@@ -1,0 +1,12 @@
+// Entry file of a session process (session_processes): serves sessions for the daemon that forked it.
+import { SessionProcess } from './session.js';
+import type { ParentChannel } from './session.js';
+
+if (process.send) {
+  // The daemon decides when this process stops: a terminal's Ctrl-C or hangup reaches the whole group.
+  process.on('SIGINT', () => undefined);
+  process.on('SIGHUP', () => undefined);
+  const sessions = new SessionProcess(process as unknown as ParentChannel, (code) => process.exit(code));
+  process.on('SIGTERM', () => void sessions.stop(10_000));
+  process.on('unhandledRejection', (reason) => sessions.bug(reason));
+}
