@@ -111,30 +111,6 @@ export class Spool {
     return { discarded };
   }
 
-  /**
-   * Discard what one process (a session process that died) left half-written, while others write on:
-   * only markers carrying its pid are touched.
-   */
-  async discardHalfWritten(pid: number): Promise<string[]> {
-    const { incoming, data } = this.#dbs;
-    const discarded: string[] = [];
-    for (const { key: id, value } of incoming.getRange()) {
-      if (value.pid !== pid) continue;
-      if (!this.#dbs.messages.doesExist(id)) {
-        for (const key of data.getKeys({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) data.remove(key);
-        discarded.push(id);
-      }
-      incoming.remove(id);
-    }
-    await this.#dbs.root.flushed;
-    return discarded;
-  }
-
-  /** Read from the latest commit at once: another process (a session process) just wrote it. */
-  refresh(): void {
-    this.#dbs.root.resetReadTxn();
-  }
-
   /** Called with the number of messages each sync made durable. */
   set onCommitBatch(f: ((size: number) => void) | undefined) {
     this.#dbs.flushes.onBatch = f;
