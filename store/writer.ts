@@ -16,7 +16,26 @@ export class WriterError extends Error {
   }
 }
 
-export class MessageWriter {
+/**
+ * Where a session's message data goes: a writer into this process's spool, or one that forwards to the
+ * daemon's (a session process). Acknowledged means durable either way: commit resolves once on disk.
+ */
+export interface MessageSink {
+  readonly id: string;
+  readonly size: number;
+  /** False: wait for drain() before writing more. */
+  write(buf: Buffer): boolean;
+  drain(): Promise<void>;
+  commit(draft: EnvelopeDraft): Promise<Envelope>;
+  abort(): Promise<void>;
+}
+
+/** What a session needs of a spool. */
+export interface SessionSpool {
+  beginMessage(id: string): MessageSink;
+}
+
+export class MessageWriter implements MessageSink {
   readonly id: string;
   readonly #dbs: SpoolDbs;
   readonly #chunkSize: number;

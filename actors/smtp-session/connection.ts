@@ -12,7 +12,7 @@ import { LineReader } from '../../protocol/smtp/lines.js';
 import { R } from '../../protocol/smtp/reply.js';
 import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/sequencer.js';
 import type { Offer } from '../../protocol/smtp/sequencer.js';
-import type { Spool } from '../../store/spool.js';
+import type { SessionSpool } from '../../store/writer.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
@@ -42,7 +42,7 @@ export interface ConnectionAuth {
 /** What every connection shares: the daemon's services, as the listener hands them over. */
 export interface ConnectionDeps {
   readonly settings: SessionSettings;
-  readonly spool: Spool;
+  readonly spool: SessionSpool;
   readonly logger: Logger;
   readonly metrics?: Metrics;
   readonly inspection?: InspectionHub;

@@ -8,7 +8,7 @@ import { isAuthResultsName, isOurs } from '../../protocol/authres/index.js';
 import type { BareNewlinePolicy } from '../../protocol/smtp/data.js';
 import { HeaderTracker, parseHeaders } from '../../protocol/message/headers.js';
 import type { Envelope } from '../../store/envelope.js';
-import type { EnvelopeDraft, MessageWriter } from '../../store/writer.js';
+import type { EnvelopeDraft, MessageSink } from '../../store/writer.js';
 import type { DataSummary } from '../events.js';
 
 export interface ReceiverOptions {
@@ -41,7 +41,7 @@ export interface FeedOutcome {
 export class Receiver {
   readonly #decoder: DataDecoder;
   readonly #headers: HeaderTracker;
-  readonly #writer: MessageWriter;
+  readonly #writer: MessageSink;
   readonly #sizeLimit: number;
   #tooBig = false;
   #headerOffset = 0;
@@ -57,7 +57,7 @@ export class Receiver {
   #fields: RawField[] | undefined;
   #signed = false;
 
-  constructor(writer: MessageWriter, trace: string, opts: ReceiverOptions) {
+  constructor(writer: MessageSink, trace: string, opts: ReceiverOptions) {
     this.#writer = writer;
     this.#hashes = opts.hashes;
     this.#decoder = new DataDecoder({ bareNewline: opts.bareNewline, maxLineLength: opts.lineLengthLimit });

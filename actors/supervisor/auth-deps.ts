@@ -7,7 +7,7 @@ import type { MatchContext } from '../../policy/lists.js';
 import type { SpfQuery } from '../../policy/acl-types.js';
 import type { SpfResult } from '../../protocol/spf/index.js';
 import type { Envelope } from '../../store/envelope.js';
-import type { Spool } from '../../store/spool.js';
+import type { SpoolChange } from '../../store/spool.js';
 import type { InspectionHub } from '../inspection.js';
 import { AuthVerifier } from '../auth-verifier/service.js';
 import type { AuthResolver, AuthSettings } from '../auth-verifier/service.js';
@@ -26,7 +26,8 @@ export interface AuthWiringDeps {
   readonly match: MatchContext;
   readonly inspection: () => InspectionHub;
   newId(): string;
-  spool(): Spool | undefined;
+  /** Where generated messages (DMARC failure reports) are stored. */
+  spool(): { apply(changes: readonly SpoolChange[]): Promise<void> } | undefined;
   /** A message we generated is durable: deliver it. */
   submit(id: string): void;
 }

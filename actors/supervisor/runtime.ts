@@ -305,19 +305,14 @@ export class Runtime {
     const processes = new SessionProcesses({
       count: c.session_processes - 1,
       configFile: c.source.startsWith('(') ? undefined : c.source,
-      spoolDir: spool.dir,
       logger: this.logger,
       listener: () => this.#listener,
-      committed: (envelope) => {
-        // Written by another process: read from its commit, not from this process's last snapshot.
-        spool.refresh();
-        this.#queue?.submit(envelope.id, envelope);
+      beginMessage: (id) => spool.beginMessage(id),
+      committed: (envelope) => this.#queue?.submit(envelope.id, envelope),
+      insert: async (envelope, data) => {
+        await spool.apply([{ kind: 'insert', envelope, data }]);
+        this.#queue?.submit(envelope.id);
       },
-      submit: (id) => {
-        spool.refresh();
-        this.#queue?.submit(id);
-      },
-      discardHalfWritten: (pid) => spool.discardHalfWritten(pid),
     });
     this.#processes = processes;
     try {

@@ -2,7 +2,7 @@
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/load.js';
-import type { Spool } from '../../store/spool.js';
+import type { SessionSpool } from '../../store/writer.js';
 import type { Envelope } from '../../store/envelope.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
@@ -42,7 +42,7 @@ export interface SessionDepsInput {
   readonly policy: CompiledPolicy;
   readonly tls: SecureContext | undefined;
   /** Undefined until the spool is open (a session that needs it then is a bug, and says so). */
-  readonly spool: Spool | undefined;
+  readonly spool: SessionSpool | undefined;
   readonly logger: Logger;
   readonly metrics: Metrics;
   inspection(): InspectionHub;

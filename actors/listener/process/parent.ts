@@ -1,10 +1,11 @@
 // The daemon's side of its session processes (session_processes): forks them, hands them the listening
-// sockets, answers their admission questions from the one listener count, queues what they committed,
+// sockets, answers their admission questions from the one listener count, stores and queues their messages,
 // gathers their metrics, and restarts one that dies.
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { Envelope } from '../../../store/envelope.js';
+import type { MessageWriter } from '../../../store/writer.js';
 import type { MetricsJson } from '../../../net/admin/metrics.js';
 import type { ListenerService } from '../service.js';
 import type { FromSession, ToSession } from './messages.js';
@@ -22,16 +23,15 @@ export interface SessionProcessesOptions {
   readonly count: number;
   /** The daemon's config file (undefined: the embedded default); each process loads it itself. */
   readonly configFile: string | undefined;
-  readonly spoolDir: string;
   readonly logger: Logger;
   /** The daemon's listener: its servers are shared, its actor counts every connection. */
   listener(): ListenerService | undefined;
-  /** A process committed a message: hand it to the queue. */
+  /** A writer into the daemon's spool, for a message a process receives. */
+  beginMessage(id: string): MessageWriter;
+  /** A process's message is durable: hand it to the queue. */
   committed(envelope: Envelope): void;
-  /** A process stored a message it generated (a DMARC failure report). */
-  submit(id: string): void;
-  /** A process died: what it left half-written goes. */
-  discardHalfWritten(pid: number): Promise<string[]>;
+  /** Store and queue a message a process generated (a DMARC failure report). */
+  insert(envelope: Envelope, data: Buffer): Promise<void>;
   /** How long a process must wait for its start (ms); default 30 s. */
   readonly startTimeoutMs?: number;
 }
@@ -45,8 +45,13 @@ interface Child {
   readonly open: Map<string, number>;
   /** Server keys handed over. */
   readonly servers: Set<string>;
+  /** The process's messages being received, by id. */
+  readonly writers: Map<string, MessageWriter>;
   out: ToSession[];
 }
+
+/** Bytes that crossed the channel (a Uint8Array there) as a Buffer, without a copy. */
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 
 /** Longest wait before a process that keeps dying is started again. */
 const MAX_RESTART_DELAY = 30_000;
@@ -84,7 +89,7 @@ export class SessionProcesses {
 
   #spawn(slot: number): Promise<void> {
     const proc = fork(new URL('./entry.js', import.meta.url), [], { serialization: 'advanced', stdio: 'inherit' });
-    const child: Child = { slot, proc, ready: false, startedAt: Date.now(), open: new Map(), servers: new Set(), out: [] };
+    const child: Child = { slot, proc, ready: false, startedAt: Date.now(), open: new Map(), servers: new Set(), writers: new Map(), out: [] };
     this.#children.set(slot, child);
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -110,7 +115,7 @@ export class SessionProcesses {
         this.#exited(child, code, signal);
         reject(new SessionProcessError(`session process ${slot} exited before it was ready (${signal ?? `code ${code}`})`));
       });
-      this.#post(child, { op: 'init', configFile: this.#o.configFile, spoolDir: this.#o.spoolDir, slot });
+      this.#post(child, { op: 'init', configFile: this.#o.configFile, slot });
     });
   }
 
@@ -158,11 +163,40 @@ export class SessionProcesses {
         this.#o.listener()?.release(m.ip);
         return;
       }
-      case 'committed':
-        this.#o.committed(m.envelope);
+      case 'data': {
+        const w = this.#writer(child, m.id);
+        const bytes = m.data.length;
+        if (w.write(asBuffer(m.data))) this.#post(child, { op: 'taken', id: m.id, bytes });
+        else void w.drain().then(() => this.#post(child, { op: 'taken', id: m.id, bytes }));
         return;
-      case 'submit':
-        this.#o.submit(m.id);
+      }
+      case 'commit': {
+        const w = this.#writer(child, m.id);
+        if (m.data.length > 0) w.write(asBuffer(m.data));
+        w.commit(m.draft).then(
+          (envelope) => {
+            child.writers.delete(m.id);
+            this.#o.committed(envelope);
+            this.#post(child, { op: 'stored', id: m.id, envelope });
+          },
+          (e: unknown) => {
+            child.writers.delete(m.id);
+            this.#post(child, { op: 'stored', id: m.id, error: (e as Error).message });
+          },
+        );
+        return;
+      }
+      case 'abort': {
+        const w = child.writers.get(m.id);
+        child.writers.delete(m.id);
+        void w?.abort().catch(() => undefined);
+        return;
+      }
+      case 'insert':
+        this.#o.insert(m.envelope, asBuffer(m.data)).then(
+          () => this.#post(child, { op: 'inserted', seq: m.seq }),
+          (e: unknown) => this.#post(child, { op: 'inserted', seq: m.seq, error: (e as Error).message }),
+        );
         return;
       case 'metrics': {
         const waiter = this.#metricsAsked.get(m.seq);
@@ -175,12 +209,28 @@ export class SessionProcesses {
     }
   }
 
+  #writer(child: Child, id: string): MessageWriter {
+    let w = child.writers.get(id);
+    if (!w) {
+      w = this.#o.beginMessage(id);
+      child.writers.set(id, w);
+    }
+    return w;
+  }
+
   #exited(child: Child, code: number | null, signal: NodeJS.Signals | null): void {
     if (this.#children.get(child.slot) !== child) return;
     this.#children.delete(child.slot);
     const listener = this.#o.listener();
     for (const [ip, n] of child.open) for (let i = 0; i < n; i++) listener?.release(ip);
     child.open.clear();
+    // Messages it was receiving were never acknowledged: their data goes (one already committing stays queued).
+    const discarded = [...child.writers.keys()];
+    for (const w of child.writers.values()) void w.abort().catch(() => undefined);
+    child.writers.clear();
+    if (discarded.length > 0) {
+      this.#o.logger.warn({ event: 'discarded', ids: discarded }, `discarded ${discarded.length} half-received messages of session process ${child.slot}: ${discarded.join(' ')}`);
+    }
     if (this.#stopping || !child.ready) return;
     const pid = child.proc.pid ?? 0;
     // A process that lived a while starts again at once; one that keeps dying waits longer each time.
@@ -190,10 +240,6 @@ export class SessionProcesses {
     this.#o.logger.error(
       { event: 'session-process-exit', slot: child.slot, pid, code, signal },
       `session process ${child.slot} (pid ${pid}) exited (${signal ?? `code ${code}`}); starting it again in ${delay / 1000}s`,
-    );
-    void this.#o.discardHalfWritten(pid).then(
-      (ids) => ids.length > 0 && this.#o.logger.warn({ event: 'discarded', ids }, `discarded ${ids.length} half-received messages of session process ${child.slot}: ${ids.join(' ')}`),
-      (e: unknown) => this.#o.logger.error({ event: 'spool-error', err: (e as Error).message }, `half-received messages of pid ${pid} not discarded: ${(e as Error).message}`),
     );
     setTimeout(() => {
       if (this.#stopping || this.#children.has(child.slot)) return;

@@ -1,11 +1,10 @@
-// A session process (session_processes): SMTP sessions on listening sockets the daemon handed over, written to
-// the shared spool; admission, queueing and metrics go to the daemon by message.
+// A session process (session_processes): SMTP sessions on listening sockets the daemon handed over. Admission,
+// message data (the daemon's writer stores it, in its group commit) and metrics go to the daemon by message.
 import { randomInt } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { Logger } from 'pino';
 import { loadConfig } from '../../../config/load.js';
 import type { Config } from '../../../config/load.js';
-import { Spool } from '../../../store/spool.js';
 import { createIdGenerator } from '../../../store/ids.js';
 import type { IdGenerator } from '../../../store/ids.js';
 import { createMetrics } from '../../../net/admin/metrics.js';
@@ -19,6 +18,7 @@ import { createLogger } from '../../../cli/log.js';
 import { ListenerService } from '../service.js';
 import type { Admission } from '../service.js';
 import type { FromSession, ToSession } from './messages.js';
+import { RemoteSpool } from './remote-spool.js';
 
 /** The IPC channel as this process sees it (process itself, when forked with one). */
 export interface ParentChannel {
@@ -29,7 +29,6 @@ export interface ParentChannel {
 
 interface Running {
   config: Config;
-  readonly spool: Spool;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly newId: IdGenerator;
@@ -46,6 +45,7 @@ export class SessionProcess {
   #seq = 1;
   readonly #asked = new Map<number, (a: Admission) => void>();
   #stopping = false;
+  readonly #spool = new RemoteSpool((m) => this.#post(m));
 
   constructor(parent: ParentChannel, exit: (code: number) => void) {
     this.#parent = parent;
@@ -54,7 +54,11 @@ export class SessionProcess {
       for (const m of batch) this.#handle(m, handle);
     });
     // The daemon is gone (killed): finish what is open and go; what was queued meanwhile the next daemon finds in the index.
-    parent.on('disconnect', () => void this.stop(this.#run?.config.shutdown_timeout ?? 10_000));
+    parent.on('disconnect', () => {
+      // Commits in flight cannot be confirmed: their sessions answer with a temporary failure.
+      this.#spool.failAll('the daemon went away before the message was stored');
+      void this.stop(this.#run?.config.shutdown_timeout ?? 10_000);
+    });
   }
 
   #post(m: FromSession): void {
@@ -73,8 +77,13 @@ export class SessionProcess {
 
   #handle(m: ToSession, handle: unknown): void {
     switch (m.op) {
+      case 'taken':
+      case 'stored':
+      case 'inserted':
+        this.#spool.handle(m);
+        return;
       case 'init':
-        this.#init(m.configFile, m.spoolDir, m.slot).then(
+        this.#init(m.configFile, m.slot).then(
           () => this.#post({ op: 'ready' }),
           (e: unknown) => {
             this.#post({ op: 'failed', error: (e as Error).message });
@@ -109,12 +118,10 @@ export class SessionProcess {
     }
   }
 
-  async #init(configFile: string | undefined, spoolDir: string, slot: number): Promise<void> {
+  async #init(configFile: string | undefined, slot: number): Promise<void> {
     this.#configFile = configFile;
-    const config = { ...(await loadConfig(configFile)), spool_directory: spoolDir };
+    const config = await loadConfig(configFile);
     const logger = createLogger(config.log_level, config.log_format);
-    // The daemon opened and checked the spool; this process only adds to it.
-    const spool = Spool.open(spoolDir);
     const metrics = createMetrics({ role: 'session' });
     const newId = createIdGenerator(Date.now, () => randomInt(0, 2 ** 32), slot);
     const gate = {
@@ -139,7 +146,7 @@ export class SessionProcess {
       gate,
     });
     await listener.start();
-    const run: Running = { config, spool, logger, metrics, newId, listener, deps: undefined as unknown as ConnectionDeps };
+    const run: Running = { config, logger, metrics, newId, listener, deps: undefined as unknown as ConnectionDeps };
     run.deps = this.#makeDeps(run, config);
     this.#run = run;
     logger.info({ event: 'session-process', slot }, `session process ${slot} ready (pid ${process.pid})`);
@@ -153,20 +160,22 @@ export class SessionProcess {
       match: policy.match,
       inspection: () => NO_INSPECTION,
       newId: run.newId,
-      spool: () => run.spool,
-      submit: (id) => this.#post({ op: 'submit', id }),
+      spool: () => this.#spool,
+      // The daemon queues what it stored for this process.
+      submit: () => undefined,
     });
     return connectionDeps({
       config,
       policy,
       tls,
-      spool: run.spool,
+      spool: this.#spool,
       logger: run.logger,
       metrics: run.metrics,
       inspection: () => NO_INSPECTION,
       auth: wired,
       newId: run.newId,
-      committed: (envelope) => this.#post({ op: 'committed', envelope }),
+      // The daemon queued it when it stored it.
+      committed: () => undefined,
     });
   }
 
@@ -175,7 +184,7 @@ export class SessionProcess {
     const run = this.#run;
     if (!run) return;
     try {
-      const next = { ...(await loadConfig(this.#configFile)), spool_directory: run.config.spool_directory };
+      const next = await loadConfig(this.#configFile);
       const deps = this.#makeDeps(run, next);
       run.config = next;
       run.deps = deps;
@@ -191,7 +200,7 @@ export class SessionProcess {
     else process.stderr.write(`petrel session process: ${text}\n`);
   }
 
-  /** Stop accepting, let sessions finish up to the deadline, close the spool, exit. */
+  /** Stop accepting, let sessions finish up to the deadline, exit. */
   async stop(deadlineMs: number): Promise<void> {
     if (this.#stopping) return;
     this.#stopping = true;
@@ -200,7 +209,6 @@ export class SessionProcess {
     const run = this.#run;
     if (run) {
       await run.listener.stop(deadlineMs);
-      await run.spool.close();
       run.metrics.stop();
       await new Promise<void>((resolve) => run.logger.flush(() => resolve()));
     }
