@@ -2,7 +2,7 @@
 // how much of the machine each system spends on a message, beside how many messages it moves (a
 // system spread over several processes can be faster and still cost more per message).
 import type { ResourceSeries } from './resources.js';
-import { loopBusyShare, threadBusyShare } from './metrics.js';
+import { loopBusyShare, sessionsBusyShare, threadBusyShare } from './metrics.js';
 import type { TargetRun } from './scenarios/index.js';
 
 /**
@@ -60,10 +60,20 @@ export function runThreadBusy(run: TargetRun): number | undefined {
   return w && threadBusyShare(run.metrics, w.from, w.to);
 }
 
-/** The "loop busy" cell: the main loop, and the delivery thread beside it when there was one ("45%, thread 97%"). */
+/** How busy the session processes' loops were together over that window (session_processes). */
+export function runSessionsBusy(run: TargetRun): number | undefined {
+  const w = measuredWindow(run);
+  return w && sessionsBusyShare(run.metrics, w.from, w.to);
+}
+
+/**
+ * The "loop busy" cell: the main loop, then the session processes' loops summed and the delivery thread
+ * when there were any ("45%, sessions 130%, thread 97%").
+ */
 export function loopCell(run: TargetRun): string {
   const thread = runThreadBusy(run);
-  return `${formatShare(runLoopBusy(run))}${thread === undefined ? '' : `, thread ${formatShare(thread)}`}`;
+  const sessions = runSessionsBusy(run);
+  return `${formatShare(runLoopBusy(run))}${sessions === undefined ? '' : `, sessions ${formatShare(sessions)}`}${thread === undefined ? '' : `, thread ${formatShare(thread)}`}`;
 }
 
 /** "94%", "-" when unknown. */

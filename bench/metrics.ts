@@ -197,6 +197,7 @@ export function deriveMetrics(m: MetricsSeries): DerivedSeries[] {
     { name: 'group commit batch (mean)', unit: 'messages', points: intervalMean(s, 'petrel_spool_commit_batch_size', 1) },
     { name: 'main event loop busy', unit: '%', points: rateOf(s, [LOOP_BUSY]).map(([t, v]) => [t, v * 100] as [number, number]) },
     { name: 'delivery thread busy', unit: '%', points: rateOf(s, [THREAD_BUSY]).map(([t, v]) => [t, v * 100] as [number, number]) },
+    { name: 'session processes busy (sum)', unit: '%', points: rateOf(s, [SESSIONS_BUSY]).map(([t, v]) => [t, v * 100] as [number, number]) },
     { name: 'event-loop delay p99', unit: 'ms', points: gauge(s, 'petrel_event_loop_delay_seconds{quantile="0.99"}', 1000) },
     { name: 'event-loop delay max', unit: 'ms', points: gauge(s, 'petrel_event_loop_delay_seconds{quantile="max"}', 1000) },
   ];
@@ -205,13 +206,14 @@ export function deriveMetrics(m: MetricsSeries): DerivedSeries[] {
 
 const LOOP_BUSY = 'petrel_event_loop_busy_seconds_total';
 const THREAD_BUSY = 'petrel_delivery_thread_busy_seconds_total';
+const SESSIONS_BUSY = 'petrel_session_processes_busy_seconds_total';
 
 /**
  * The share of wall time the daemon's main event loop was busy between `from` and `to` (epoch ms),
  * from the samples inside that window: near 1 means one thread, not the machine, set the pace.
  * Undefined when fewer than two samples fall inside or the daemon does not export the counter.
  */
-export function loopBusyShare(m: MetricsSeries | undefined, from: number, to: number, key = LOOP_BUSY): number | undefined {
+export function loopBusyShare(m: MetricsSeries | undefined, from: number, to: number, key = LOOP_BUSY, loops = 1): number | undefined {
   if (!m) return undefined;
   const inside = m.samples.filter((x) => {
     const at = m.startedAt + x.t;
@@ -220,12 +222,18 @@ export function loopBusyShare(m: MetricsSeries | undefined, from: number, to: nu
   const a = inside[0];
   const b = inside[inside.length - 1];
   if (!a || !b || b.t <= a.t) return undefined;
-  return Math.min(1, Math.max(0, ((b.values[key] as number) - (a.values[key] as number)) / ((b.t - a.t) / 1000)));
+  return Math.min(loops, Math.max(0, ((b.values[key] as number) - (a.values[key] as number)) / ((b.t - a.t) / 1000)));
 }
 
 /** The same for the delivery thread (delivery_thread); undefined when deliveries ran on the main thread. */
 export function threadBusyShare(m: MetricsSeries | undefined, from: number, to: number): number | undefined {
   const share = loopBusyShare(m, from, to, THREAD_BUSY);
+  return share === 0 ? undefined : share;
+}
+
+/** The session processes' loops together (session_processes), as a share of one loop: 1.5 is one and a half loops busy. */
+export function sessionsBusyShare(m: MetricsSeries | undefined, from: number, to: number): number | undefined {
+  const share = loopBusyShare(m, from, to, SESSIONS_BUSY, 64);
   return share === 0 ? undefined : share;
 }
 

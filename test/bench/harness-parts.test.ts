@@ -179,6 +179,11 @@ describe('Prometheus metrics', () => {
     const both: MetricsSeries = { ...series, samples: series.samples.map((x, i) => ({ t: x.t, values: { ...x.values, [thread]: i * 0.95 } })) };
     assert.equal(loopCell(run(both)), '90%, thread 95%');
     assert.equal(loopCell(run(series)), '90%');
+    // Session processes' loops are summed, so their share may pass 100%.
+    const sessions = 'petrel_session_processes_busy_seconds_total';
+    const three: MetricsSeries = { ...series, samples: both.samples.map((x, i) => ({ t: x.t, values: { ...x.values, [sessions]: i * 1.5 } })) };
+    assert.equal(loopCell(run(three)), '90%, sessions 150%, thread 95%');
+    assert.ok(deriveMetrics(three).find((d) => d.name === 'session processes busy (sum)')?.points.some(([, v]) => Math.abs(v - 150) < 1e-9));
   });
 
   it('counts failed scrapes instead of throwing', async () => {
