@@ -20,6 +20,13 @@ export class ListenError extends Error {
   }
 }
 
+type LocalAddress = { readonly ip: string; readonly port: number };
+
+/** A listening address that is one address (not a wildcard) is every connection's local address. */
+function specific(info: AddressInfo): LocalAddress | undefined {
+  return info.address === '0.0.0.0' || info.address === '::' ? undefined : { ip: normaliseIp(info.address), port: info.port };
+}
+
 export const keyOf = (a: ListenAddress): string => `${a.host}|${a.port}|${a.tlsOnConnect}`;
 
 /** What the listener decides about a new connection. */
@@ -90,7 +97,9 @@ export class ListenerService {
   /** In a session process: accept on a server the daemon bound and handed over. */
   adopt(key: string, server: Server, tlsOnConnect: boolean): void {
     if (this.#servers.has(key)) return;
-    server.on('connection', (s: Socket) => this.#accept(s, tlsOnConnect));
+    const info0 = server.address() as AddressInfo | null;
+    const local = info0 ? specific(info0) : undefined;
+    server.on('connection', (s: Socket) => this.#accept(s, tlsOnConnect, local));
     server.on('error', (e) => {
       this.#servers.delete(key);
       server.close();
@@ -130,7 +139,9 @@ export class ListenerService {
   }
 
   async #bind(addr: ListenAddress): Promise<void> {
-    const server = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#accept(s, addr.tlsOnConnect));
+    // Known once bound; until then (never in practice) the kernel is asked per connection.
+    const bound: { local?: LocalAddress } = {};
+    const server = createServer({ noDelay: true, pauseOnConnect: false }, (s) => this.#accept(s, addr.tlsOnConnect, bound.local));
     try {
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
@@ -150,6 +161,8 @@ export class ListenerService {
       this.#opts.onFailure(e);
     });
     const info = server.address() as AddressInfo;
+    const local = specific(info);
+    if (local) bound.local = local;
     this.#servers.set(keyOf(addr), { server, bound: { host: info.address, port: info.port, tlsOnConnect: addr.tlsOnConnect } });
   }
 
@@ -174,11 +187,11 @@ export class ListenerService {
     this.#actor.send({ type: 'LISTENER.LIMITS', maxTotal, maxPerHost });
   }
 
-  #accept(socket: Socket, tlsOnConnect: boolean): void {
+  #accept(socket: Socket, tlsOnConnect: boolean, local: LocalAddress | undefined): void {
     const ip = normaliseIp(socket.remoteAddress ?? '');
     const gate = this.#opts.gate;
     if (!gate) {
-      this.#admitted(socket, tlsOnConnect, ip, this.admit(ip));
+      this.#admitted(socket, tlsOnConnect, ip, this.admit(ip), local);
       return;
     }
     // The socket waits, paused, while the daemon's listener decides; a client that goes meanwhile is let go.
@@ -188,13 +201,13 @@ export class ListenerService {
       (admission) => {
         socket.off('error', quiet);
         if (admission === 'admit' && socket.destroyed) gate.closed(ip);
-        else if (!socket.destroyed) this.#admitted(socket, tlsOnConnect, ip, admission);
+        else if (!socket.destroyed) this.#admitted(socket, tlsOnConnect, ip, admission, local);
       },
       () => socket.destroy(),
     );
   }
 
-  #admitted(socket: Socket, tlsOnConnect: boolean, ip: string, admission: Admission): void {
+  #admitted(socket: Socket, tlsOnConnect: boolean, ip: string, admission: Admission, local: LocalAddress | undefined): void {
     this.#opts.metrics?.connections.inc({ result: admission === 'admit' ? 'admitted' : 'refused' });
     if (admission !== 'admit') {
       this.#opts.logger.info({ event: 'refused', ip, reason: admission }, `connection from [${ip}] refused: ${admission === 'total' ? 'too many connections' : admission === 'per-host' ? 'too many connections from this host' : 'shutting down'}`);
@@ -211,7 +224,7 @@ export class ListenerService {
         this.#opts.metrics?.openConnections.dec();
         if (conn) this.#connections.delete(conn);
         release();
-      });
+      }, local);
       this.#connections.add(conn);
       conn.start(tlsOnConnect);
     } catch (e) {

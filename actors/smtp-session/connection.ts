@@ -86,15 +86,16 @@ export class Connection {
   readonly #onEnd: () => void;
   #ended = false;
 
-  constructor(socket: Socket, deps: ConnectionDeps, onEnd: () => void) {
+  /** `local`: the listening address when it is a specific one, which saves asking the kernel (getsockname) per connection. */
+  constructor(socket: Socket, deps: ConnectionDeps, onEnd: () => void, local?: { readonly ip: string; readonly port: number }) {
     this.#socket = socket;
     this.#deps = deps;
     this.#onEnd = onEnd;
     this.#facts = {
       clientIp: normaliseIp(socket.remoteAddress ?? ''),
       clientPort: socket.remotePort ?? 0,
-      serverIp: normaliseIp(socket.localAddress ?? ''),
-      serverPort: socket.localPort ?? 0,
+      serverIp: local ? local.ip : normaliseIp(socket.localAddress ?? ''),
+      serverPort: local ? local.port : (socket.localPort ?? 0),
     };
   }
 
@@ -328,6 +329,9 @@ export class Connection {
       case 'close':
         this.#mode = 'closed';
         this.#flush();
+        // Once our last reply and FIN are with the kernel, which still delivers them, the socket goes: waiting
+        // to read the client's own close (often a reset after QUIT) cost an error object per connection.
+        this.#socket.once('finish', () => this.#socket.destroy());
         this.#socket.end();
         setTimeout(() => this.#socket.destroy(), LINGER_MS).unref();
         return;
