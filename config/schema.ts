@@ -78,8 +78,8 @@ export const configSchema = z
     aliases_file: z.string().optional(),
     /**
      * Run remote SMTP deliveries (the delivery actors and their sockets) in a worker thread, so that the main
-     * event loop keeps the sessions and the queue. Not with DKIM signing or ARC sealing, and those deliveries
-     * are not shown in the inspector (see docs/decisions/0009).
+     * event loop keeps the sessions and the queue. DKIM signing and ARC sealing run there too, with a worker pool
+     * of the thread's own. Those deliveries are not shown in the inspector (see docs/decisions/0009).
      */
     delivery_thread: z.boolean().default(false),
     /**

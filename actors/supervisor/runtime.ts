@@ -80,9 +80,6 @@ export function checkConfig(c: Config): CompiledConfig {
   const tls = step(() => ({ context: loadTls(c) }));
   const dns = step(() => makeResolver(c));
   const auth = step(() => compileAuth(c));
-  if (c.delivery_thread && delivery && ((delivery.signing?.dkim ?? []).length > 0 || delivery.signing?.arc !== undefined)) {
-    problems.push('delivery_thread: DKIM signing and ARC sealing (smtp_transport.dkim_*, arc_sign) run on the main thread only; turn one of them off');
-  }
   if (problems.length > 0 || !policy || !delivery || !tls || !dns || !auth) {
     throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
   }
@@ -205,7 +202,8 @@ export class Runtime {
     const self = this;
     // A thread is kept ready when signing is configured; otherwise threads start with the first task.
     const signing = (this.#delivery.signing?.dkim ?? []).length > 0 || this.#delivery.signing?.arc !== undefined;
-    const pool = (this.#pool ??= new CryptoPool({ minThreads: signing ? 1 : 0 }));
+    // With delivery_thread the thread signs with a pool of its own; this one serves only a fallback after the thread failed.
+    const pool = (this.#pool ??= new CryptoPool({ minThreads: signing && !this.#config.delivery_thread ? 1 : 0 }));
     this.metrics.setSignPool(() => {
       const s = pool.stats();
       return { ...s, utilization: pool.utilizationSinceLastRead() };
@@ -226,7 +224,9 @@ export class Runtime {
       },
       signer,
     });
-    const threads = this.#config.delivery_thread ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess) : undefined;
+    const threads = this.#config.delivery_thread
+      ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess, (kind, result) => this.metrics.signing.inc({ kind, result }))
+      : undefined;
     this.#threads = threads;
     this.metrics.setDeliveryThreadBusy(() => threads?.busyMs());
     if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (the inspector does not show them)');

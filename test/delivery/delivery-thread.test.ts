@@ -1,9 +1,9 @@
 // delivery_thread: remote deliveries run in a worker thread. Real daemons, real peers: everything
 // accepted arrives exactly once, per-recipient outcomes are recorded as on the main thread, jobs
-// the thread held when the daemon stopped stay queued and go after a restart, and a config that
-// asks for what the thread cannot do is refused with the key named.
+// the thread held when the daemon stopped stay queued and go after a restart, and a reload reaches
+// the thread. DKIM signing and ARC sealing in the thread are tested with the other signing tests
+// (test/signing/delivery.test.ts).
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -117,34 +117,6 @@ test('jobs the delivery thread holds when the daemon stops stay queued, and go a
     for (const id of ids) assert.ok(again.logs.some((l) => l.event === 'delivered' && l.msg.startsWith(id)), `${id} delivered after the restart`);
   } finally {
     await again.stop();
-    await sink.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
-});
-
-test('delivery_thread with DKIM signing is refused by config check and by the daemon, naming the key', { timeout: 30_000 }, async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'petrel-thread-dkim-'));
-  const sink = await startSmtpServerSink();
-  const d = await startDeliveryDaemon({ smarthost: sink.hostPort });
-  try {
-    const key = join(dir, 'dkim.pem');
-    writeFileSync(key, generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }));
-    const file = join(dir, 'petrel.config.json');
-    const smtp_transport = { dkim_domain: 'client.petrel.test', dkim_selector: 's1', dkim_private_key: key };
-    writeFileSync(file, JSON.stringify({ spool_directory: join(dir, 'spool'), delivery_thread: true, smtp_transport }));
-    const r = await d.cli(['config', 'check', file]);
-    assert.equal(r.code, 78, `exit 78 (EX_CONFIG), got ${r.code}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /delivery_thread: DKIM signing and ARC sealing/);
-    writeFileSync(file, JSON.stringify({ spool_directory: join(dir, 'spool'), delivery_thread: false, smtp_transport }));
-    const ok = await d.cli(['config', 'check', file]);
-    assert.equal(ok.code, 0, `signing alone is fine: ${ok.stderr}`);
-    await assert.rejects(
-      startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true, smtp_transport }, mkdtempSync(join(dir, 'daemon-'))),
-      (e: Error) => /exited with 78/.test(e.message) && /delivery_thread/.test(e.message),
-    );
-  } finally {
-    await d.stop();
-    d.cleanup();
     await sink.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -173,6 +173,26 @@ test('arc_sign: with our Authentication-Results an ARC set (AS, AMS, AAR) on top
   assert.equal((await mailauthArc(tampered, fixture)).result, 'fail');
 });
 
+test('with delivery_thread the thread signs and seals with a pool of its own: DKIM (rsa, ed25519) and ARC pass; the daemon counts them', T, async () => {
+  const d = await daemon(
+    { dkim_domain: 'example.org', dkim_selector: 'rsa2048 : ed', dkim_private_key: [rsa.file, ed.file], arc_sign: `relay.example.com : arc : ${arcKey.file}` },
+    { delivery_thread: true, acl_smtp_data: 'accept\n add_header = Authentication-Results: relay.example.com; spf=pass smtp.mailfrom=example.org' },
+  );
+  await d.waitForLog((l) => l.event === 'delivery-thread');
+  const { got } = await relay(d);
+  await assertDkimPass(got.data, [rsa, ed]);
+  const arc = await petrelArc(got.data, fixture);
+  assert.equal(arc.state, 'pass', arc.reason);
+  assert.equal((await mailauthArc(got.data, fixture)).result, 'pass');
+  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+  const metrics = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+  assert.match(metrics, /^petrel_signing_total\{kind="dkim",result="signed"\} 1$/m);
+  assert.match(metrics, /^petrel_signing_total\{kind="arc",result="signed"\} 1$/m);
+  // The thread's deliveries did the work: its loop was busy, and the daemon's own pool never started a thread.
+  assert.ok(Number(/^petrel_delivery_thread_busy_seconds_total (\S+)$/m.exec(metrics)?.[1]) > 0);
+  assert.match(metrics, /^petrel_sign_pool\{figure="tasks"\} 0$/m);
+});
+
 test('arc_sign without an Authentication-Results of our admd-id: no ARC set, and the reason is logged (DKIM still signs)', T, async () => {
   const d = await daemon(
     { dkim_domain: 'example.org', dkim_selector: 'rsa2048', dkim_private_key: rsa.file, arc_sign: `relay.example.com : arc : ${arcKey.file}` },

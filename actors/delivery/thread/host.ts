@@ -6,6 +6,9 @@ import type { Config } from '../../../config/load.js';
 import { compilePolicy } from '../../supervisor/policy.js';
 import { compileDelivery } from '../../supervisor/delivery-config.js';
 import { createRunnerFactory } from '../runner.js';
+import { MessageSigner } from '../signer.js';
+import { CryptoPool } from '../../supervisor/pool.js';
+import type { CompiledDelivery } from '../../supervisor/delivery-config.js';
 import type { DeliverySettings } from '../steps.js';
 import type { DeliveryJob } from '../types.js';
 import type { IdleConnection } from '../../queue/service.js';
@@ -30,15 +33,21 @@ export function serve(port: MessagePort): void {
   const post = (m: FromThread): void => {
     if (out.push(m) === 1) queueMicrotask(flush);
   };
-  // The runner logs only its own failures: they go to the daemon's logger on the main thread.
-  const logAt = (level: 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, msg: string) => post({ op: 'log', level, fields, msg });
-  const logger = { info: logAt('info'), warn: logAt('warn'), error: logAt('error') } as unknown as Logger;
-  let settings: DeliverySettings | undefined;
+  // The runner and the signer log here; the lines go to the daemon's logger on the main thread, which filters by level.
+  const logAt = (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, msg: string) => post({ op: 'log', level, fields, msg });
+  // Debug lines cross only when the daemon would write them.
+  let debug = false;
+  const logDebug = logAt('debug');
+  const logger = { debug: (f: Record<string, unknown>, m: string) => debug && logDebug(f, m), info: logAt('info'), warn: logAt('warn'), error: logAt('error') } as unknown as Logger;
+  let compiled: CompiledDelivery | undefined;
   let factory: ReturnType<typeof createRunnerFactory> | undefined;
+  /** The thread's own signing pool (DKIM/ARC), started with the first message to sign. */
+  let pool: CryptoPool | undefined;
   const held = new Map<number, Held>();
 
   // Only what a runner uses is compiled here; the main thread has checked the whole config already.
-  const compile = (c: Config): DeliverySettings => compileDelivery(c, compilePolicy(c)).delivery;
+  const compile = (c: Config): CompiledDelivery => compileDelivery(c, compilePolicy(c));
+  const signing = (): boolean => (compiled?.signing?.dkim ?? []).length > 0 || compiled?.signing?.arc !== undefined;
   const start = (rid: number, m: Extract<ToThread, { op: 'start' }>): void => {
     const h: Held = { stop: () => undefined };
     held.set(rid, h);
@@ -70,13 +79,26 @@ export function serve(port: MessagePort): void {
 
   const receive = (m: ToThread): void => {
     switch (m.op) {
-      case 'init':
-        settings = compile(m.config);
-        factory = createRunnerFactory({ spool: Spool.open(m.spoolDir), logger, settings: () => settings as DeliverySettings });
+      case 'init': {
+        compiled = compile(m.config);
+        debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
+        const spool = Spool.open(m.spoolDir);
+        // Signing happens here, beside the deliveries, with a pool of this thread's own: the main thread's pool
+        // would cost a crossing both ways per message.
+        const signer = new MessageSigner({
+          spool,
+          logger,
+          settings: () => compiled?.signing,
+          pool: () => (pool ??= signing() ? new CryptoPool({ minThreads: 1 }) : undefined),
+          count: (kind, result) => post({ op: 'signed', kind, result }),
+        });
+        factory = createRunnerFactory({ spool, logger, settings: () => (compiled as CompiledDelivery).delivery as DeliverySettings, signer });
         return;
+      }
       case 'reload':
         // Connections in progress keep the settings they started with; new ones take these.
-        settings = compile(m.config);
+        compiled = compile(m.config);
+        debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
         return;
       case 'start':
         start(m.rid, m);

@@ -12,4 +12,6 @@ export type ToThread =
 export type FromThread =
   | { readonly op: 'results'; readonly rid: number; readonly messageId: string; readonly results: readonly RecipientResult[] }
   | { readonly op: 'want' | 'idle' | 'unidle' | 'ended'; readonly rid: number }
-  | { readonly op: 'log'; readonly level: 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string };
+  | { readonly op: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string }
+  /** A message signed (or not) on its way out, for the daemon's signing counter. */
+  | { readonly op: 'signed'; readonly kind: 'dkim' | 'arc'; readonly result: 'signed' | 'skipped' | 'failed' };

@@ -26,12 +26,15 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   #failed = false;
   #next = 1;
   readonly #remotes = new Map<number, Remote>();
+  readonly #signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void;
 
-  constructor(config: Config, spoolDir: string, logger: Logger, fallback: DeliveryRunnerFactory) {
+  /** `signed` counts what the thread's own signer did (DKIM/ARC signing runs in the thread). */
+  constructor(config: Config, spoolDir: string, logger: Logger, fallback: DeliveryRunnerFactory, signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void = () => undefined) {
     this.#config = config;
     this.#fallback = fallback;
     this.#spoolDir = spoolDir;
     this.#logger = logger;
+    this.#signed = signed;
   }
 
   start(dest: Destination, first: DeliveryJob, hooks: RunnerHooks): { stop(): void } {
@@ -116,6 +119,10 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   #receive(m: FromThread): void {
     if (m.op === 'log') {
       this.#logger[m.level](m.fields, m.msg);
+      return;
+    }
+    if (m.op === 'signed') {
+      this.#signed(m.kind, m.result);
       return;
     }
     const r = this.#remotes.get(m.rid);
