@@ -31,6 +31,17 @@ export interface InspectionHub {
   mount?(admin: AdminServer): void;
 }
 
+/**
+ * What the inspector may ask of recordings kept in another thread (the delivery thread): the list, or one
+ * actor's timeline. Answers are the inspector's own wire data, passed through untouched.
+ */
+export type RecordingQuery = { readonly what: 'list' } | { readonly what: 'detail'; readonly id: string; readonly since: number };
+
+/** A hub that also answers RecordingQuery, for the thread that keeps the recordings. */
+export interface QueryableHub extends InspectionHub {
+  query(q: RecordingQuery): unknown;
+}
+
 /** The hub while no inspector is mounted: actors run with no observer at all. */
 export const NO_INSPECTION: InspectionHub = { observer: () => undefined };
 

@@ -30,7 +30,12 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
   const inspector = config.inspector.enabled
     ? new Inspector({ settings: () => runtime.config.inspector, spoolDir: config.spool_directory, logger: log })
     : undefined;
-  if (inspector) runtime.inspection = inspector;
+  if (inspector) {
+    runtime.inspection = inspector;
+    // With delivery_thread the deliveries are recorded in the thread; the inspector asks it for them.
+    runtime.threadEntry = new URL('./delivery-thread.js', import.meta.url);
+    inspector.remote = (q) => runtime.queryDeliveryThread(q);
+  }
   const supervisor = createActor(supervisorMachine, {
     input: { runtime, restartDelayMs: 500, maxRestarts: 5 },
     ...inspectOption(runtime.inspection, 'supervisor', () => ({ pid: process.pid, config: config.source })),

@@ -2,7 +2,7 @@
 // long-lived ones; sessions and deliveries only while a viewer watches their kind, or when
 // configured), keeps live records, the last N finished per kind, and failed/deferred deliveries.
 import type { InspectionEvent } from 'xstate';
-import type { ActorKind, InspectionHub, Observer, Tape } from '../actors/inspection.js';
+import type { ActorKind, QueryableHub, Observer, RecordingQuery, Tape } from '../actors/inspection.js';
 import type { InspectorConfig } from '../config/load.js';
 import { chartOf, machineFor } from './machines.js';
 import { ActorRecord, Ring } from './record.js';
@@ -32,7 +32,7 @@ export interface Recording {
 
 export type CaptureSettings = Pick<InspectorConfig, 'history_per_kind' | 'keep_failed_deliveries_for' | 'failed_deliveries_max' | 'events_per_actor' | 'record_always'>;
 
-export class Capture implements InspectionHub {
+export class Capture implements QueryableHub {
   readonly #settings: () => CaptureSettings;
   readonly #live = new Map<string, Recording>();
   readonly #history = new Map<Kind, Ring<Recording>>();
@@ -42,8 +42,18 @@ export class Capture implements InspectionHub {
   /** Told of every step of every record (the stream batches them for its viewers). */
   onChange: (rec: ActorRecord) => void = () => undefined;
 
-  constructor(settings: () => CaptureSettings) {
+  readonly #idPrefix: string;
+
+  /** `idPrefix` keeps the ids of a capture in another thread (the delivery thread's) apart from these. */
+  constructor(settings: () => CaptureSettings, idPrefix = '') {
     this.#settings = settings;
+    this.#idPrefix = idPrefix;
+  }
+
+  /** Answer the inspector of the main thread (this capture is in the delivery thread). */
+  query(q: RecordingQuery): ActorsResponse | ActorDetail | undefined {
+    if (q.what === 'list') return this.list();
+    return this.find(q.id)?.detail(q.since);
   }
 
   /** Whether a new actor of this kind is to be recorded now. */
@@ -56,7 +66,7 @@ export class Capture implements InspectionHub {
     if (!REPLAYABLE.has(kind) || this.#watching[kind] > 0 || !(this.#settings().record_always as readonly string[]).includes(kind)) return undefined;
     const info = describe();
     const chart = chartOf(machineFor(kind, info));
-    const rec = new TapeRecord(`${kind}-${++this.#count}`, kind, chart.model.machine, info, this.#settings().events_per_actor, chart.edgesOf);
+    const rec = new TapeRecord(`${kind}-${this.#idPrefix}${++this.#count}`, kind, chart.model.machine, info, this.#settings().events_per_actor, chart.edgesOf);
     rec.onEnd = () => this.#finish(rec, false);
     this.#add(rec);
     return rec;
@@ -75,7 +85,7 @@ export class Capture implements InspectionHub {
     const s = this.#settings();
     const info = describe();
     const chart = chartOf(machineFor(kind, info));
-    const rec = new ActorRecord(`${kind}-${++this.#count}`, kind, chart.model.machine, info, s.events_per_actor, keysOfInfo(info));
+    const rec = new ActorRecord(`${kind}-${this.#idPrefix}${++this.#count}`, kind, chart.model.machine, info, s.events_per_actor, keysOfInfo(info));
     this.#add(rec);
     const edgesOf = chart.edgesOf;
     return (e: InspectionEvent) => {

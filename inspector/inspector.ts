@@ -3,7 +3,7 @@
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import type { ActorKind, InspectionHub, Observer, Tape } from '../actors/inspection.js';
+import type { ActorKind, InspectionHub, Observer, RecordingQuery, Tape } from '../actors/inspection.js';
 import type { InspectorConfig } from '../config/load.js';
 import type { AdminServer } from '../net/admin/server.js';
 import { Capture } from './capture.js';
@@ -41,6 +41,8 @@ export class Inspector implements InspectionHub {
   readonly #started = Date.now();
   #version: string | undefined;
   #stateFile: string | undefined;
+  /** Recordings kept in the delivery thread (delivery_thread), asked for when the page lists or opens one. */
+  remote: ((q: RecordingQuery) => Promise<unknown>) | undefined;
 
   constructor(opts: InspectorOptions) {
     this.#opts = opts;
@@ -71,7 +73,7 @@ export class Inspector implements InspectionHub {
 
   /** Serve the page on the admin listener, and say where it is in the spool directory. */
   mount(admin: AdminServer): void {
-    admin.mount(inspectorRoute({ capture: this.capture, stream: this.stream, hello: () => this.#hello() }));
+    admin.mount(inspectorRoute({ capture: this.capture, stream: this.stream, hello: () => this.#hello(), remote: (q) => this.remote?.(q) ?? Promise.resolve(undefined) }));
     const address = admin.address;
     if (!address) return;
     const state: InspectorState = { url: inspectorUrl(address), pid: process.pid, admin: address };

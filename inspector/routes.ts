@@ -10,7 +10,8 @@ import { chartOf, machineId, machineInfos, UnknownMachineError } from './machine
 import { renderMermaid } from './mermaid.js';
 import type { Stream } from './stream.js';
 import { renderSvg } from './svg.js';
-import type { HelloMessage, Kind, LaidOutChart } from './wire.js';
+import type { ActorDetail, ActorsResponse, HelloMessage, Kind, LaidOutChart } from './wire.js';
+import type { RecordingQuery } from '../actors/inspection.js';
 import { KINDS } from './wire.js';
 
 /** The page's own files, in the package: static ones beside the sources, scripts compiled into dist. */
@@ -55,6 +56,16 @@ export interface RouteDeps {
   readonly capture: Capture;
   readonly stream: Stream;
   hello(): HelloMessage;
+  /** Recordings kept elsewhere (the delivery thread): undefined when there are none or no answer came. */
+  remote?(q: RecordingQuery): Promise<unknown>;
+}
+
+/** This thread's list with the delivery thread's added (its ids carry a "t"). */
+async function listAll(deps: RouteDeps): Promise<ActorsResponse> {
+  const own = deps.capture.list();
+  const other = (await deps.remote?.({ what: 'list' })) as ActorsResponse | undefined;
+  if (!other) return own;
+  return { live: [...own.live, ...other.live], history: [...own.history, ...other.history], failed: [...own.failed, ...other.failed], watching: own.watching };
 }
 
 function parseKinds(v: string | null): Kind[] {
@@ -77,13 +88,16 @@ async function api(deps: RouteDeps, req: IncomingMessage, res: ServerResponse, p
     const drawn = await drawnChart(id);
     return m[2] === 'svg' ? send(res, 200, 'image/svg+xml; charset=utf-8', drawn.svg, 'no-cache') : json(res, drawn.laid);
   }
-  if (path === 'actors') return json(res, deps.capture.list());
-  const a = /^actors\/([a-z]+-\d+)$/.exec(path);
+  if (path === 'actors') return json(res, await listAll(deps));
+  const a = /^actors\/([a-z]+-t?\d+)$/.exec(path);
   if (a) {
-    const rec = deps.capture.find(a[1] as string);
-    if (!rec) return json(res, { error: `no actor ${a[1]} (finished and no longer kept?)`, code: 'INSPECTOR_NO_ACTOR' }, 404);
-    const since = Number(url.searchParams.get('since') ?? '-1');
-    return json(res, rec.detail(Number.isFinite(since) ? since : -1));
+    const id = a[1] as string;
+    const since0 = Number(url.searchParams.get('since') ?? '-1');
+    const since = Number.isFinite(since0) ? since0 : -1;
+    const rec = deps.capture.find(id);
+    const detail = rec ? rec.detail(since) : ((await deps.remote?.({ what: 'detail', id, since })) as ActorDetail | undefined);
+    if (!detail) return json(res, { error: `no actor ${id} (finished and no longer kept?)`, code: 'INSPECTOR_NO_ACTOR' }, 404);
+    return json(res, detail);
   }
   if (path === 'stream') {
     const kinds = parseKinds(url.searchParams.get('kinds'));

@@ -32,7 +32,7 @@ import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
 import type { DnsPort } from '../../routing/routers.js';
 import { createMetrics } from '../../net/admin/metrics.js';
-import type { InspectionHub } from '../inspection.js';
+import type { InspectionHub, RecordingQuery } from '../inspection.js';
 import { NO_INSPECTION } from '../inspection.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import { AdminServer } from '../../net/admin/server.js';
@@ -114,6 +114,8 @@ export class Runtime {
   readonly metrics: Metrics = createMetrics();
   /** Set by the inspector when it is mounted; read whenever an actor is created. */
   inspection: InspectionHub = NO_INSPECTION;
+  /** The delivery thread's entry file, when the daemon gives one (to record its deliveries for the inspector). */
+  threadEntry: URL | undefined;
   #tls: SecureContext | undefined;
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
@@ -193,6 +195,11 @@ export class Runtime {
     return report;
   }
 
+  /** Ask the delivery thread about the deliveries it recorded (see ThreadRunners.query). */
+  queryDeliveryThread(q: RecordingQuery): Promise<unknown> {
+    return this.#threads?.query(q) ?? Promise.resolve(undefined);
+  }
+
   get queue(): QueueService | undefined {
     return this.#queue;
   }
@@ -225,7 +232,7 @@ export class Runtime {
       signer,
     });
     const threads = this.#config.delivery_thread
-      ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess, (kind, result) => this.metrics.signing.inc({ kind, result }))
+      ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess, (kind, result) => this.metrics.signing.inc({ kind, result }), this.threadEntry)
       : undefined;
     this.#threads = threads;
     this.metrics.setDeliveryThreadBusy(() => threads?.busyMs());

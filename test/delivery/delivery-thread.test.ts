@@ -121,3 +121,38 @@ test('jobs the delivery thread holds when the daemon stops stay queued, and go a
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('deliveries in the thread are recorded there: the inspector lists them and replays a deferred one', { timeout: 60_000 }, async () => {
+  const peer = await startPeer({ extensions: ['PIPELINING', 'ENHANCEDSTATUSCODES'], rcptByAddress: { 'later@relay.example': '451 4.3.0 try again later' } });
+  const d = await startDeliveryDaemon({ smarthost: peer.hostPort, delivery_thread: true, retry_rules: [{ domains: '*', rules: 'F,1h,30m' }] });
+  try {
+    const ok = await submit(d, { from: 'a@client.petrel.test', to: ['now@relay.example'] });
+    await waitEvent(d, ok.id, 'delivered', 'now@relay.example');
+    const later = await submit(d, { from: 'a@client.petrel.test', to: ['later@relay.example'] });
+    await waitEvent(d, later.id, 'deferred', 'later@relay.example');
+    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+    const api = `http://${admin.host}:${admin.port}/inspector/api`;
+    type Summary = { id: string; kind: string; outcome?: string; keys: string[]; status: string };
+    let list: { live: Summary[]; history: Summary[]; failed: Summary[] } = { live: [], history: [], failed: [] };
+    await until(async () => {
+      list = (await (await fetch(`${api}/actors`)).json()) as typeof list;
+      return list.failed.some((s) => s.keys.includes(later.id));
+    }, 10_000, 'the deferred delivery among the failed ones');
+    const deferred = list.failed.find((s) => s.keys.includes(later.id)) as Summary;
+    assert.match(deferred.id, /^delivery-t\d+$/, 'recorded in the delivery thread');
+    assert.equal(deferred.outcome, 'deferred');
+    const all = [...list.live, ...list.history];
+    assert.ok(all.some((s) => s.kind === 'delivery' && s.keys.includes(ok.id)), 'the delivered one is listed too');
+    // The main thread's own actors are still there beside them.
+    assert.ok(all.some((s) => s.kind === 'queue'));
+    // Opening it replays the tape in the thread: a timeline of steps.
+    const detail = (await (await fetch(`${api}/actors/${deferred.id}`)).json()) as { summary: Summary; entries: { event?: { type: string } }[] };
+    assert.equal(detail.summary.id, deferred.id);
+    assert.ok(detail.entries.length > 3, `${detail.entries.length} entries`);
+    assert.equal((await fetch(`${api}/actors/delivery-t999999`)).status, 404);
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await peer.close();
+  }
+});

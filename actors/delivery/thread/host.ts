@@ -13,6 +13,7 @@ import type { DeliverySettings } from '../steps.js';
 import type { DeliveryJob } from '../types.js';
 import type { IdleConnection } from '../../queue/service.js';
 import type { FromThread, ToThread } from './messages.js';
+import type { QueryableHub } from '../../inspection.js';
 
 /** One connection's runner and what the queue may still tell it. */
 interface Held {
@@ -21,8 +22,11 @@ interface Held {
   want?: (job: DeliveryJob | undefined) => void;
 }
 
-/** Serve the queue on `port` until the thread is terminated. */
-export function serve(port: MessagePort): void {
+/**
+ * Serve the queue on `port` until the thread is terminated. `recorder`, given by the thread's entry, records
+ * the deliveries here for the daemon's inspector (it reads the config each time it needs the settings).
+ */
+export function serve(port: MessagePort, recorder?: (config: () => Config) => QueryableHub): void {
   // What one turn produces goes as one batch: a postMessage costs more than the clone of a small message.
   let out: FromThread[] = [];
   const flush = (): void => {
@@ -40,6 +44,8 @@ export function serve(port: MessagePort): void {
   const logDebug = logAt('debug');
   const logger = { debug: (f: Record<string, unknown>, m: string) => debug && logDebug(f, m), info: logAt('info'), warn: logAt('warn'), error: logAt('error') } as unknown as Logger;
   let compiled: CompiledDelivery | undefined;
+  let config: Config | undefined;
+  let hub: QueryableHub | undefined;
   let factory: ReturnType<typeof createRunnerFactory> | undefined;
   /** The thread's own signing pool (DKIM/ARC), started with the first message to sign. */
   let pool: CryptoPool | undefined;
@@ -80,7 +86,9 @@ export function serve(port: MessagePort): void {
   const receive = (m: ToThread): void => {
     switch (m.op) {
       case 'init': {
+        config = m.config;
         compiled = compile(m.config);
+        hub = m.config.inspector.enabled ? recorder?.(() => config as Config) : undefined;
         debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
         const spool = Spool.open(m.spoolDir);
         // Signing happens here, beside the deliveries, with a pool of this thread's own: the main thread's pool
@@ -92,11 +100,12 @@ export function serve(port: MessagePort): void {
           pool: () => (pool ??= signing() ? new CryptoPool({ minThreads: 1 }) : undefined),
           count: (kind, result) => post({ op: 'signed', kind, result }),
         });
-        factory = createRunnerFactory({ spool, logger, settings: () => (compiled as CompiledDelivery).delivery as DeliverySettings, signer });
+        factory = createRunnerFactory({ spool, logger, settings: () => (compiled as CompiledDelivery).delivery as DeliverySettings, signer, ...(hub ? { inspection: hub } : {}) });
         return;
       }
       case 'reload':
         // Connections in progress keep the settings they started with; new ones take these.
+        config = m.config;
         compiled = compile(m.config);
         debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
         return;
@@ -119,6 +128,16 @@ export function serve(port: MessagePort): void {
       case 'stop':
         held.get(m.rid)?.stop();
         return;
+      case 'query': {
+        let answer: unknown;
+        try {
+          answer = hub?.query(m.q);
+        } catch {
+          answer = undefined;
+        }
+        post({ op: 'answer', seq: m.seq, answer });
+        return;
+      }
     }
   };
   port.on('message', (batch: readonly ToThread[]) => {

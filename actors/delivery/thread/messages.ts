@@ -1,5 +1,6 @@
 // The messages between the queue (main thread) and the delivery thread: one runner per connection, by id.
 import type { Config } from '../../../config/load.js';
+import type { RecordingQuery } from '../../inspection.js';
 import type { DeliveryJob, Destination, RecipientResult } from '../types.js';
 
 export type ToThread =
@@ -7,11 +8,14 @@ export type ToThread =
   | { readonly op: 'start'; readonly rid: number; readonly dest: Destination; readonly job: DeliveryJob }
   /** The answer to `want`: the connection's next job, or none. */
   | { readonly op: 'next'; readonly rid: number; readonly job?: DeliveryJob }
-  | { readonly op: 'wake' | 'release' | 'stop'; readonly rid: number };
+  | { readonly op: 'wake' | 'release' | 'stop'; readonly rid: number }
+  /** The inspector asks about the deliveries recorded here. */
+  | { readonly op: 'query'; readonly seq: number; readonly q: RecordingQuery };
 
 export type FromThread =
   | { readonly op: 'results'; readonly rid: number; readonly messageId: string; readonly results: readonly RecipientResult[] }
   | { readonly op: 'want' | 'idle' | 'unidle' | 'ended'; readonly rid: number }
   | { readonly op: 'log'; readonly level: 'debug' | 'info' | 'warn' | 'error'; readonly fields: Record<string, unknown>; readonly msg: string }
   /** A message signed (or not) on its way out, for the daemon's signing counter. */
+  | { readonly op: 'answer'; readonly seq: number; readonly answer: unknown }
   | { readonly op: 'signed'; readonly kind: 'dkim' | 'arc'; readonly result: 'signed' | 'skipped' | 'failed' };

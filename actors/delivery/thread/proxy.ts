@@ -8,6 +8,7 @@ import type { Config } from '../../../config/load.js';
 import type { DeliveryRunnerFactory, RunnerHooks } from '../../queue/service.js';
 import type { DeliveryJob, Destination } from '../types.js';
 import type { FromThread, ToThread } from './messages.js';
+import type { RecordingQuery } from '../../inspection.js';
 
 interface Remote {
   readonly hooks: RunnerHooks;
@@ -26,10 +27,21 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   #failed = false;
   #next = 1;
   readonly #remotes = new Map<number, Remote>();
+  readonly #asked = new Map<number, (answer: unknown) => void>();
+  #askSeq = 1;
   readonly #signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void;
 
-  /** `signed` counts what the thread's own signer did (DKIM/ARC signing runs in the thread). */
-  constructor(config: Config, spoolDir: string, logger: Logger, fallback: DeliveryRunnerFactory, signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void = () => undefined) {
+  readonly #entry: URL | undefined;
+
+  /**
+   * `signed` counts what the thread's own signer did (DKIM/ARC signing runs in the thread). `entry` is the
+   * thread's entry file when it is not the plain one (the daemon's records the deliveries for its inspector).
+   */
+  constructor(
+    config: Config, spoolDir: string, logger: Logger, fallback: DeliveryRunnerFactory,
+    signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void = () => undefined, entry?: URL,
+  ) {
+    this.#entry = entry;
     this.#config = config;
     this.#fallback = fallback;
     this.#spoolDir = spoolDir;
@@ -43,6 +55,26 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     this.#remotes.set(rid, { hooks, pending: [first] });
     this.#post({ op: 'start', rid, dest, job: first });
     return { stop: () => this.#worker && this.#post({ op: 'stop', rid }) };
+  }
+
+  /**
+   * Ask the thread about the deliveries it recorded (the inspector's list or one timeline); undefined when
+   * there is no thread, or it does not answer within a second.
+   */
+  query(q: RecordingQuery): Promise<unknown> {
+    if (!this.#worker) return Promise.resolve(undefined);
+    return new Promise((resolve) => {
+      const seq = this.#askSeq++;
+      const timer = setTimeout(() => {
+        this.#asked.delete(seq);
+        resolve(undefined);
+      }, 1000);
+      this.#asked.set(seq, (answer) => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+      this.#post({ op: 'query', seq, q });
+    });
   }
 
   /** Busy milliseconds of the thread's event loop since it started; undefined while there is no thread. */
@@ -79,7 +111,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   }
 
   #spawn(): Worker {
-    const w = new Worker(new URL('./entry.js', import.meta.url));
+    const w = new Worker(this.#entry ?? new URL('./entry.js', import.meta.url));
     this.#worker = w;
     w.postMessage([{ op: 'init', config: this.#config, spoolDir: this.#spoolDir }] satisfies ToThread[]);
     w.on('message', (batch: readonly FromThread[]) => {
@@ -123,6 +155,12 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     }
     if (m.op === 'signed') {
       this.#signed(m.kind, m.result);
+      return;
+    }
+    if (m.op === 'answer') {
+      const waiter = this.#asked.get(m.seq);
+      this.#asked.delete(m.seq);
+      waiter?.(m.answer);
       return;
     }
     const r = this.#remotes.get(m.rid);
