@@ -27,6 +27,8 @@ export interface InspectionHub {
    * otherwise (then ask for an observer). For machines whose only inputs are their input and their events.
    */
   tape?(kind: ActorKind, describe: () => Readonly<Record<string, unknown>>): Tape | undefined;
+  /** Whether a viewer watches this kind live now (new deliveries then run where they can be watched). */
+  watched?(kind: ActorKind): boolean;
   /** Serve the inspector's pages on the admin listener, once it is up (the runtime calls this). */
   mount?(admin: AdminServer): void;
 }

@@ -79,8 +79,8 @@ export const configSchema = z
     /**
      * Run remote SMTP deliveries (the delivery actors and their sockets) in a worker thread, so that the main
      * event loop keeps the sessions and the queue. DKIM signing and ARC sealing run there too, with a worker pool
-     * of the thread's own. The inspector lists and replays those deliveries, but does not show them live (see
-     * docs/decisions/0009).
+     * of the thread's own. The inspector lists and replays those deliveries; while somebody watches deliveries
+     * live, new ones run on the main thread (see docs/decisions/0009).
      */
     delivery_thread: z.boolean().default(false),
     /**

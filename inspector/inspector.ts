@@ -58,6 +58,10 @@ export class Inspector implements InspectionHub {
     return this.capture.tape(kind, describe);
   }
 
+  watched(kind: ActorKind): boolean {
+    return this.capture.watching[kind] > 0;
+  }
+
   #hello(): HelloMessage {
     if (this.#version === undefined) {
       try {

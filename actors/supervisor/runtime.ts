@@ -235,8 +235,10 @@ export class Runtime {
       ? new ThreadRunners(this.#config, spool.dir, this.logger, inProcess, (kind, result) => this.metrics.signing.inc({ kind, result }), this.threadEntry)
       : undefined;
     this.#threads = threads;
+    // The inspector's live view is fed on the main thread: while somebody watches deliveries, new ones run there.
+    if (threads) threads.onMainThread = () => this.inspection.watched?.('delivery') === true;
     this.metrics.setDeliveryThreadBusy(() => threads?.busyMs());
-    if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (the inspector does not show them)');
+    if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (while the inspector watches deliveries live, new ones run on the main thread)');
     const queue = new QueueService({
       spool,
       logger: this.logger,

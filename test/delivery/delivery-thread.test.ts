@@ -156,3 +156,43 @@ test('deliveries in the thread are recorded there: the inspector lists them and 
     await peer.close();
   }
 });
+
+test('while a viewer watches deliveries live, new ones run on the main thread where it can see them; then the thread again', { timeout: 60_000 }, async () => {
+  const sink = await startSmtpServerSink();
+  // connection_idle_time 0: every message opens a connection of its own, started where the watch says.
+  const d = await startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true, smtp_transport: { connection_idle_time: 0 } });
+  const viewer = new AbortController();
+  try {
+    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+    const api = `http://${admin.host}:${admin.port}/inspector/api`;
+    type Summary = { id: string; kind: string; keys: string[] };
+    const idOf = async (queueId: string): Promise<string> => {
+      let found: Summary | undefined;
+      await until(async () => {
+        const list = (await (await fetch(`${api}/actors`)).json()) as { live: Summary[]; history: Summary[]; failed: Summary[] };
+        found = [...list.live, ...list.history].find((s) => s.kind === 'delivery' && s.keys.includes(queueId));
+        return found !== undefined;
+      }, 10_000, `the delivery of ${queueId} in the inspector`);
+      return (found as Summary).id;
+    };
+    const first = await submit(d, { from: 'a@client.petrel.test', to: ['one@relay.example'] });
+    await waitEvent(d, first.id, 'delivered');
+    assert.match(await idOf(first.id), /^delivery-t\d+$/);
+    const stream = await fetch(`${api}/stream?kinds=delivery`, { signal: viewer.signal });
+    assert.equal(stream.status, 200);
+    const watched = await submit(d, { from: 'a@client.petrel.test', to: ['two@relay.example'] });
+    await waitEvent(d, watched.id, 'delivered');
+    assert.match(await idOf(watched.id), /^delivery-\d+$/, 'watched live: run and recorded on the main thread');
+    viewer.abort();
+    await new Promise((r) => setTimeout(r, 300));
+    const after = await submit(d, { from: 'a@client.petrel.test', to: ['three@relay.example'] });
+    await waitEvent(d, after.id, 'delivered');
+    assert.match(await idOf(after.id), /^delivery-t\d+$/, 'nobody watching: the thread again');
+    await until(() => sink.messages.length >= 3, 5000, 'three messages at the sink');
+  } finally {
+    viewer.abort();
+    await d.stop();
+    d.cleanup();
+    await sink.close();
+  }
+});

@@ -49,8 +49,11 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     this.#signed = signed;
   }
 
+  /** Set by the runtime: while it says so, new connections run on the main thread (a viewer watches deliveries live there). */
+  onMainThread: () => boolean = () => false;
+
   start(dest: Destination, first: DeliveryJob, hooks: RunnerHooks): { stop(): void } {
-    if (this.#failed) return this.#fallback.start(dest, first, hooks);
+    if (this.#failed || this.onMainThread()) return this.#fallback.start(dest, first, hooks);
     const rid = this.#next++;
     this.#remotes.set(rid, { hooks, pending: [first] });
     this.#post({ op: 'start', rid, dest, job: first });
