@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertAlive, queueCount, queued, startDeliveryDaemon, startSmtpServerSink, submit, tally, waitEvent, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
+import { assertAllOnceAtSink, queued, startDeliveryDaemon, startSmtpServerSink, submit, waitEvent, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { until } from '../helpers/integration.js';
 import { startPeer } from '../helpers/smtp-peer.js';
 
@@ -22,16 +22,7 @@ test('1,000 messages through the smarthost from the delivery thread arrive exact
     await d.waitForLog((l) => l.event === 'delivery-thread');
     const src = await smtpSource(d.port, MESSAGES, 'load@client.petrel.test');
     assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
-    await until(() => {
-      assertAlive(d);
-      return sink.messages.length >= MESSAGES;
-    }, 60_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
-    await waitQueueEmpty(d, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(sink.messages.length, MESSAGES, 'nothing delivered twice');
-    const twice = [...tally(sink.messages.map((m) => m.messageId))].filter(([, n]) => n > 1);
-    assert.deepEqual(twice, [], 'no message reached the sink twice');
-    assert.equal(await queueCount(d), 0);
+    await assertAllOnceAtSink(d, sink, MESSAGES, 60_000);
     const delivered = d.logs.filter((l) => l.event === 'delivered');
     assert.equal(delivered.length, MESSAGES, 'one "=>" line per message, written on the main thread');
     assert.match(delivered[0]?.msg ?? '', new RegExp(`H=127\\.0\\.0\\.1 \\[127\\.0\\.0\\.1\\]:${sink.port}`));

@@ -15,7 +15,7 @@ import type { Daemon, DaemonLog } from './daemon.js';
 import { startDaemon } from './daemon.js';
 import { RawClient } from './smtp-client.js';
 import type { Reply } from './smtp-client.js';
-import { freePort, sleep } from './integration.js';
+import { freePort, sleep, until } from './integration.js';
 import { messageIdOf } from './smtp-peer.js';
 
 export interface DeliveryDaemon extends Daemon {
@@ -397,4 +397,21 @@ export function tally(values: readonly (string | undefined)[]): Map<string, numb
   const m = new Map<string, number>();
   for (const v of values) if (v !== undefined) m.set(v, (m.get(v) ?? 0) + 1);
   return m;
+}
+
+/**
+ * Wait until `count` messages are at the sink and the queue is empty, then check that none came twice
+ * (a duplicate would arrive in the half second after) and that the spool holds nothing.
+ */
+export async function assertAllOnceAtSink(d: Daemon, sink: SmtpServerSink, count: number, timeoutMs: number): Promise<void> {
+  await until(() => {
+    assertAlive(d);
+    return sink.messages.length >= count;
+  }, timeoutMs, `${count} messages at the sink (have ${sink.messages.length})`);
+  await waitQueueEmpty(d, 30_000);
+  await new Promise((r) => setTimeout(r, 500));
+  assert.equal(sink.messages.length, count, 'nothing delivered twice');
+  const twice = [...tally(sink.messages.map((m) => m.messageId))].filter(([, n]) => n > 1);
+  assert.deepEqual(twice, [], 'no message reached the sink twice');
+  assert.equal(await queueCount(d), 0);
 }

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { assertAlive, queueCount, smtpSource, startDeliveryDaemon, startSmtpServerSink, tally, waitMaildir, waitQueueEmpty } from '../helpers/delivery.js';
+import { assertAlive, assertAllOnceAtSink, smtpSource, startDeliveryDaemon, startSmtpServerSink, tally, waitMaildir } from '../helpers/delivery.js';
 import type { DeliveryDaemon } from '../helpers/delivery.js';
 import { PETREL, startDaemon } from '../helpers/daemon.js';
 import type { Daemon } from '../helpers/daemon.js';
@@ -70,16 +70,7 @@ test('1,000 messages from smtp-source over two processes arrive at the smarthost
     assert.ok(child && child !== d.child.pid);
     const src = await smtpSource(d.port, MESSAGES, 'load@client.petrel.test');
     assert.equal(src.code, 0, `smtp-source failed: ${src.stderr}`);
-    await until(() => {
-      assertAlive(d as DeliveryDaemon);
-      return sink.messages.length >= MESSAGES;
-    }, 90_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
-    await waitQueueEmpty(d, 30_000);
-    await new Promise((r) => setTimeout(r, 500));
-    assert.equal(sink.messages.length, MESSAGES, 'nothing delivered twice');
-    const twice = [...tally(sink.messages.map((m) => m.messageId))].filter(([, n]) => n > 1);
-    assert.deepEqual(twice, [], 'no message reached the sink twice');
-    assert.equal(await queueCount(d), 0);
+    await assertAllOnceAtSink(d, sink, MESSAGES, 90_000);
     // Both processes took sessions, and their ids never met.
     const arrivals = d.logs.filter((l) => l.event === 'arrival');
     assert.equal(arrivals.length, MESSAGES);
