@@ -26,6 +26,7 @@ export async function runDaemon(opts: { config?: string }): Promise<number> {
     throw e;
   }
   const log = runtime.logger;
+  runtime.sessionEntry = new URL('./session-process.js', import.meta.url);
   // The inspector's hub is in place before any actor exists; its page is mounted once the admin listener is up.
   const inspector = config.inspector.enabled
     ? new Inspector({ settings: () => runtime.config.inspector, spoolDir: config.spool_directory, logger: log })

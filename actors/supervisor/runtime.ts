@@ -116,6 +116,8 @@ export class Runtime {
   inspection: InspectionHub = NO_INSPECTION;
   /** The delivery thread's entry file, when the daemon gives one (to record its deliveries for the inspector). */
   threadEntry: URL | undefined;
+  /** A session process's entry file (session_processes): the daemon gives it. */
+  sessionEntry: URL | undefined;
   #tls: SecureContext | undefined;
   #deps: ConnectionDeps;
   #spool: Spool | undefined;
@@ -311,8 +313,10 @@ export class Runtime {
   async #startProcesses(c: Config): Promise<void> {
     const spool = this.#spool;
     if (!spool) throw new Error('spool is not open');
+    if (!this.sessionEntry) throw new Error('session_processes: this runtime was given no session process entry (only `petrel daemon` runs them)');
     const processes = new SessionProcesses({
       count: c.session_processes - 1,
+      entry: this.sessionEntry,
       configFile: c.source.startsWith('(') ? undefined : c.source,
       logger: this.logger,
       listener: () => this.#listener,

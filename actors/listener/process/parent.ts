@@ -21,6 +21,8 @@ export class SessionProcessError extends Error {
 export interface SessionProcessesOptions {
   /** How many processes to run besides the daemon. */
   readonly count: number;
+  /** The entry file of a session process (the daemon's, in cli/). */
+  readonly entry: URL;
   /** The daemon's config file (undefined: the embedded default); each process loads it itself. */
   readonly configFile: string | undefined;
   readonly logger: Logger;
@@ -88,7 +90,7 @@ export class SessionProcesses {
   }
 
   #spawn(slot: number): Promise<void> {
-    const proc = fork(new URL('./entry.js', import.meta.url), [], { serialization: 'advanced', stdio: 'inherit' });
+    const proc = fork(this.#o.entry, [], { serialization: 'advanced', stdio: 'inherit' });
     const child: Child = { slot, proc, ready: false, startedAt: Date.now(), open: new Map(), servers: new Set(), writers: new Map(), out: [] };
     this.#children.set(slot, child);
     return new Promise<void>((resolve, reject) => {

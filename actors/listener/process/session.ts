@@ -14,7 +14,6 @@ import { checkConfig } from '../../supervisor/runtime.js';
 import { wireAuth } from '../../supervisor/auth-deps.js';
 import { connectionDeps } from '../../supervisor/session-deps.js';
 import type { ConnectionDeps } from '../../smtp-session/connection.js';
-import { createLogger } from '../../../cli/log.js';
 import { ListenerService } from '../service.js';
 import type { Admission } from '../service.js';
 import type { FromSession, ToSession } from './messages.js';
@@ -39,6 +38,7 @@ interface Running {
 export class SessionProcess {
   readonly #parent: ParentChannel;
   readonly #exit: (code: number) => void;
+  readonly #createLogger: (level: string, format: Config['log_format']) => Logger;
   #run: Running | undefined;
   #configFile: string | undefined;
   #out: FromSession[] = [];
@@ -47,9 +47,11 @@ export class SessionProcess {
   #stopping = false;
   readonly #spool = new RemoteSpool((m) => this.#post(m));
 
-  constructor(parent: ParentChannel, exit: (code: number) => void) {
+  /** `createLogger` makes the process's logger as the daemon makes its own (from the config it loads). */
+  constructor(parent: ParentChannel, exit: (code: number) => void, createLogger: (level: string, format: Config['log_format']) => Logger) {
     this.#parent = parent;
     this.#exit = exit;
+    this.#createLogger = createLogger;
     parent.on('message', (batch, handle) => {
       for (const m of batch) this.#handle(m, handle);
     });
@@ -121,7 +123,7 @@ export class SessionProcess {
   async #init(configFile: string | undefined, slot: number): Promise<void> {
     this.#configFile = configFile;
     const config = await loadConfig(configFile);
-    const logger = createLogger(config.log_level, config.log_format);
+    const logger = this.#createLogger(config.log_level, config.log_format);
     const metrics = createMetrics({ role: 'session' });
     const newId = createIdGenerator(Date.now, () => randomInt(0, 2 ** 32), slot);
     const gate = {
