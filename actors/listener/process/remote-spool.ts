@@ -16,6 +16,7 @@ class RemoteWriter implements MessageSink {
   readonly id: string;
   readonly #post: Post;
   readonly #done: () => void;
+  readonly #gone: () => string | undefined;
   #pending: Buffer[] = [];
   #pendingBytes = 0;
   #size = 0;
@@ -25,10 +26,12 @@ class RemoteWriter implements MessageSink {
   #state: 'open' | 'committing' | 'done' = 'open';
   #commit: { resolve(e: Envelope): void; reject(e: Error): void } | undefined;
 
-  constructor(id: string, post: Post, done: () => void) {
+  /** `gone` says why nothing can be stored any more (the daemon went away), once that is so. */
+  constructor(id: string, post: Post, done: () => void, gone: () => string | undefined) {
     this.id = id;
     this.#post = post;
     this.#done = done;
+    this.#gone = gone;
   }
 
   get size(): number {
@@ -75,6 +78,13 @@ class RemoteWriter implements MessageSink {
   commit(draft: EnvelopeDraft): Promise<Envelope> {
     if (this.#state !== 'open') return Promise.reject(new WriterError(`message ${this.id} is already ${this.#state === 'done' ? 'settled' : 'committing'}`));
     this.#state = 'committing';
+    const gone = this.#gone();
+    if (gone !== undefined) {
+      // No reply can come: the session answers with a temporary failure now rather than at its commit timeout.
+      this.#state = 'done';
+      this.#done();
+      return Promise.reject(new WriterError(gone));
+    }
     return new Promise<Envelope>((resolve, reject) => {
       this.#commit = { resolve, reject };
       this.#post({ op: 'commit', id: this.id, draft, data: this.#take() });
@@ -105,13 +115,15 @@ export class RemoteSpool implements SessionSpool {
   readonly #writers = new Map<string, RemoteWriter>();
   readonly #inserts = new Map<number, { resolve(): void; reject(e: Error): void }>();
   #seq = 1;
+  /** Set when the daemon is gone: why every commit from now on fails. */
+  #closed: string | undefined;
 
   constructor(post: Post) {
     this.#post = post;
   }
 
   beginMessage(id: string): MessageSink {
-    const w = new RemoteWriter(id, this.#post, () => this.#writers.delete(id));
+    const w = new RemoteWriter(id, this.#post, () => this.#writers.delete(id), () => this.#closed);
     this.#writers.set(id, w);
     return w;
   }
@@ -121,6 +133,7 @@ export class RemoteSpool implements SessionSpool {
     return Promise.all(
       changes.map((c) => {
         if (c.kind !== 'insert') return Promise.reject(new WriterError(`a session process cannot ${c.kind} spooled messages`));
+        if (this.#closed !== undefined) return Promise.reject(new WriterError(this.#closed));
         return new Promise<void>((resolve, reject) => {
           const seq = this.#seq++;
           this.#inserts.set(seq, { resolve, reject });
@@ -144,6 +157,7 @@ export class RemoteSpool implements SessionSpool {
 
   /** The daemon is gone: nothing waiting will be answered. */
   failAll(why: string): void {
+    this.#closed = why;
     for (const w of [...this.#writers.values()]) w.settle({ error: why });
     for (const p of this.#inserts.values()) p.reject(new WriterError(why));
     this.#inserts.clear();

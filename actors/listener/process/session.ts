@@ -55,9 +55,9 @@ export class SessionProcess {
     parent.on('message', (batch, handle) => {
       for (const m of batch) this.#handle(m, handle);
     });
-    // The daemon is gone (killed): finish what is open and go; what was queued meanwhile the next daemon finds in the index.
+    // The daemon is gone (killed): nothing can be stored any more. Sessions with a message in flight or to come
+    // answer it with a temporary failure; the process finishes what is open and goes.
     parent.on('disconnect', () => {
-      // Commits in flight cannot be confirmed: their sessions answer with a temporary failure.
       this.#spool.failAll('the daemon went away before the message was stored');
       void this.stop(this.#run?.config.shutdown_timeout ?? 10_000);
     });
