@@ -158,6 +158,22 @@ export interface BarChartOptions {
   readonly reference?: { readonly value: number; readonly label: string };
 }
 
+interface Box {
+  readonly x0: number;
+  readonly x1: number;
+  readonly y0: number;
+  readonly y1: number;
+}
+
+/** The box a line of text takes, roughly (0.6 em per character), for text drawn at (x, y) on its baseline. */
+function textBox(x: number, y: number, text: string, size: number, anchor: 'start' | 'middle' | 'end'): Box {
+  const width = text.length * size * 0.6;
+  const x0 = anchor === 'start' ? x : anchor === 'end' ? x - width : x - width / 2;
+  return { x0, x1: x0 + width, y0: y - size, y1: y + size * 0.25 };
+}
+
+const overlaps = (a: Box, b: Box): boolean => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1;
+
 /**
  * A grouped bar chart with the value written above each bar. A negative value (a difference, such
  * as memory per session that went down) is drawn downwards from a zero line.
@@ -194,6 +210,8 @@ export function barChart(o: BarChartOptions): string {
   body += `<text transform="translate(14 ${M.top + ph / 2}) rotate(-90)" text-anchor="middle" fill="#222">${escapeXml(o.yLabel)}</text>`;
   const slot = pw / o.categories.length;
   const barW = Math.max(4, Math.min(40, (slot * 0.8) / Math.max(1, o.groups.length)));
+  /** Where the values are written (approximate boxes), so that the reference's label can keep clear of them. */
+  const written: Box[] = [];
   o.categories.forEach((cat, ci) => {
     const x0 = M.left + ci * slot + (slot - barW * o.groups.length) / 2;
     o.groups.forEach((g, gi) => {
@@ -205,7 +223,11 @@ export function barChart(o: BarChartOptions): string {
       const colour = o.colourByCategory ? colourOf(cat, ci) : colourOf(g.name, gi);
       body += `<rect x="${x.toFixed(1)}" y="${top.toFixed(1)}" width="${(barW - 2).toFixed(1)}" height="${Math.abs(sy(0) - y).toFixed(1)}" fill="${colour}"><title>${escapeXml(`${cat} ${g.name}: ${v}`)}</title></rect>`;
       // The value above the bar, or below it when it goes down.
-      body += `<text x="${(x + barW / 2 - 1).toFixed(1)}" y="${(v < 0 ? y + 10 : y - 3).toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${tickLabel(v)}</text>`;
+      const tx = x + barW / 2 - 1;
+      const ty = v < 0 ? y + 10 : y - 3;
+      const label = tickLabel(v);
+      body += `<text x="${tx.toFixed(1)}" y="${ty.toFixed(1)}" text-anchor="middle" font-size="9" fill="#333">${label}</text>`;
+      written.push(textBox(tx, ty, label, 9, 'middle'));
     });
     body += `<text x="${(M.left + ci * slot + slot / 2).toFixed(1)}" y="${M.top + ph + 16}" text-anchor="middle" fill="#222">${escapeXml(cat)}</text>`;
   });
@@ -214,7 +236,13 @@ export function barChart(o: BarChartOptions): string {
   if (o.reference) {
     const y = sy(o.reference.value).toFixed(1);
     body += `<line x1="${M.left}" x2="${M.left + pw}" y1="${y}" y2="${y}" stroke="#b00" stroke-dasharray="5 3"/>`;
-    body += `<text x="${M.left + pw - 4}" y="${Number(y) - 4}" text-anchor="end" fill="#b00">${escapeXml(o.reference.label)}</text>`;
+    // Above the line at the right unless a value is written there; then below it, or at the left.
+    const places: [number, number, 'start' | 'end'][] = [
+      [M.left + pw - 4, Number(y) - 4, 'end'], [M.left + pw - 4, Number(y) + 13, 'end'], [M.left + 4, Number(y) - 4, 'start'], [M.left + 4, Number(y) + 13, 'start'],
+    ];
+    const clear = places.find(([px, py, anchor]) => !written.some((b) => overlaps(b, textBox(px, py, o.reference?.label ?? '', 11, anchor)))) ?? places[0];
+    const [lx, ly, anchor] = clear as [number, number, 'start' | 'end'];
+    body += `<text x="${lx}" y="${ly}" text-anchor="${anchor}" fill="#b00">${escapeXml(o.reference.label)}</text>`;
   }
   const legend = o.colourByCategory || o.groups.length <= 1 ? '' : legendOf(o.groups.map((g) => g.name), w, h);
   return frame(w, h, o.title, body, legend);

@@ -241,6 +241,19 @@ describe('output helpers', () => {
     assert.match(lineChart({ title: 't', xLabel: 'x', yLabel: 'y', series: [] }), /no data/);
     const bars = barChart({ title: 'b', yLabel: 'ms', categories: ['petrel', 'postfix'], groups: [{ name: 'p50', values: [1, 2] }, { name: 'p99', values: [3, undefined] }] });
     assert.equal((bars.match(/<rect x="[\d.]+" y/g) ?? []).length, 1 + 3 + 2, 'background, three bars, two legend boxes');
+
+    // A target's label keeps clear of the values: above its line at the right, unless a bar's value is written there.
+    const labelOf = (svg: string): { y: number; anchor: string } => {
+      const m = /<text x="[\d.]+" y="([\d.]+)" text-anchor="(\w+)" fill="#b00">target 25 KB<\/text>/.exec(svg);
+      assert.ok(m, svg);
+      return { y: Number(m[1]), anchor: m[2] as string };
+    };
+    const lineY = (svg: string): number => Number(/<line [^>]*y1="([\d.]+)"[^>]*stroke="#b00"/.exec(svg)?.[1]);
+    const four = ['a', 'b', 'c', 'd'];
+    const free = barChart({ title: 'm', yLabel: 'KB', categories: four, groups: [{ name: 'rss', values: [5, 5, 5, 5] }], reference: { value: 25, label: 'target 25 KB' } });
+    assert.ok(labelOf(free).y < lineY(free) && labelOf(free).anchor === 'end', 'nothing in the way: above, at the right');
+    const taken = barChart({ title: 'm', yLabel: 'KB', categories: four, groups: [{ name: 'rss', values: [5, 5, 5, 25] }], reference: { value: 25, label: 'target 25 KB' } });
+    assert.ok(labelOf(taken).y > lineY(taken), `a value at the right, on the line: the label goes below it (${JSON.stringify(labelOf(taken))} vs ${lineY(taken)})`);
   });
 });
 
