@@ -172,15 +172,6 @@ class Runner {
         return;
       }
       case 'wantJob': {
-        const later = this.#hooks.nextJobLater;
-        if (later) {
-          later.call(this.#hooks).then(
-            (job) => this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) }),
-            () => this.#send({ type: 'JOB.NEXT' }),
-          );
-          return;
-        }
-        const job = this.#hooks.nextJob();
         // The actor holds no job when it asks for one: the fields of earlier messages are let go (after
         // the next job took its own hold, so that a next job of the same message finds them still kept).
         const held = [...this.#signed.keys()];
@@ -188,22 +179,28 @@ class Runner {
         const letGo = (): void => {
           for (const id of held) this.#deps.signer?.release(id);
         };
-        if (!job || !this.#deps.signer?.active()) {
-          letGo();
-          this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
-          return;
-        }
-        this.#take(job).then(
-          (next) => {
+        // The next job is signed before the actor gets it, whether it came at once or by message (delivery thread).
+        const next = (job: DeliveryJob | undefined): void => {
+          if (!job || !this.#deps.signer?.active()) {
             letGo();
-            this.#send({ type: 'JOB.NEXT', ...(next ? { job: next } : {}) });
-          },
-          (err: unknown) => {
-            letGo();
-            this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'preparing a delivery failed');
-            this.#send({ type: 'JOB.NEXT' });
-          },
-        );
+            this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
+            return;
+          }
+          this.#take(job).then(
+            (taken) => {
+              letGo();
+              this.#send({ type: 'JOB.NEXT', ...(taken ? { job: taken } : {}) });
+            },
+            (err: unknown) => {
+              letGo();
+              this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'preparing a delivery failed');
+              this.#send({ type: 'JOB.NEXT' });
+            },
+          );
+        };
+        const later = this.#hooks.nextJobLater;
+        if (later) later.call(this.#hooks).then(next, () => next(undefined));
+        else next(this.#hooks.nextJob());
         return;
       }
       case 'close':

@@ -351,6 +351,13 @@ export class QueueService {
           return () => undefined;
         }
         st.idle.add(w);
+        // A job that came while the connection was on its way to idle (a message away, in the delivery thread)
+        // would otherwise wait for the next one to be queued: wake it for that job now.
+        if (st.jobs.length > 0) {
+          queueMicrotask(() => {
+            if (st.jobs.length > 0 && st.idle.delete(w)) w.wake();
+          });
+        }
         return () => st.idle.delete(w);
       },
       ended: () => {

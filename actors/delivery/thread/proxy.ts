@@ -13,9 +13,19 @@ import type { RecordingQuery } from '../../inspection.js';
 interface Remote {
   readonly hooks: RunnerHooks;
   unidle?: () => void;
-  /** Jobs sent to the thread that it has not reported on yet, in the order sent (one message may have several). */
-  readonly pending: DeliveryJob[];
+  /**
+   * Jobs sent to the thread that it has not reported on in full yet, in the order sent (one message may have
+   * several), with the recipients still open: a job split by a 452 reports in parts.
+   */
+  readonly pending: Pending[];
 }
+
+interface Pending {
+  readonly job: DeliveryJob;
+  readonly open: Set<number>;
+}
+
+const pendingOf = (job: DeliveryJob): Pending => ({ job, open: new Set(job.recipients.map((r) => r.index)) });
 
 export class ThreadRunners implements DeliveryRunnerFactory {
   readonly #spoolDir: string;
@@ -55,7 +65,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   start(dest: Destination, first: DeliveryJob, hooks: RunnerHooks): { stop(): void } {
     if (this.#failed || this.onMainThread()) return this.#fallback.start(dest, first, hooks);
     const rid = this.#next++;
-    this.#remotes.set(rid, { hooks, pending: [first] });
+    this.#remotes.set(rid, { hooks, pending: [pendingOf(first)] });
     this.#post({ op: 'start', rid, dest, job: first });
     return { stop: () => this.#worker && this.#post({ op: 'stop', rid }) };
   }
@@ -147,7 +157,8 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     if (!r) return;
     this.#remotes.delete(rid);
     r.unidle?.();
-    for (const job of r.pending.reverse()) r.hooks.giveBack?.(job);
+    // Only the recipients not reported on go back.
+    for (const p of r.pending.reverse()) r.hooks.giveBack?.({ ...p.job, recipients: p.job.recipients.filter((x) => p.open.has(x.index)) });
     r.hooks.ended();
   }
 
@@ -170,14 +181,16 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     if (!r) return;
     switch (m.op) {
       case 'results': {
-        const i = r.pending.findIndex((j) => j.messageId === m.messageId);
-        const job = i >= 0 ? r.pending.splice(i, 1)[0] : undefined;
-        if (job) r.hooks.results(job, m.results);
+        const p = r.pending.find((x) => x.job.messageId === m.messageId && m.results.some((res) => x.open.has(res.index)));
+        if (!p) return;
+        for (const res of m.results) p.open.delete(res.index);
+        if (p.open.size === 0) r.pending.splice(r.pending.indexOf(p), 1);
+        r.hooks.results(p.job, m.results);
         return;
       }
       case 'want': {
         const job = r.hooks.nextJob();
-        if (job) r.pending.push(job);
+        if (job) r.pending.push(pendingOf(job));
         this.#post({ op: 'next', rid: m.rid, ...(job ? { job } : {}) });
         return;
       }
