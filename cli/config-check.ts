@@ -1,7 +1,7 @@
 // `petrel config check [FILE]`: load and validate a config (everything the daemon compiles) without starting anything.
 import { loadConfig } from '../config/load.js';
 import { ConfigError, ConfigLoadError } from '../config/errors.js';
-import { checkConfig } from '../actors/supervisor/runtime.js';
+import { checkConfig } from '../actors/supervisor/check.js';
 import { EXIT_CONFIG } from './daemon.js';
 
 export async function configCheck(file: string | undefined, out: NodeJS.WritableStream, err: NodeJS.WritableStream): Promise<number> {

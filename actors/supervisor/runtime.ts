@@ -1,12 +1,9 @@
 // The daemon's services behind the supervisor: config, policy, spool, listener, TLS context, ids.
-import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
-import { createSecureContext } from 'node:tls';
 import type { SecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 import type { Config } from '../../config/load.js';
 import { loadConfig } from '../../config/load.js';
-import { ConfigError } from '../../config/errors.js';
 import { Spool } from '../../store/spool.js';
 import type { RecoveryReport } from '../../store/spool.js';
 import { createIdGenerator } from '../../store/ids.js';
@@ -14,10 +11,11 @@ import { ListenerService } from '../listener/service.js';
 import { SessionProcesses } from '../listener/process/parent.js';
 import type { ConnectionDeps } from '../smtp-session/connection.js';
 import { connectionDeps } from './session-deps.js';
+import { checkConfig } from './check.js';
+import type { CompiledConfig } from './check.js';
 import type { CompiledPolicy } from './policy.js';
-import { compilePolicy } from './policy.js';
 import type { CompiledDelivery } from './delivery-config.js';
-import { compileDelivery, selfAddresses } from './delivery-config.js';
+import { selfAddresses } from './delivery-config.js';
 import { QueueService } from '../queue/service.js';
 import { ThreadRunners } from '../delivery/thread/proxy.js';
 import { createLocalDelivery } from '../queue/local.js';
@@ -25,10 +23,7 @@ import { createRunnerFactory } from '../delivery/runner.js';
 import { MessageSigner } from '../delivery/signer.js';
 import { CryptoPool } from './pool.js';
 import { wireAuth } from './auth-deps.js';
-import { compileAuth } from './auth-config.js';
-import type { AuthSettings } from '../auth-verifier/service.js';
 import type { AuthWiring } from './auth-deps.js';
-import { createResolver } from '../../net/dns/client.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
 import type { DnsPort } from '../../routing/routers.js';
 import { createMetrics } from '../../net/admin/metrics.js';
@@ -38,66 +33,9 @@ import type { Metrics } from '../../net/admin/metrics.js';
 import { AdminServer } from '../../net/admin/server.js';
 import { parseHostPort } from '../../config/units.js';
 
-function loadTls(c: Config): SecureContext | undefined {
-  if (!c.tls_certificate || !c.tls_privatekey) return undefined;
-  try {
-    return createSecureContext({
-      cert: readFileSync(c.tls_certificate),
-      key: readFileSync(c.tls_privatekey),
-      minVersion: 'TLSv1.2',
-    });
-  } catch (e) {
-    throw new ConfigError([`tls_certificate / tls_privatekey: ${(e as Error).message}`], c.source.startsWith('(') ? undefined : c.source);
-  }
-}
-
-/** What the daemon compiles from a config. */
-export interface CompiledConfig {
-  readonly policy: CompiledPolicy;
-  readonly delivery: CompiledDelivery;
-  readonly tls: SecureContext | undefined;
-  readonly dns: NetworkResolver;
-  readonly auth: AuthSettings;
-}
-
-/**
- * Everything the daemon compiles from a config, without starting anything: every problem of every part (ACLs
- * and lists, routing and signing, TLS files, DNS servers, message authentication) in one ConfigError.
- */
-export function checkConfig(c: Config): CompiledConfig {
-  const problems: string[] = [];
-  const step = <T>(run: () => T): T | undefined => {
-    try {
-      return run();
-    } catch (e) {
-      if (!(e instanceof ConfigError)) throw e;
-      problems.push(...e.problems);
-      return undefined;
-    }
-  };
-  const policy = step(() => compilePolicy(c));
-  const delivery = policy && step(() => compileDelivery(c, policy));
-  const tls = step(() => ({ context: loadTls(c) }));
-  const dns = step(() => makeResolver(c));
-  const auth = step(() => compileAuth(c));
-  if (problems.length > 0 || !policy || !delivery || !tls || !dns || !auth) {
-    throw new ConfigError(problems, c.source.startsWith('(') ? undefined : c.source);
-  }
-  return { policy, delivery, tls: tls.context, dns, auth };
-}
-
 const sameListen = (a: Config, b: Config): boolean =>
   JSON.stringify(a.listen) === JSON.stringify(b.listen) &&
   a.smtp_accept_max === b.smtp_accept_max && a.smtp_accept_max_per_host === b.smtp_accept_max_per_host;
-
-function makeResolver(c: Config): NetworkResolver {
-  try {
-    return createResolver({ ...(c.dns_servers ? { servers: c.dns_servers } : {}), timeoutMs: c.dns_timeout, retries: c.dns_retries });
-  } catch (e) {
-    if ((e as { code?: string }).code === 'DNS_CONFIG') throw new ConfigError([`dns_servers: ${(e as Error).message}`], c.source.startsWith('(') ? undefined : c.source);
-    throw e;
-  }
-}
 
 export class Runtime {
   #config: Config;

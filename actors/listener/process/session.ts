@@ -10,7 +10,7 @@ import type { IdGenerator } from '../../../store/ids.js';
 import { createMetrics } from '../../../net/admin/metrics.js';
 import type { Metrics } from '../../../net/admin/metrics.js';
 import { NO_INSPECTION } from '../../inspection.js';
-import { checkConfig } from '../../supervisor/runtime.js';
+import { checkConfig } from '../../supervisor/check.js';
 import { wireAuth } from '../../supervisor/auth-deps.js';
 import { connectionDeps } from '../../supervisor/session-deps.js';
 import type { ConnectionDeps } from '../../smtp-session/connection.js';
