@@ -82,7 +82,7 @@ export const configSchema = z
      * of the thread's own. The inspector lists and replays those deliveries; while somebody watches deliveries
      * live, new ones run on the main thread (see docs/decisions/0009).
      */
-    delivery_thread: z.boolean().default(true),
+    delivery_thread: z.boolean().default(false),
     /**
      * Processes serving SMTP sessions: 1 is the daemon alone; N > 1 adds N - 1 session processes that accept on the
      * same listening sockets and write the same spool. Connection limits stay global. Their sessions are not shown
