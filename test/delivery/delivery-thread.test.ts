@@ -187,3 +187,25 @@ test('while a viewer watches deliveries live, new ones run on the main thread wh
     await sink.close();
   }
 });
+
+test('from the delivery thread, a job split by 452 too many recipients reports in parts: every recipient delivered once', { timeout: 60_000 }, async () => {
+  const peer = await startPeer({
+    extensions: ['PIPELINING', 'ENHANCEDSTATUSCODES'],
+    rcpt: (_a: string, _p: string, ctx: { rcpts: readonly unknown[] }) => (ctx.rcpts.length >= 2 ? '452 4.5.3 Error: too many recipients' : undefined),
+  });
+  const d = await startDeliveryDaemon({ smarthost: peer.hostPort, delivery_thread: true });
+  try {
+    const rcpts = ['r1', 'r2', 'r3', 'r4', 'r5'].map((r) => `${r}@relay.example`);
+    const m = await submit(d, { from: 'a@client.petrel.test', to: rcpts });
+    for (const r of rcpts) await waitEvent(d, m.id, 'delivered', r);
+    await waitEvent(d, m.id, 'completed');
+    const got = peer.transactions.flatMap((t) => t.rcpts.map((r) => r.address)).sort();
+    assert.deepEqual(got, rcpts, 'each recipient exactly once');
+    assert.ok(peer.transactions.length >= 3, `${peer.transactions.length} transactions`);
+    await waitQueueEmpty(d);
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await peer.close();
+  }
+});
