@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DeliveryDaemon, SmtpServerSink } from '../helpers/delivery.js';
 import { assertAlive, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
-import { until } from '../helpers/integration.js';
+import { queueList, until } from '../helpers/integration.js';
 
 const MESSAGES = 5000;
 
@@ -36,10 +36,19 @@ test('5,000 messages through the smarthost arrive at the sink exactly once; the 
   const accepted = arrivals.map((l) => /\bid=(\S+)/.exec(l.msg)?.[1]).map((m) => (m === undefined ? undefined : `<${m}>`));
   assert.equal(new Set(accepted).size, MESSAGES, 'every accepted message has its own Message-ID');
 
-  await until(() => {
-    assertAlive(d);
-    return sink.messages.length >= MESSAGES;
-  }, 100_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
+  try {
+    await until(() => {
+      assertAlive(d);
+      return sink.messages.length >= MESSAGES;
+    }, 100_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
+  } catch (e) {
+    // Say what became of the missing ones: their queue entries and every log line about them.
+    const atSink = new Set(sink.messages.map((m) => m.messageId));
+    const missing = arrivals.filter((l, i) => !atSink.has(accepted[i])).map((l) => String(l.id)).slice(0, 5);
+    const queue = await queueList(d).catch((err: unknown) => `queue list failed: ${String(err)}`);
+    const lines = d.logs.filter((l) => missing.some((id) => JSON.stringify(l).includes(id))).map((l) => l.msg);
+    throw new Error(`${(e as Error).message}\nmissing: ${missing.join(' ')}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
+  }
   await waitQueueEmpty(d, 30_000);
   // A little longer: a duplicate would come now, if at all.
   await new Promise((r) => setTimeout(r, 500));
