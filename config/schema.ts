@@ -85,8 +85,8 @@ export const configSchema = z
     delivery_thread: z.boolean().default(false),
     /**
      * Processes serving SMTP sessions: 1 is the daemon alone; N > 1 adds N - 1 session processes that accept on the
-     * same listening sockets and write the same spool. Connection limits stay global. Their sessions are not shown
-     * in the inspector (see docs/decisions/0010).
+     * same listening sockets and hand their messages to the daemon's spool writer. Connection limits stay global.
+     * Their sessions are not shown in the inspector. Slower on two cores (see docs/decisions/0010).
      */
     session_processes: z.number().int().min(1).max(64).default(1),
     /** Local delivery: one Maildir per local part under this directory. */
