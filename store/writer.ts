@@ -4,7 +4,7 @@ import type { RootDatabase } from 'lmdb';
 import type { SpoolDbs } from './dbs.js';
 
 /** How many octets may be waiting for LMDB before the writer asks its caller to pause. */
-const HIGH_WATER = 1024 * 1024;
+export const HIGH_WATER = 1024 * 1024;
 
 export type EnvelopeDraft = Omit<Envelope, 'format' | 'id' | 'size' | 'chunks' | 'due'>;
 

@@ -100,13 +100,18 @@ export class ListenerService {
     const info0 = server.address() as AddressInfo | null;
     const local = info0 ? specific(info0) : undefined;
     server.on('connection', (s: Socket) => this.#accept(s, tlsOnConnect, local));
+    this.#onFailure(key, server);
+    const info = server.address() as AddressInfo | null;
+    this.#servers.set(key, { server, bound: { host: info?.address ?? '', port: info?.port ?? 0, tlsOnConnect } });
+  }
+
+  /** A server failing after it started stops accepting; its sessions carry on. The supervisor rebinds it. */
+  #onFailure(key: string, server: Server): void {
     server.on('error', (e) => {
       this.#servers.delete(key);
       server.close();
       this.#opts.onFailure(e);
     });
-    const info = server.address() as AddressInfo | null;
-    this.#servers.set(key, { server, bound: { host: info?.address ?? '', port: info?.port ?? 0, tlsOnConnect } });
   }
 
   /** In a session process: stop accepting on a server the daemon no longer listens on. */
@@ -154,12 +159,7 @@ export class ListenerService {
       const err = e as NodeJS.ErrnoException;
       throw new ListenError(`cannot listen on ${addr.host}:${addr.port}: ${err.code ?? err.message}`, { cause: e });
     }
-    server.on('error', (e) => {
-      // This address stops accepting; its sessions carry on. The supervisor rebinds it.
-      this.#servers.delete(keyOf(addr));
-      server.close();
-      this.#opts.onFailure(e);
-    });
+    this.#onFailure(keyOf(addr), server);
     const info = server.address() as AddressInfo;
     const local = specific(info);
     if (local) bound.local = local;

@@ -15,6 +15,9 @@ import type { IdleConnection } from '../../queue/service.js';
 import type { FromThread, ToThread } from './messages.js';
 import type { QueryableHub } from '../../inspection.js';
 
+/** Whether the daemon writes debug lines at this config's level. */
+const debugOn = (c: Config): boolean => c.log_level === 'debug' || c.log_level === 'trace';
+
 /** One connection's runner and what the queue may still tell it. */
 interface Held {
   stop(): void;
@@ -89,7 +92,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
         config = m.config;
         compiled = compile(m.config);
         hub = m.config.inspector.enabled ? recorder?.(() => config as Config) : undefined;
-        debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
+        debug = debugOn(m.config);
         const spool = Spool.open(m.spoolDir);
         // Signing happens here, beside the deliveries, with a pool of this thread's own: the main thread's pool
         // would cost a crossing both ways per message.
@@ -107,7 +110,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
         // Connections in progress keep the settings they started with; new ones take these.
         config = m.config;
         compiled = compile(m.config);
-        debug = m.config.log_level === 'debug' || m.config.log_level === 'trace';
+        debug = debugOn(m.config);
         return;
       case 'start':
         start(m.rid, m);

@@ -9,6 +9,7 @@ import type { DeliveryRunnerFactory, RunnerHooks } from '../../queue/service.js'
 import type { DeliveryJob, Destination } from '../types.js';
 import type { FromThread, ToThread } from './messages.js';
 import type { RecordingQuery } from '../../inspection.js';
+import { Asks } from '../../asks.js';
 
 interface Remote {
   readonly hooks: RunnerHooks;
@@ -37,8 +38,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   #failed = false;
   #next = 1;
   readonly #remotes = new Map<number, Remote>();
-  readonly #asked = new Map<number, (answer: unknown) => void>();
-  #askSeq = 1;
+  readonly #asked = new Asks<unknown>();
   readonly #signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void;
 
   readonly #entry: URL | undefined;
@@ -76,18 +76,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
    */
   query(q: RecordingQuery): Promise<unknown> {
     if (!this.#worker) return Promise.resolve(undefined);
-    return new Promise((resolve) => {
-      const seq = this.#askSeq++;
-      const timer = setTimeout(() => {
-        this.#asked.delete(seq);
-        resolve(undefined);
-      }, 1000);
-      this.#asked.set(seq, (answer) => {
-        clearTimeout(timer);
-        resolve(answer);
-      });
-      this.#post({ op: 'query', seq, q });
-    });
+    return this.#asked.ask((seq) => this.#post({ op: 'query', seq, q }), 1000, undefined);
   }
 
   /** Busy milliseconds of the thread's event loop since it started; undefined while there is no thread. */
@@ -172,9 +161,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
       return;
     }
     if (m.op === 'answer') {
-      const waiter = this.#asked.get(m.seq);
-      this.#asked.delete(m.seq);
-      waiter?.(m.answer);
+      this.#asked.answer(m.seq, m.answer);
       return;
     }
     const r = this.#remotes.get(m.rid);

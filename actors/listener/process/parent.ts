@@ -9,6 +9,7 @@ import type { MessageWriter } from '../../../store/writer.js';
 import type { MetricsJson } from '../../../net/admin/metrics.js';
 import type { ListenerService } from '../service.js';
 import type { FromSession, ToSession } from './messages.js';
+import { Asks } from '../../asks.js';
 
 export class SessionProcessError extends Error {
   readonly code = 'SESSION_PROCESS';
@@ -61,8 +62,7 @@ const MAX_RESTART_DELAY = 30_000;
 export class SessionProcesses {
   readonly #o: SessionProcessesOptions;
   readonly #children = new Map<number, Child>();
-  readonly #metricsAsked = new Map<number, (json: MetricsJson) => void>();
-  #metricsSeq = 1;
+  readonly #metricsAsked = new Asks<MetricsJson>();
   #stopping = false;
   readonly #restartDelay = new Map<number, number>();
 
@@ -200,12 +200,9 @@ export class SessionProcesses {
           (e: unknown) => this.#post(child, { op: 'inserted', seq: m.seq, error: (e as Error).message }),
         );
         return;
-      case 'metrics': {
-        const waiter = this.#metricsAsked.get(m.seq);
-        this.#metricsAsked.delete(m.seq);
-        waiter?.(m.json);
+      case 'metrics':
+        this.#metricsAsked.answer(m.seq, m.json);
         return;
-      }
       default:
         return;
     }
@@ -264,22 +261,8 @@ export class SessionProcesses {
 
   /** Each ready process's metrics; one that does not answer within a second is left out of this scrape. */
   async metrics(): Promise<MetricsJson[]> {
-    const asks = [...this.#children.values()].filter((c) => c.ready).map(
-      (c) =>
-        new Promise<MetricsJson>((resolve) => {
-          const seq = this.#metricsSeq++;
-          const timer = setTimeout(() => {
-            this.#metricsAsked.delete(seq);
-            resolve([]);
-          }, 1000);
-          this.#metricsAsked.set(seq, (json) => {
-            clearTimeout(timer);
-            resolve(json);
-          });
-          this.#post(c, { op: 'metrics', seq });
-        }),
-    );
-    return Promise.all(asks);
+    const ready = [...this.#children.values()].filter((c) => c.ready);
+    return Promise.all(ready.map((c) => this.#metricsAsked.ask((seq) => this.#post(c, { op: 'metrics', seq }), 1000, [])));
   }
 
   /** Tell every process to stop (sessions finish up to the deadline); kill what is left a little after it. */

@@ -3,12 +3,11 @@
 import type { Envelope } from '../../../store/envelope.js';
 import type { SpoolChange } from '../../../store/spool.js';
 import { CHUNK_SIZE } from '../../../store/spool.js';
-import { WriterError } from '../../../store/writer.js';
+// The same bound as against LMDB: octets sent to the daemon and not yet taken by its writer, beyond which the session pauses.
+import { HIGH_WATER, WriterError } from '../../../store/writer.js';
 import type { EnvelopeDraft, MessageSink, SessionSpool } from '../../../store/writer.js';
 import type { FromSession, ToSession } from './messages.js';
 
-/** Octets sent to the daemon and not yet taken by its writer, beyond which the session pauses. */
-const HIGH_WATER = 1024 * 1024;
 
 type Post = (m: FromSession) => void;
 
