@@ -152,6 +152,19 @@ export class QueueService {
     return this.#work.size;
   }
 
+  /** The work in hand (for /metrics): messages, jobs waiting for a connection, connections open and idle. */
+  figures(): { inFlight: number; waiting: number; connections: number; idle: number } {
+    let waiting = 0;
+    let connections = 0;
+    let idle = 0;
+    for (const st of this.#dests.values()) {
+      waiting += st.jobs.length;
+      connections += st.runners;
+      idle += st.idle.size;
+    }
+    return { inFlight: this.#work.size, waiting, connections, idle };
+  }
+
   /** Stop taking work; wait (up to the deadline) for what is in flight to be recorded. */
   async stop(deadlineMs: number): Promise<void> {
     this.#stopping = true;

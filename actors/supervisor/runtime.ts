@@ -191,6 +191,7 @@ export class Runtime {
       inspection: this.inspection,
     });
     this.#queue = queue;
+    this.metrics.setDeliveries(() => (this.#queue === queue ? { ...queue.figures(), ...(threads ? { thread: threads.figures() } : {}) } : undefined));
     queue.start();
   }
 

@@ -22,11 +22,23 @@ export interface Metrics {
   setSignPool(read: () => SignPoolFigures | undefined): void;
   /** The delivery thread's busy milliseconds since it started (delivery_thread), read when scraped. */
   setDeliveryThreadBusy(read: () => number | undefined): void;
+  /** What the queue's deliveries are doing now (and how much of it the delivery thread holds), read when scraped. */
+  setDeliveries(read: () => DeliveryFigures | undefined): void;
   /** The session processes' metrics (session_processes), asked for when scraped and added to this registry's. */
   setSessionProcesses(read: () => Promise<MetricsJson[]>): void;
   /** The exposition text: this registry, plus the session processes' figures summed in. */
   text(): Promise<string>;
   stop(): void;
+}
+
+/** The queue's work in hand: messages, jobs without a connection, connections (all, and idle ones). */
+export interface DeliveryFigures {
+  readonly inFlight: number;
+  readonly waiting: number;
+  readonly connections: number;
+  readonly idle: number;
+  /** With delivery_thread: connections in the thread, and jobs handed to it that it has not reported on yet. */
+  readonly thread?: { readonly connections: number; readonly jobs: number };
 }
 
 export interface SignPoolFigures {
@@ -51,6 +63,7 @@ export function createMetrics(opts: { role?: 'daemon' | 'session' } = {}): Metri
   let queueSize: () => number = () => 0;
   let signPool: () => SignPoolFigures | undefined = () => undefined;
   let threadBusy: () => number | undefined = () => undefined;
+  let deliveries: () => DeliveryFigures | undefined = () => undefined;
   const connections = new Counter({ name: 'petrel_connections_total', help: 'SMTP connections, by whether they were admitted', labelNames: ['result'], registers: [registry] });
   const openConnections = new Gauge({ name: 'petrel_connections_open', help: 'SMTP sessions open now', registers: [registry] });
   const messages = new Counter({
@@ -115,6 +128,19 @@ export function createMetrics(opts: { role?: 'daemon' | 'session' } = {}): Metri
       threadBusyMs = now;
     },
   });
+  // What the queue holds in memory: a job that waits with no connection, or a thread that holds jobs it
+  // never reports on, shows here rather than only as a message that does not leave.
+  new Gauge({
+    name: 'petrel_deliveries',
+    help: 'Deliveries now: messages in hand (in_flight), jobs waiting for a connection, connections open and idle; with delivery_thread, its connections and the jobs it holds',
+    labelNames: ['figure'],
+    registers: [registry],
+    collect() {
+      const f = deliveries();
+      const values = { in_flight: f?.inFlight, jobs_waiting: f?.waiting, connections: f?.connections, connections_idle: f?.idle, thread_connections: f?.thread?.connections, thread_jobs: f?.thread?.jobs };
+      for (const [figure, v] of Object.entries(values)) this.set({ figure }, v ?? 0);
+    },
+  });
   new Gauge({ name: 'petrel_queue_messages', help: 'Messages in the queue', registers: [registry], collect() { this.set(queueSize()); } });
   new Gauge({
     name: 'petrel_event_loop_delay_seconds',
@@ -138,6 +164,9 @@ export function createMetrics(opts: { role?: 'daemon' | 'session' } = {}): Metri
     },
     setDeliveryThreadBusy(read) {
       threadBusy = read;
+    },
+    setDeliveries(read) {
+      deliveries = read;
     },
     setSessionProcesses(read) {
       sessionProcesses = read;

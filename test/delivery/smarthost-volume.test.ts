@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import type { DeliveryDaemon, SmtpServerSink } from '../helpers/delivery.js';
-import { assertAlive, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
+import { assertAlive, deliveryFigures, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { queueList, until } from '../helpers/integration.js';
 
 const MESSAGES = 5000;
@@ -46,8 +46,9 @@ test('5,000 messages through the smarthost arrive at the sink exactly once; the 
     const atSink = new Set(sink.messages.map((m) => m.messageId));
     const missing = arrivals.filter((l, i) => !atSink.has(accepted[i])).map((l) => String(l.id)).slice(0, 5);
     const queue = await queueList(d).catch((err: unknown) => `queue list failed: ${String(err)}`);
+    const figures = await deliveryFigures(d).catch((err: unknown) => `metrics failed: ${String(err)}`);
     const lines = d.logs.filter((l) => missing.some((id) => JSON.stringify(l).includes(id))).map((l) => l.msg);
-    throw new Error(`${(e as Error).message}\nmissing: ${missing.join(' ')}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
+    throw new Error(`${(e as Error).message}\nmissing: ${missing.join(' ')}\ndeliveries: ${JSON.stringify(figures)}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
   }
   await waitQueueEmpty(d, 30_000);
   // A little longer: a duplicate would come now, if at all.

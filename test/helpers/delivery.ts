@@ -44,6 +44,15 @@ export async function startDeliveryDaemon(config: Record<string, unknown> = {}, 
   return Object.assign(daemon, { maildir });
 }
 
+/** The daemon's petrel_deliveries figures from /metrics (work in hand), by figure name. */
+export async function deliveryFigures(d: Daemon): Promise<Record<string, number>> {
+  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+  const text = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+  const out: Record<string, number> = {};
+  for (const m of text.matchAll(/^petrel_deliveries\{figure="(\w+)"\} (\S+)$/gm)) out[m[1] as string] = Number(m[2]);
+  return out;
+}
+
 /**
  * Postfix's smtp-source sending `messages` 2 KB messages over 20 sessions from `from` to
  * sink@relay.example; resolves with its exit code and stderr.

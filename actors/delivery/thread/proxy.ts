@@ -84,6 +84,13 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     return this.#worker?.performance.eventLoopUtilization().active;
   }
 
+  /** Connections in the thread, and the jobs handed to it that it has not reported on in full (for /metrics). */
+  figures(): { connections: number; jobs: number } {
+    let jobs = 0;
+    for (const r of this.#remotes.values()) jobs += r.pending.length;
+    return { connections: this.#remotes.size, jobs };
+  }
+
   /** New connections take the new settings; those open keep theirs. */
   reload(config: Config): void {
     this.#config = config;
