@@ -3,7 +3,7 @@
 import { enqueueActions, setup } from 'xstate';
 import type { DeliveryEvent } from '../events.js';
 import type { Ctx, DeliverySettings, Effect, Phase, Step } from './steps.js';
-import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onIdle, onJob, onStarttls, onTlsReady, ready } from './steps.js';
+import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onIdle, onStarttls, onWaiting, onTlsReady, ready } from './steps.js';
 import { onDot, onRset, onSent, onTxReply, onTxTrouble } from './transaction.js';
 import type { DeliveryJob, Destination } from './types.js';
 import type { ServerReply } from '../../protocol/smtp/client/replies.js';
@@ -40,7 +40,7 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
       if (ev.type === 'TLS.READY') return onTlsReady(c, ev.tls);
       if (ev.type === 'TLS.FAILED') return onFailure(c, 'starttls', { kind: 'tls', reason: ev.reason });
       return trouble('starttls') ?? stay(phase);
-    case 'waiting': return ev.type === 'JOB.NEXT' ? onJob(c, ev.job) : stay(phase);
+    case 'waiting': return onWaiting(c, ev);
     case 'idle': return onIdle(ev) ?? stay(phase);
     case 'transaction':
       if (reply) return onTxReply(c, reply);
@@ -114,7 +114,7 @@ const LIKELY: Partial<Record<Phase, readonly Phase[]>> = {
   transaction: ['transaction', 'sending', 'rset'],
   sending: ['dot'],
   dot: ['transaction', 'waiting', 'quit'],
-  waiting: ['transaction', 'idle', 'quit'],
+  waiting: ['transaction', 'idle', 'quit', 'waiting'],
   idle: ['waiting', 'quit', 'done'],
   ehlo: ['transaction', 'waiting', 'starttls'],
 };

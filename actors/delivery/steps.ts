@@ -41,6 +41,8 @@ export interface ConnState {
   readonly tls?: TlsRecord;
   /** Do not ask for TLS on this target (it failed; opportunistic TLS falls back). */
   readonly noTls: boolean;
+  /** The server ended the connection while it waited for the queue's answer: a next job needs a new one. */
+  readonly lost?: boolean;
 }
 
 export interface TxState {
@@ -288,6 +290,29 @@ export function ready(c: Ctx): Step {
 export function onJob(c: Ctx, job: DeliveryJob | undefined): Step {
   if (!job) return (c.settings.timeouts.idle ?? 0) > 0 ? { go: 'idle', update: {}, effects: [{ type: 'idle' }] } : leave();
   return begin({ ...c, jobs: [job] }, job);
+}
+
+/**
+ * Waiting for the queue's answer to a wantJob, which may take a while (from the delivery thread it comes
+ * by message; a job is signed first). The server may end the connection meanwhile: it is closed, and the
+ * answer is still taken, since the queue has handed the job over: it goes on a new connection to the same
+ * host (it was never tried here), and no job ends the connection. A transaction begun on the dead socket
+ * would hear nothing until the command timeout: writing to a closed socket raises no event.
+ */
+export function onWaiting(c: Ctx, e: { readonly type: string; readonly job?: DeliveryJob }): Step {
+  if (e.type === 'JOB.NEXT') {
+    if (!c.conn.lost) return onJob(c, e.job);
+    if (!e.job) return { go: 'done', update: {}, effects: [] };
+    const next: Ctx = { ...c, jobs: [e.job], conn: { noTls: c.conn.noTls }, tx: undefined, sent: 0 };
+    return {
+      go: 'connecting',
+      update: { jobs: next.jobs, conn: next.conn, tx: undefined, sent: 0 },
+      effects: [{ type: 'log', level: 'debug', msg: `${who(c)} ended the connection while the next message was on its way: connecting again` }, ...connect(next).effects],
+    };
+  }
+  const gone = e.type === 'NET.CLOSED' || e.type === 'NET.ERROR' || e.type === 'NET.GARBAGE' || e.type === 'NET.REPLY';
+  if (!gone || c.conn.lost) return { go: 'waiting', update: {}, effects: [] };
+  return { go: 'waiting', update: { conn: { ...c.conn, lost: true } }, effects: [{ type: 'close' }] };
 }
 
 /** An idle connection: a job came (ask for it), the idle time is over or the slot is wanted (QUIT), or the server left. */

@@ -209,3 +209,33 @@ test('from the delivery thread, a job split by 452 too many recipients reports i
     await peer.close();
   }
 });
+
+test('a server that ends the connection while the thread asks for the next message: that message goes on a new connection at once', { timeout: 60_000 }, async () => {
+  // The first connection's server answers the end of data and closes. The connection asks the queue (on the
+  // main thread) for the next message meanwhile, and the close comes before the answer. (Before the fix the
+  // close was ignored there: the next transaction began on the dead socket and heard nothing until the
+  // command timeout, which is long here.)
+  const peer = await startPeer({
+    extensions: ['PIPELINING', 'ENHANCEDSTATUSCODES'],
+    dot: (_content, ctx) => (ctx.connection === 1 ? { reply: '250 2.0.0 ok, and goodbye', delayMs: 800, close: true } : undefined),
+  });
+  const d = await startDeliveryDaemon({
+    smarthost: peer.hostPort, delivery_thread: true, remote_max_parallel_per_host: 1,
+    smtp_transport: { command_timeout: '60s' },
+  });
+  try {
+    await d.waitForLog((l) => l.event === 'delivery-thread');
+    const first = await submit(d, { from: 'a@client.petrel.test', to: ['one@relay.example'] });
+    // The second is queued while the first waits for its reply: it is the first connection's next job.
+    const second = await submit(d, { from: 'a@client.petrel.test', to: ['two@relay.example'] });
+    await waitEvent(d, first.id, 'delivered', 'one@relay.example', 10_000);
+    await waitEvent(d, second.id, 'delivered', 'two@relay.example', 10_000);
+    await waitQueueEmpty(d, 10_000);
+    assert.equal(peer.connections, 2);
+    assert.deepEqual(peer.transactions.map((t) => t.messageId), [first.messageId, second.messageId]);
+  } finally {
+    await d.stop();
+    d.cleanup();
+    await peer.close();
+  }
+});

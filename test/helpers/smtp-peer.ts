@@ -11,15 +11,16 @@ import { TLSSocket, createSecureContext } from 'node:tls';
  * What the peer does at a stage.
  * - a string: the reply; lines separated by "\n" are sent as they are written ("250-a\n250 b"),
  *   each ended with CRLF;
- * - `{ reply, delayMs?, split? }`: the same after a delay, and/or cut into pieces sent as separate
- *   packets (`split: true` cuts every few octets; a number gives the size of the pieces);
+ * - `{ reply, delayMs?, split?, close? }`: the same after a delay, and/or cut into pieces sent as separate
+ *   packets (`split: true` cuts every few octets; a number gives the size of the pieces), and/or
+ *   followed by the end of the connection (`close: true`: the server's FIN right after the reply);
  * - `{ drop: true }`: close the connection without answering;
  * - `{ garbage }`: send these octets as they are (add your own line ends);
  * - `{ silent: true }`: never answer (the client's timeout decides).
  */
 export type PeerAction =
   | string
-  | { readonly reply: string; readonly delayMs?: number; readonly split?: boolean | number }
+  | { readonly reply: string; readonly delayMs?: number; readonly split?: boolean | number; readonly close?: boolean }
   | { readonly drop: true; readonly delayMs?: number }
   | { readonly garbage: string | Buffer; readonly delayMs?: number }
   | { readonly silent: true };
@@ -275,7 +276,12 @@ class Peer implements SmtpPeer {
         socket.write(typeof a.garbage === 'string' ? Buffer.from(a.garbage, 'latin1') : a.garbage);
         return 0;
       }
-      return this.#write(socket, a.reply, a.split ?? (this.#script.split ? true : undefined));
+      const code = await this.#write(socket, a.reply, a.split ?? (this.#script.split ? true : undefined));
+      if (a.close) {
+        socket.end();
+        closed = true;
+      }
+      return code;
     };
     const ok = (code: number): boolean => code >= 200 && code < 400;
     const resetTx = (): void => {
