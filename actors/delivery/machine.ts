@@ -14,7 +14,7 @@ export interface DeliveryInput {
   readonly first: DeliveryJob;
 }
 
-type TimeoutPhase = 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'idle' | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit';
+type TimeoutPhase = 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'waiting' | 'idle' | 'transaction' | 'sending' | 'dot' | 'rset' | 'quit';
 
 /** What an event means in the phase it arrives in: the pure step (steps.ts, transaction.ts). */
 function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Step {
@@ -137,6 +137,8 @@ const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataT
   connecting: 'connectTimeout', greeting: 'commandTimeout', ehlo: 'commandTimeout', helo: 'commandTimeout',
   starttls: 'commandTimeout', tls: 'commandTimeout', idle: 'idleTimeout', transaction: 'commandTimeout', sending: 'dataTimeout',
   dot: 'finalTimeout', rset: 'commandTimeout', quit: 'commandTimeout',
+  // The queue's answer to a wantJob: it comes at once, or by message from the main thread; never waited for without end.
+  waiting: 'commandTimeout',
 };
 
 const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT', 'JOB.WAKE', 'JOB.NONE'] as const;

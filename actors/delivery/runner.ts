@@ -128,7 +128,13 @@ class Runner {
   #send(e: DeliveryEvent): void {
     // Never from inside the actor's own transition (see the session's driver).
     queueMicrotask(() => {
-      if (this.#actor?.getSnapshot().status === 'active') this.#actor.send(e);
+      const snapshot = this.#actor?.getSnapshot();
+      // A job the queue handed over after the actor stopped waiting for it goes back, untried.
+      if (e.type === 'JOB.NEXT' && e.job && (snapshot?.status !== 'active' || snapshot.value !== 'waiting')) {
+        this.#hooks.giveBack?.(e.job);
+        return;
+      }
+      if (snapshot?.status === 'active') this.#actor?.send(e);
     });
   }
 

@@ -310,6 +310,8 @@ export function onWaiting(c: Ctx, e: { readonly type: string; readonly job?: Del
       effects: [{ type: 'log', level: 'debug', msg: `${who(c)} ended the connection while the next message was on its way: connecting again` }, ...connect(next).effects],
     };
   }
+  // No answer in time (the queue should always answer): the connection ends; a job that comes later is handed back.
+  if (e.type.startsWith('xstate.after')) return c.conn.lost ? { go: 'done', update: {}, effects: [] } : { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
   const gone = e.type === 'NET.CLOSED' || e.type === 'NET.ERROR' || e.type === 'NET.GARBAGE' || e.type === 'NET.REPLY';
   if (!gone || c.conn.lost) return { go: 'waiting', update: {}, effects: [] };
   return { go: 'waiting', update: { conn: { ...c.conn, lost: true } }, effects: [{ type: 'close' }] };

@@ -40,7 +40,7 @@ test('5,000 messages through the smarthost arrive at the sink exactly once; the 
     await until(() => {
       assertAlive(d);
       return sink.messages.length >= MESSAGES;
-    }, 100_000, `${MESSAGES} messages at the sink (have ${sink.messages.length})`);
+    }, 100_000, `${MESSAGES} messages at the sink`);
   } catch (e) {
     // Say what became of the missing ones: their queue entries and every log line about them.
     const atSink = new Set(sink.messages.map((m) => m.messageId));
@@ -48,7 +48,7 @@ test('5,000 messages through the smarthost arrive at the sink exactly once; the 
     const queue = await queueList(d).catch((err: unknown) => `queue list failed: ${String(err)}`);
     const figures = await deliveryFigures(d).catch((err: unknown) => `metrics failed: ${String(err)}`);
     const lines = d.logs.filter((l) => missing.some((id) => JSON.stringify(l).includes(id))).map((l) => l.msg);
-    throw new Error(`${(e as Error).message}\nmissing: ${missing.join(' ')}\ndeliveries: ${JSON.stringify(figures)}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
+    throw new Error(`${(e as Error).message} (have ${sink.messages.length})\nmissing: ${missing.join(' ')}\ndeliveries: ${JSON.stringify(figures)}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
   }
   await waitQueueEmpty(d, 30_000);
   // A little longer: a duplicate would come now, if at all.

@@ -416,7 +416,11 @@ export async function assertAllOnceAtSink(d: Daemon, sink: SmtpServerSink, count
   await until(() => {
     assertAlive(d);
     return sink.messages.length >= count;
-  }, timeoutMs, `${count} messages at the sink (have ${sink.messages.length})`);
+  }, timeoutMs, `${count} messages at the sink`).catch(async (e: unknown) => {
+    // How many came, and what the queue still holds in hand.
+    const figures = await deliveryFigures(d).catch(() => ({}));
+    throw new Error(`${(e as Error).message} (have ${sink.messages.length}; deliveries ${JSON.stringify(figures)})`, { cause: e });
+  });
   await waitQueueEmpty(d, 30_000);
   await new Promise((r) => setTimeout(r, 500));
   assert.equal(sink.messages.length, count, 'nothing delivered twice');

@@ -44,3 +44,13 @@ for (const type of ['NET.CLOSED', 'NET.ERROR', 'NET.REPLY', 'NET.GARBAGE']) {
     assert.deepEqual(onWaiting(after, { type: 'JOB.NEXT' }), { go: 'done', update: {}, effects: [] });
   });
 }
+
+test('no answer within the command timeout: QUIT on an open connection, nothing on a lost one', () => {
+  const timeout = { type: 'xstate.after.commandTimeout.delivery.waiting' };
+  const open = onWaiting(afterFirst(), timeout);
+  assert.equal(open.go, 'quit');
+  assert.deepEqual(open.effects, [{ type: 'send', text: 'QUIT\r\n' }]);
+  const c = afterFirst();
+  const lost = { ...c, conn: { ...c.conn, lost: true } };
+  assert.deepEqual(onWaiting(lost, timeout), { go: 'done', update: {}, effects: [] });
+});
