@@ -6,6 +6,7 @@ import { after, before, test } from 'node:test';
 import type { DeliveryDaemon, SmtpServerSink } from '../helpers/delivery.js';
 import { assertAlive, deliveryFigures, queueCount, startDeliveryDaemon, startSmtpServerSink, tally, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { queueList, until } from '../helpers/integration.js';
+import { deliverySteps } from '../helpers/delivery.js';
 
 const MESSAGES = 5000;
 
@@ -47,8 +48,10 @@ test('5,000 messages through the smarthost arrive at the sink exactly once; the 
     const missing = arrivals.filter((l, i) => !atSink.has(accepted[i])).map((l) => String(l.id)).slice(0, 5);
     const queue = await queueList(d).catch((err: unknown) => `queue list failed: ${String(err)}`);
     const figures = await deliveryFigures(d).catch((err: unknown) => `metrics failed: ${String(err)}`);
+    // Where the deliveries that hold them are: their recorded steps, the last ones (the inspector records deliveries).
+    const steps = await deliverySteps(d, missing).catch((err: unknown) => `inspector failed: ${String(err)}`);
     const lines = d.logs.filter((l) => missing.some((id) => JSON.stringify(l).includes(id))).map((l) => l.msg);
-    throw new Error(`${(e as Error).message} (have ${sink.messages.length})\nmissing: ${missing.join(' ')}\ndeliveries: ${JSON.stringify(figures)}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}`, { cause: e });
+    throw new Error(`${(e as Error).message} (have ${sink.messages.length})\nmissing: ${missing.join(' ')}\ndeliveries: ${JSON.stringify(figures)}\nqueue: ${JSON.stringify(queue).slice(0, 2000)}\nlog:\n${lines.join('\n')}\nsteps:\n${steps}`, { cause: e });
   }
   await waitQueueEmpty(d, 30_000);
   // A little longer: a duplicate would come now, if at all.

@@ -54,6 +54,27 @@ export async function deliveryFigures(d: Daemon): Promise<Record<string, number>
 }
 
 /**
+ * What the inspector recorded of the deliveries that hold these messages (or of every running one, when
+ * none names them): each one's state and its last steps (event, state reached), as text for a failure message.
+ */
+export async function deliverySteps(d: Daemon, messageIds: readonly string[], last = 15): Promise<string> {
+  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
+  const api = `http://${admin.host}:${admin.port}/inspector/api`;
+  type Summary = { id: string; kind: string; keys: string[]; status: string; state?: unknown };
+  const list = (await (await fetch(`${api}/actors`)).json()) as Record<string, Summary[]>;
+  const out: string[] = [];
+  const deliveries = Object.values(list).flat().filter((s) => s.kind === 'delivery');
+  // Those that name the messages, or else every one still running.
+  const holding = deliveries.filter((s) => s.keys.some((k) => messageIds.includes(k)));
+  for (const s of holding.length > 0 ? holding : deliveries.filter((x) => x.status === 'active')) {
+    const detail = (await (await fetch(`${api}/actors/${s.id}`)).json()) as { entries?: unknown[] };
+    const entries = (detail.entries ?? []).slice(-last).map((e) => JSON.stringify(e).slice(0, 300));
+    out.push(`${s.id} ${s.status} ${JSON.stringify(s.state ?? '')}\n  ${entries.join('\n  ')}`);
+  }
+  return out.join('\n') || 'no delivery recorded for them';
+}
+
+/**
  * Postfix's smtp-source sending `messages` 2 KB messages over 20 sessions from `from` to
  * sink@relay.example; resolves with its exit code and stderr.
  */

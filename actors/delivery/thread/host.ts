@@ -38,7 +38,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
     port.postMessage(batch);
   };
   const post = (m: FromThread): void => {
-    if (out.push(m) === 1) queueMicrotask(flush);
+    if (out.push(m) === 1) setImmediate(flush);
   };
   // The runner and the signer log here; the lines go to the daemon's logger on the main thread, which filters by level.
   const logAt = (level: 'debug' | 'info' | 'warn' | 'error') => (fields: Record<string, unknown>, msg: string) => post({ op: 'log', level, fields, msg });

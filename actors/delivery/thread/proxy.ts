@@ -110,7 +110,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
 
   #post(m: ToThread): void {
     if (!this.#worker) this.#spawn();
-    if (this.#out.push(m) === 1) queueMicrotask(() => this.#flush());
+    if (this.#out.push(m) === 1) setImmediate(() => this.#flush());
   }
 
   #flush(): void {
