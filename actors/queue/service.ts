@@ -356,7 +356,9 @@ export class QueueService {
       results: (job, results) => this.#jobDone(job, results),
       nextJob: () => (this.#stopping ? undefined : st.jobs.shift()),
       giveBack: (job) => {
-        st.jobs.unshift(job);
+        // Once the destination's last connection has ended its state may be gone: queue the job anew.
+        if (this.#dests.get(key) === st) st.jobs.unshift(job);
+        else this.#enqueue(st.dest, job);
       },
       idle: (w) => {
         if (this.#stopping) {
