@@ -11,6 +11,7 @@ import { test } from 'node:test';
 import { assertAllOnceAtSink, queued, startDeliveryDaemon, startSmtpServerSink, submit, waitEvent, waitQueueEmpty, smtpSource } from '../helpers/delivery.js';
 import { until } from '../helpers/integration.js';
 import { startPeer } from '../helpers/smtp-peer.js';
+import { adminBase } from '../helpers/daemon.js';
 
 const MESSAGES = 1000;
 
@@ -28,8 +29,7 @@ test('1,000 messages through the smarthost from the delivery thread arrive exact
     assert.match(delivered[0]?.msg ?? '', new RegExp(`H=127\\.0\\.0\\.1 \\[127\\.0\\.0\\.1\\]:${sink.port}`));
     assert.equal(d.logs.filter((l) => l.event === 'completed').length, MESSAGES);
     // The thread's own loop is measured: it did the deliveries' work.
-    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-    const metrics = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+    const metrics = await (await fetch(`${adminBase(d)}/metrics`)).text();
     const busy = Number(/^petrel_delivery_thread_busy_seconds_total (\S+)$/m.exec(metrics)?.[1]);
     assert.ok(busy > 0, `delivery thread busy ${busy} s`);
   } finally {
@@ -121,8 +121,7 @@ test('deliveries in the thread are recorded there: the inspector lists them and 
     await waitEvent(d, ok.id, 'delivered', 'now@relay.example');
     const later = await submit(d, { from: 'a@client.petrel.test', to: ['later@relay.example'] });
     await waitEvent(d, later.id, 'deferred', 'later@relay.example');
-    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-    const api = `http://${admin.host}:${admin.port}/inspector/api`;
+    const api = `${adminBase(d)}/inspector/api`;
     type Summary = { id: string; kind: string; outcome?: string; keys: string[]; status: string };
     let list: { live: Summary[]; history: Summary[]; failed: Summary[] } = { live: [], history: [], failed: [] };
     await until(async () => {
@@ -154,8 +153,7 @@ test('while a viewer watches deliveries live, new ones run on the main thread wh
   const d = await startDeliveryDaemon({ smarthost: sink.hostPort, delivery_thread: true, smtp_transport: { connection_idle_time: 0 } });
   const viewer = new AbortController();
   try {
-    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-    const api = `http://${admin.host}:${admin.port}/inspector/api`;
+    const api = `${adminBase(d)}/inspector/api`;
     type Summary = { id: string; kind: string; keys: string[] };
     const idOf = async (queueId: string): Promise<string> => {
       let found: Summary | undefined;

@@ -182,3 +182,10 @@ export async function startDaemonOnPorts(
     }
   }
 }
+
+/** The admin listener's base URL (http://host:port), from the daemon's "ready" line. */
+export function adminBase(d: Daemon): string {
+  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number } | undefined;
+  if (!admin) throw new Error('the daemon reported no admin listener');
+  return `http://${admin.host}:${admin.port}`;
+}

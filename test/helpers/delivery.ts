@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import type { Daemon, DaemonLog } from './daemon.js';
-import { startDaemon } from './daemon.js';
+import { adminBase, startDaemon } from './daemon.js';
 import { RawClient } from './smtp-client.js';
 import type { Reply } from './smtp-client.js';
 import { freePort, sleep, until } from './integration.js';
@@ -46,8 +46,7 @@ export async function startDeliveryDaemon(config: Record<string, unknown> = {}, 
 
 /** The daemon's petrel_deliveries figures from /metrics (work in hand), by figure name. */
 export async function deliveryFigures(d: Daemon): Promise<Record<string, number>> {
-  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-  const text = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+  const text = await (await fetch(`${adminBase(d)}/metrics`)).text();
   const out: Record<string, number> = {};
   for (const m of text.matchAll(/^petrel_deliveries\{figure="(\w+)"\} (\S+)$/gm)) out[m[1] as string] = Number(m[2]);
   return out;
@@ -58,8 +57,7 @@ export async function deliveryFigures(d: Daemon): Promise<Record<string, number>
  * none names them): each one's state and its last steps (event, state reached), as text for a failure message.
  */
 export async function deliverySteps(d: Daemon, messageIds: readonly string[], last = 15): Promise<string> {
-  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-  const api = `http://${admin.host}:${admin.port}/inspector/api`;
+  const api = `${adminBase(d)}/inspector/api`;
   type Summary = { id: string; kind: string; keys: string[]; status: string; state?: unknown };
   const list = (await (await fetch(`${api}/actors`)).json()) as Record<string, Summary[]>;
   const out: string[] = [];

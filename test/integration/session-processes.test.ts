@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { assertAlive, assertAllOnceAtSink, smtpSource, startDeliveryDaemon, startSmtpServerSink, tally, waitMaildir } from '../helpers/delivery.js';
 import type { DeliveryDaemon } from '../helpers/delivery.js';
-import { PETREL, startDaemon } from '../helpers/daemon.js';
+import { adminBase, PETREL, startDaemon } from '../helpers/daemon.js';
 import type { Daemon } from '../helpers/daemon.js';
 import { queueList, until } from '../helpers/integration.js';
 import { RawClient, sendMail } from '../helpers/smtp-client.js';
@@ -79,8 +79,7 @@ test('1,000 messages from smtp-source over two processes arrive at the smarthost
     assert.ok((byPid.get(String(child)) ?? 0) > 0, `the session process served none: ${JSON.stringify([...byPid])}`);
     assert.ok((byPid.get(String(d.child.pid)) ?? 0) > 0, `the daemon served none: ${JSON.stringify([...byPid])}`);
     assert.equal(d.logs.filter((l) => l.event === 'delivered').length, MESSAGES);
-    const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-    const metrics = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+    const metrics = await (await fetch(`${adminBase(d)}/metrics`)).text();
     assert.equal(Number(/^petrel_messages_total\{outcome="accepted"\} (\S+)$/m.exec(metrics)?.[1]), MESSAGES, 'accepted summed over both processes');
     assert.ok(Number(/^petrel_session_processes_busy_seconds_total (\S+)$/m.exec(metrics)?.[1]) > 0, 'the session process\'s loop is counted');
     assert.ok(Number(/^petrel_event_loop_busy_seconds_total (\S+)$/m.exec(metrics)?.[1]) > 0);

@@ -12,6 +12,7 @@ import { makeMessage, startDeliveryDaemon, startSmtpServerSink, submit, waitEven
 import { until } from '../helpers/integration.js';
 import { fieldValues, fixtureOf, mailauthArc, mailauthDkim, petrelArc, petrelDkim, tag, writeKey } from './common.js';
 import type { FileKey } from './common.js';
+import { adminBase } from '../helpers/daemon.js';
 
 const T = { timeout: 60_000 };
 const dir = mkdtempSync(join(tmpdir(), 'petrel-signing-keys-'));
@@ -186,8 +187,7 @@ test('with delivery_thread the thread signs and seals with a pool of its own: DK
     assert.equal(arc.state, 'pass', arc.reason);
     assert.equal((await mailauthArc(got.data, fixture)).result, 'pass');
   }
-  const admin = d.logs.find((l) => l.event === 'ready')?.admin as { host: string; port: number };
-  const metrics = await (await fetch(`http://${admin.host}:${admin.port}/metrics`)).text();
+  const metrics = await (await fetch(`${adminBase(d)}/metrics`)).text();
   assert.match(metrics, /^petrel_signing_total\{kind="dkim",result="signed"\} 2$/m);
   assert.match(metrics, /^petrel_signing_total\{kind="arc",result="signed"\} 2$/m);
   // The thread's deliveries did the work: its loop was busy, and the daemon's own pool never started a thread.
