@@ -5,6 +5,7 @@ import type { DeliveryEvent } from '../events.js';
 import type { Ctx, DeliverySettings, Effect, Phase, Step } from './steps.js';
 import { connect, initialContext, onEhlo, onFailure, onGreeting, onHelo, onIdle, onStarttls, onWaiting, onTlsReady, ready } from './steps.js';
 import { onDot, onRset, onSent, onTxReply, onTxTrouble } from './transaction.js';
+import { absorb, withPrefetch } from './ahead.js';
 import type { DeliveryJob, Destination } from './types.js';
 import type { ServerReply } from '../../protocol/smtp/client/replies.js';
 
@@ -27,6 +28,8 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
     return undefined;
   };
   if (ev.type === 'NET.REPLY' && ev.replies.length > 1) return stepReplies(c, phase, ev.replies);
+  // An answer to a job asked ahead (the runner does not deliver one to an idle connection).
+  if (ev.type === 'JOB.NEXT' && phase !== 'waiting') return absorb(c, phase, ev.job);
   const reply = ev.type === 'NET.REPLY' ? ev.replies[0] : undefined;
   switch (phase) {
     case 'connecting':
@@ -47,7 +50,7 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
       if (ev.type === 'NET.GARBAGE') return onFailure(c, 'mail', { kind: 'garbage', reason: ev.reason });
       return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'transaction');
     case 'sending':
-      if (ev.type === 'NET.SENT') return onSent();
+      if (ev.type === 'NET.SENT') return onSent(c);
       if (ev.type === 'NET.GARBAGE') return onFailure(c, 'data', { kind: 'garbage', reason: ev.reason });
       return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'sending');
     case 'dot':
@@ -90,9 +93,9 @@ function stepReplies(c: Ctx, phase: Phase, replies: readonly ServerReply[]): Ste
 /** The step for one event, with "ready" (a moment, not a state) resolved: the next transaction, a wantJob, or QUIT. */
 function resolved(c: Ctx, phase: Phase, e: DeliveryEvent): Step {
   const s = stepFor(c, phase, e);
-  if (s.go !== 'ready') return s;
+  if (s.go !== 'ready') return withPrefetch(c, s);
   const r = ready({ ...c, ...s.update });
-  return { go: r.go, update: { ...s.update, ...r.update }, effects: [...s.effects, ...r.effects] };
+  return withPrefetch(c, { go: r.go, update: { ...s.update, ...r.update }, effects: [...s.effects, ...r.effects] });
 }
 
 // A step is computed once per event (guards and the action share it).

@@ -82,7 +82,12 @@ class Runner {
     this.#actor = actor;
     actor.on('*', (e) => this.#perform(e as Effect));
     actor.subscribe({
-      complete: () => this.#end(),
+      complete: () => {
+        // Jobs still held at the end were never tried here (asked ahead, or after a 452): queued again.
+        const { jobs, later } = actor.getSnapshot().context;
+        for (const job of [...jobs, ...(later ?? [])]) this.#hooks.giveBack?.(job);
+        this.#end();
+      },
       error: (err) => {
         this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'delivery actor failed');
         this.#end();
@@ -129,8 +134,9 @@ class Runner {
     // Never from inside the actor's own transition (see the session's driver).
     queueMicrotask(() => {
       const snapshot = this.#actor?.getSnapshot();
-      // A job the queue handed over after the actor stopped waiting for it goes back, untried.
-      if (e.type === 'JOB.NEXT' && e.job && (snapshot?.status !== 'active' || snapshot.value !== 'waiting')) {
+      // A job the queue handed over once the actor can no longer take it goes back, untried. (One that
+      // comes while it ends, QUIT sent, is taken and handed back at its end.)
+      if (e.type === 'JOB.NEXT' && e.job && (snapshot?.status !== 'active' || snapshot.value === 'idle')) {
         this.#hooks.giveBack?.(e.job);
         return;
       }
@@ -152,7 +158,7 @@ class Runner {
         this.#startTls(e.servername);
         return;
       case 'sendMessage':
-        this.#stream(e.job, this.#generation).catch((err: unknown) => {
+        this.#stream(e.job, this.#generation, e.then).catch((err: unknown) => {
           this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'sending a message failed');
           this.#socket?.destroy();
         });
@@ -178,6 +184,10 @@ class Runner {
         return;
       }
       case 'wantJob': {
+        if (e.ahead) {
+          this.#askAhead();
+          return;
+        }
         // The actor holds no job when it asks for one: the fields of earlier messages are let go (after
         // the next job took its own hold, so that a next job of the same message finds them still kept).
         const held = [...this.#signed.keys()];
@@ -215,6 +225,21 @@ class Runner {
       case 'log':
         this.#deps.logger[e.level]({ event: 'delivery' }, e.msg);
         return;
+    }
+  }
+
+  /**
+   * The next job, asked while a message is under way (ahead.ts). Where messages are signed, the actor is
+   * told there is none: a signed job must keep its fields until it is sent, and asking between
+   * messages keeps that simple (see wantJob).
+   */
+  #askAhead(): void {
+    const later = this.#hooks.nextJobLater;
+    if (this.#deps.signer?.active()) this.#send({ type: 'JOB.NEXT' });
+    else if (later) later.call(this.#hooks).then((job) => this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) }), () => this.#send({ type: 'JOB.NEXT' }));
+    else {
+      const job = this.#hooks.nextJob();
+      this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
     }
   }
 
@@ -276,7 +301,7 @@ class Runner {
   }
 
   /** Write the message with dot-stuffing and its final dot, waiting for the socket when it is full. */
-  async #stream(job: DeliveryJob, generation: number): Promise<void> {
+  async #stream(job: DeliveryJob, generation: number, then?: string): Promise<void> {
     const socket = this.#socket;
     const env = job.envelope ?? this.#deps.spool.envelope(job.messageId);
     if (!socket || !env) {
@@ -322,6 +347,8 @@ class Runner {
         return;
       }
       if (!(await write([stuffer.end()]))) return;
+      // The next transaction's commands, pipelined behind the final dot: the same write carries them.
+      if (then !== undefined && generation === this.#generation && !socket.destroyed) socket.write(then);
       uncork();
       if (generation === this.#generation) this.#send({ type: 'NET.SENT' });
     } catch (e) {

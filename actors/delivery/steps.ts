@@ -77,17 +77,30 @@ export interface Ctx {
   readonly conn: ConnState;
   readonly tx?: TxState;
   readonly sent: number;
+  /** A wantJob asked while a transaction was under way has not been answered yet (ahead.ts). */
+  readonly asked?: boolean;
+  /** Jobs the queue handed over when asked ahead, not begun: they go back to the queue if the connection ends. */
+  readonly later?: readonly DeliveryJob[];
+  /** The queue had nothing more when asked ahead: not asked again until this message is done. */
+  readonly dry?: boolean;
+  /**
+   * The transaction of `jobs[1]`, its commands sent right after the final dot of `jobs[0]`
+   * (RFC 2920 section 3.1): its replies follow the reply to that dot.
+   */
+  readonly ahead?: TxState;
 }
 
 export type Effect =
   | { readonly type: 'connect'; readonly target: Target }
   | { readonly type: 'send'; readonly text: string }
   | { readonly type: 'startTls'; readonly servername: string }
-  | { readonly type: 'sendMessage'; readonly job: DeliveryJob }
+  /** `then`: the next transaction's commands, written right after the final dot (ahead.ts). */
+  | { readonly type: 'sendMessage'; readonly job: DeliveryJob; readonly then?: string }
   /** RSET after the server answered 354 to a transaction without accepted recipients: end the data at once. */
   | { readonly type: 'sendEmptyData' }
   | { readonly type: 'results'; readonly job: DeliveryJob; readonly results: readonly RecipientResult[] }
-  | { readonly type: 'wantJob' }
+  /** `ahead`: asked while a message is under way, to pipeline the next one (ahead.ts). */
+  | { readonly type: 'wantJob'; readonly ahead?: boolean }
   /** Nothing to send now: offer the open connection to the next job for this destination. */
   | { readonly type: 'idle' }
   | { readonly type: 'close' }
@@ -200,11 +213,11 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
     case 'next-host':
       if (!lastTarget(c)) {
         const next: Ctx = { ...c, at: c.at + 1, conn: { noTls: false }, tx: undefined, refusedSoFar: c.refusedSoFar && refused };
-        return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
+        return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, ahead: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
       }
-      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text, ...(words ? { reply: words } : {}) }), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined, ahead: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text, ...(words ? { reply: words } : {}) }), true), { type: 'close' }] };
     case 'defer-host':
-      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text, words), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined, ahead: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text, words), true), { type: 'close' }] };
     case 'retry-without-tls':
       if (v.sameConnection) {
         const conn = { ...c.conn, noTls: true };
@@ -223,6 +236,9 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
       const job = c.jobs[0];
       if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
       const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text, words)));
+      // The next transaction was already sent on its way: where the server stands is unclear, so the
+      // connection ends, and the jobs not tried go back to the queue (the runner hands them back).
+      if (c.ahead) return { go: 'quit', update: { jobs: c.jobs.slice(1), tx: undefined, ahead: undefined }, effects: [{ type: 'results', job, results }, { type: 'send', text: quit() }] };
       return { go: 'ready', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }] };
     }
     case 'ignore':
@@ -282,7 +298,14 @@ export function onTlsReady(c: Ctx, tls: TlsRecord): Step {
 export function ready(c: Ctx): Step {
   const job = c.jobs[0];
   if (job) return begin(c, job);
+  const [first, ...rest] = c.later ?? [];
+  if (first) {
+    const s = begin({ ...c, jobs: [first], later: rest }, first);
+    return { ...s, update: { later: rest, ...s.update } };
+  }
   if (c.sent >= c.settings.maxMessages) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
+  // A job asked for ahead is on its way: wait for that answer rather than ask twice.
+  if (c.asked) return { go: 'waiting', update: {}, effects: [] };
   return { go: 'waiting', update: {}, effects: [{ type: 'wantJob' }] };
 }
 
@@ -301,12 +324,12 @@ export function onJob(c: Ctx, job: DeliveryJob | undefined): Step {
  */
 export function onWaiting(c: Ctx, e: { readonly type: string; readonly job?: DeliveryJob }): Step {
   if (e.type === 'JOB.NEXT') {
-    if (!c.conn.lost) return onJob(c, e.job);
-    if (!e.job) return { go: 'done', update: {}, effects: [] };
+    if (!c.conn.lost) return answered(onJob(c, e.job));
+    if (!e.job) return { go: 'done', update: { asked: false }, effects: [] };
     const next: Ctx = { ...c, jobs: [e.job], conn: { noTls: c.conn.noTls }, tx: undefined, sent: 0 };
     return {
       go: 'connecting',
-      update: { jobs: next.jobs, conn: next.conn, tx: undefined, sent: 0 },
+      update: { jobs: next.jobs, conn: next.conn, tx: undefined, sent: 0, asked: false },
       effects: [{ type: 'log', level: 'debug', msg: `${who(c)} ended the connection while the next message was on its way: connecting again` }, ...connect(next).effects],
     };
   }
@@ -316,6 +339,8 @@ export function onWaiting(c: Ctx, e: { readonly type: string; readonly job?: Del
   if (!gone || c.conn.lost) return { go: 'waiting', update: {}, effects: [] };
   return { go: 'waiting', update: { conn: { ...c.conn, lost: true } }, effects: [{ type: 'close' }] };
 }
+
+const answered = (s: Step): Step => ({ ...s, update: { asked: false, ...s.update } });
 
 /** An idle connection: a job came (ask for it), the idle time is over or the slot is wanted (QUIT), or the server left. */
 export function onIdle(e: { readonly type: string }): Step | undefined {
@@ -331,7 +356,7 @@ export function onIdle(e: { readonly type: string }): Step | undefined {
 const leave = (): Step => ({ go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] });
 
 /** Start a transaction: checks that need no server round trip, then the first command group. */
-function begin(c: Ctx, job: DeliveryJob): Step {
+export function begin(c: Ctx, job: DeliveryJob): Step {
   const caps = c.conn.caps ?? heloCapabilities();
   if (caps.size !== undefined && caps.size > 0 && job.size > caps.size) return onFailure(c, 'mail', { kind: 'too-big', limit: caps.size });
   const need = needsSmtpUtf8(job.sender, job.recipients.map((r) => r.address), job.smtputf8);

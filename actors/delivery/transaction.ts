@@ -6,7 +6,8 @@ import { judge } from '../../protocol/smtp/client/trouble.js';
 import type { Stage, Verdict } from '../../protocol/smtp/client/trouble.js';
 import type { DeliveryJob, RecipientOutcome, RecipientResult } from './types.js';
 import type { Ctx, Effect, Step, TxState } from './steps.js';
-import { onFailure, ready } from './steps.js';
+import { connect, onFailure, ready } from './steps.js';
+import { planAhead, sendAhead, unahead } from './ahead.js';
 
 const who = (c: Ctx): string => {
   const t = c.targets[c.at];
@@ -74,7 +75,10 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
     if (r.code === 354) {
       // A 354 with nothing to deliver: end the data at once, then let the transaction go.
       if (!usable) return { go: 'dot', update: { tx: { ...next, dataAccepted: false } }, effects: [{ type: 'sendEmptyData' }] };
-      return { go: 'sending', update: { tx: { ...next, dataAccepted: true } }, effects: [{ type: 'sendMessage', job }] };
+      const sending: TxState = { ...next, dataAccepted: true };
+      // The next message's commands, when it is already here, leave with this one's final dot.
+      const a = planAhead({ ...c, tx: sending });
+      return { go: 'sending', update: { tx: sending, ...a?.update }, effects: [{ type: 'sendMessage', job, ...(a ? { then: a.text } : {}) }] };
     }
     if (usable) {
       const v = judge('data', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
@@ -93,9 +97,10 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
   return { go: 'rset', update: { tx: undefined, jobs: settled.jobs }, effects: [...settled.effects, { type: 'send', text: rset() }] };
 }
 
-/** The message content has been written (the final dot included): wait for the verdict. */
-export function onSent(): Step {
-  return { go: 'dot', update: {}, effects: [] };
+/** The message content has been written (the final dot included): wait for the verdict, sending the next transaction meanwhile if it can go ahead. */
+export function onSent(c: Ctx): Step {
+  const a = sendAhead(c);
+  return { go: 'dot', update: a.update, effects: a.effects };
 }
 
 /** The reply after the end of data. */
@@ -111,23 +116,43 @@ export function onDot(c: Ctx, r: ServerReply): Step {
   else {
     const v = judge('dot', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
     if (v.action === 'defer-host' || v.action === 'next-host') {
-      // 421 after the data: the message was not taken; everything waiting for this host waits.
-      return onFailure(c, 'dot', { kind: 'reply', reply: r });
+      // 421 after the data: the message was not taken; everything waiting for this host waits (a
+      // transaction gone ahead had no verdict: it waits with those not begun).
+      const u = unahead(c);
+      const s = onFailure(u.ctx, 'dot', { kind: 'reply', reply: r });
+      return { ...s, update: { ...u.update, ...s.update } };
     }
     final = { accepted: verdictOutcome(v, `SMTP error from remote mail server after end of data: ${replyText(r)} (${who(c)})`, replyText(r)) };
   }
   const settled = settle(c, tx, final.accepted);
-  const after: Ctx = { ...c, tx: undefined, jobs: settled.jobs, sent: c.sent + 1 };
+  // The next transaction went ahead (ahead.ts): its replies follow this one; nothing more to send.
+  if (c.ahead) return { go: 'transaction', update: { tx: c.ahead, ahead: undefined, jobs: settled.jobs, sent: c.sent + 1, dry: false }, effects: settled.effects };
+  const after: Ctx = { ...c, tx: undefined, jobs: settled.jobs, sent: c.sent + 1, dry: false };
   const n = ready(after);
-  return { go: n.go, update: { tx: undefined, jobs: settled.jobs, sent: after.sent, ...n.update }, effects: [...settled.effects, ...n.effects] };
+  return { go: n.go, update: { tx: undefined, jobs: settled.jobs, sent: after.sent, dry: false, ...n.update }, effects: [...settled.effects, ...n.effects] };
 }
 
-/** Timeout or lost connection while the transaction was under way. */
-export function onTxTrouble(c: Ctx, kind: 'timeout' | 'closed', phase: 'transaction' | 'sending' | 'dot'): Step {
+/**
+ * Timeout or lost connection while the transaction was under way. A server that ends a connection
+ * it has already carried messages on, before any reply to the next transaction, has only ended the
+ * connection: that job goes on a new one to the same address (on that one it is the first, so a
+ * server that always drops it gets it judged as usual).
+ */
+export function onTxTrouble(c0: Ctx, kind: 'timeout' | 'closed', phase: 'transaction' | 'sending' | 'dot'): Step {
+  const { ctx: c, update } = unahead(c0);
   const tx = c.tx;
+  if (kind === 'closed' && phase === 'transaction' && tx && tx.group === 0 && tx.got === 0 && c.sent > 0) {
+    const conn = { noTls: c.conn.noTls };
+    return {
+      go: 'connecting',
+      update: { ...update, conn, tx: undefined, sent: 0 },
+      effects: [{ type: 'close' }, { type: 'log', level: 'debug', msg: `${who(c)} ended the connection before the next transaction: connecting again` }, ...connect({ ...c, conn }).effects],
+    };
+  }
   const group = tx ? tx.groups[tx.group] ?? [] : [];
   const stage: Stage = phase === 'transaction' ? (group[tx?.got ?? 0]?.stage ?? 'mail') : phase === 'sending' ? 'data' : 'dot';
-  return onFailure(c, stage, { kind });
+  const s = onFailure(c, stage, { kind });
+  return { ...s, update: { ...update, ...s.update } };
 }
 
 /**

@@ -110,6 +110,8 @@ export interface SmtpPeer {
   readonly commands: PeerCommand[];
   /** Connections accepted so far. */
   readonly connections: number;
+  /** Reads that held the end of a message and the next MAIL command together (pipelined, RFC 2920 section 3.1). */
+  readonly pipelinedAfterDot: number;
   /** Change the script (merged over the current one); connections already open see the change too. */
   setScript(script: PeerScript): void;
   /** Resolves once `n` transactions are recorded (fails after timeoutMs). */
@@ -157,6 +159,7 @@ class Peer implements SmtpPeer {
   readonly transactions: PeerTransaction[] = [];
   readonly commands: PeerCommand[] = [];
   connections = 0;
+  pipelinedAfterDot = 0;
   readonly #server: Server;
   readonly #name: string;
   #script: PeerScript;
@@ -218,6 +221,7 @@ class Peer implements SmtpPeer {
     let closed = false;
     let wake: (() => void) | undefined;
     const onData = (d: Buffer): void => {
+      if (d.includes('\r\n.\r\nMAIL FROM:')) this.pipelinedAfterDot++;
       buf = buf.length === 0 ? d : Buffer.concat([buf, d]);
       wake?.();
     };

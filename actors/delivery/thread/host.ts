@@ -22,8 +22,24 @@ const debugOn = (c: Config): boolean => c.log_level === 'debug' || c.log_level =
 interface Held {
   stop(): void;
   waiter?: IdleConnection;
+  /** The runner waits for this answer. */
   want?: (job: DeliveryJob | undefined) => void;
+  /** Questions to the queue not answered yet (they are answered in order). */
+  asking: number;
+  /** The queue's last answer was "none": not asked again until the runner asks. */
+  dry: boolean;
+  /**
+   * Jobs the queue handed over before the runner asked: the answers to its next questions, given at once.
+   * The main thread's answer takes longer than a local server's replies (on a busy machine, several
+   * milliseconds for the main thread to get a core), which would leave the connection unable to pipeline
+   * the next message (ahead.ts). Still here when the connection ends: the main thread gives them back, as
+   * it does every job not reported on.
+   */
+  readonly stash: DeliveryJob[];
 }
+
+/** How many jobs a connection in this thread keeps at hand beyond those its actor holds. */
+const STASH = 2;
 
 /**
  * Serve the queue on `port` until the thread is terminated. `recorder`, given by the thread's entry, records
@@ -57,8 +73,14 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
   // Only what a runner uses is compiled here; the main thread has checked the whole config already.
   const compile = (c: Config): CompiledDelivery => compileDelivery(c, compilePolicy(c));
   const signing = (): boolean => (compiled?.signing?.dkim ?? []).length > 0 || compiled?.signing?.arc !== undefined;
+  /** Questions enough to answer the runner's (if it waits) and to keep STASH jobs at hand. */
+  const topUp = (rid: number, h: Held): void => {
+    if (h.dry) return;
+    const wanted = (h.want ? 1 : 0) + STASH;
+    for (; h.asking + h.stash.length < wanted; h.asking++) post({ op: 'want', rid });
+  };
   const start = (rid: number, m: Extract<ToThread, { op: 'start' }>): void => {
-    const h: Held = { stop: () => undefined };
+    const h: Held = { stop: () => undefined, asking: 0, dry: false, stash: [] };
     held.set(rid, h);
     if (!factory) throw new Error('the delivery thread was not initialised');
     const runner = factory.start(m.dest, m.job, {
@@ -67,11 +89,17 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
       nextJob: () => undefined,
       nextJobLater: () =>
         new Promise((resolve) => {
-          h.want = resolve;
-          post({ op: 'want', rid });
+          const stashed = h.stash.shift();
+          if (!stashed) h.want = resolve;
+          else resolve(stashed);
+          // Either way the queue is asked: for this answer, or for the next ones.
+          h.dry = false;
+          topUp(rid, h);
         }),
       idle: (w) => {
         h.waiter = w;
+        // Jobs at hand already: no idling with them (the wake comes from this thread, not the queue).
+        if (h.stash.length > 0) queueMicrotask(() => h.waiter?.wake());
         post({ op: 'idle', rid });
         return () => {
           h.waiter = undefined;
@@ -117,9 +145,19 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
         return;
       case 'next': {
         const h = held.get(m.rid);
-        const want = h?.want;
-        if (h) h.want = undefined;
-        want?.(m.job);
+        if (!h) return;
+        h.asking--;
+        const want = h.want;
+        h.want = undefined;
+        if (want) want(m.job);
+        else if (m.job) {
+          h.stash.push(m.job);
+          // An idle connection (the runner was told "none" by an earlier answer) has work again.
+          h.waiter?.wake();
+        }
+        // Keep jobs at hand for the next questions (a queue with none left is not asked again).
+        if (!m.job) h.dry = true;
+        topUp(m.rid, h);
         return;
       }
       case 'wake':

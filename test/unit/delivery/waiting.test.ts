@@ -41,7 +41,7 @@ for (const type of ['NET.CLOSED', 'NET.ERROR', 'NET.REPLY', 'NET.GARBAGE']) {
     assert.equal(next.update.sent, 0);
     assert.deepEqual(next.update.conn, { noTls: true });
     // No job: nothing more to do, and nothing to say to a server that is gone.
-    assert.deepEqual(onWaiting(after, { type: 'JOB.NEXT' }), { go: 'done', update: {}, effects: [] });
+    assert.deepEqual(onWaiting(after, { type: 'JOB.NEXT' }), { go: 'done', update: { asked: false }, effects: [] });
   });
 }
 
