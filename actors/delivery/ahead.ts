@@ -16,11 +16,13 @@ const UNDER_WAY: ReadonlySet<Phase> = new Set(['transaction', 'sending', 'dot'])
  */
 export function withPrefetch(c: Ctx, s: Step): Step {
   if (!UNDER_WAY.has(s.go)) return s;
-  const n: Ctx = { ...c, ...s.update };
-  if (n.asked || n.dry || !n.tx || !n.conn.caps?.pipelining) return s;
-  const begun = n.ahead ? 2 : 1;
-  const waiting = (n.later?.length ?? 0) + Math.max(0, n.jobs.length - begun);
-  if (waiting > 0 || n.sent + begun >= n.settings.maxMessages) return s;
+  // The context after the step, field by field (this runs at every step: no copy of the whole context).
+  const u = s.update;
+  const at = <K extends keyof Ctx>(k: K): Ctx[K] => (k in u ? u[k] : c[k]) as Ctx[K];
+  if (at('asked') || at('dry') || !at('tx') || !at('conn').caps?.pipelining) return s;
+  const begun = at('ahead') ? 2 : 1;
+  const waiting = (at('later')?.length ?? 0) + Math.max(0, at('jobs').length - begun);
+  if (waiting > 0 || at('sent') + begun >= c.settings.maxMessages) return s;
   return { go: s.go, update: { ...s.update, asked: true }, effects: [...s.effects, { type: 'wantJob', ahead: true }] };
 }
 
@@ -42,10 +44,11 @@ export function absorb(c: Ctx, phase: Phase, job: DeliveryJob | undefined): Step
  * transaction of its own (452), and the next job passes the checks made before MAIL (size, SMTPUTF8).
  */
 export function planAhead(c: Ctx): { readonly tx: TxState; readonly text: string; readonly update: Partial<Ctx> } | undefined {
-  const [next, ...rest] = c.later ?? [];
+  const next = c.later?.[0];
   const tx = c.tx;
   if (!next || c.ahead || c.jobs.length !== 1 || !tx?.dataAccepted || tx.stop || (tx.rest?.length ?? 0) > 0) return undefined;
   if (!c.conn.caps?.pipelining || c.sent + 2 > c.settings.maxMessages) return undefined;
+  const rest = c.later?.slice(1) ?? [];
   const s = begin({ ...c, jobs: [next], later: rest, tx: undefined }, next);
   const e = s.effects[0];
   if (s.go !== 'transaction' || s.effects.length !== 1 || e?.type !== 'send' || !s.update.tx || s.update.jobs?.[0] !== next) return undefined;
