@@ -80,9 +80,10 @@ export const configSchema = z
      * Run remote SMTP deliveries (the delivery actors and their sockets) in a worker thread, so that the main
      * event loop keeps the sessions and the queue. DKIM signing and ARC sealing run there too, with a worker pool
      * of the thread's own. The inspector lists and replays those deliveries; while somebody watches deliveries
-     * live, new ones run on the main thread (see docs/decisions/0009).
+     * live, new ones run on the main thread (see docs/decisions/0009). On by default; false keeps every delivery
+     * on the main thread (one thread less, and slower relaying).
      */
-    delivery_thread: z.boolean().default(false),
+    delivery_thread: z.boolean().default(true),
     /**
      * Processes serving SMTP sessions: 1 is the daemon alone; N > 1 adds N - 1 session processes that accept on the
      * same listening sockets and hand their messages to the daemon's spool writer. Connection limits stay global.

@@ -3,7 +3,8 @@
 // peer, faulty on its first connection only, routed as the first of two hosts (a healthy backup
 // second), so that every outcome shows: the next host (delivered at the backup in the same attempt),
 // HELO instead of EHLO, a deferral with a retry (delivered at the same peer on the retry), or a
-// bounce (a failure report to the sender). All cases run at once against one daemon.
+// bounce (a failure report to the sender). All cases run at once against one daemon, once with
+// deliveries in the delivery thread (the default) and once on the main thread.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { DeliveryDaemon, Submitted } from '../helpers/delivery.js';
@@ -101,87 +102,90 @@ function script(c: Case): PeerOptions {
   return { name: `fault-${nameOf(c)}.test`, [c.stage]: when() };
 }
 
-describe('remote faults at each SMTP stage', { timeout: 90_000 }, () => {
-  let backup: SmtpPeer;
-  const peers = new Map<Case, SmtpPeer>();
-  const sent = new Map<Case, Submitted>();
-  let d: DeliveryDaemon;
+for (const thread of [true, false]) {
+  describe(`remote faults at each SMTP stage, deliveries ${thread ? 'in the delivery thread' : 'on the main thread'}`, { timeout: 90_000 }, () => {
+    let backup: SmtpPeer;
+    const peers = new Map<Case, SmtpPeer>();
+    const sent = new Map<Case, Submitted>();
+    let d: DeliveryDaemon;
 
-  before(async () => {
-    backup = await startPeer({ name: 'backup.test' });
-    for (const c of CASES) peers.set(c, await startPeer(script(c)));
-    d = await startDeliveryDaemon({
-      route_list: CASES.map((c) => ({ domains: domainOf(c), hosts: c.alone ? [peers.get(c)?.hostPort as string] : [peers.get(c)?.hostPort as string, backup.hostPort] })),
-      // A retry must find the peer on a new connection (each is faulty on its first only): none is kept idle.
-      smtp_transport: { connect_timeout: '2s', command_timeout: '2s', data_timeout: '2s', final_timeout: '2s', connection_idle_time: '0s' },
-      retry_rules: [{ domains: '*', rules: 'F,60s,1s' }],
+    before(async () => {
+      backup = await startPeer({ name: 'backup.test' });
+      for (const c of CASES) peers.set(c, await startPeer(script(c)));
+      d = await startDeliveryDaemon({
+        delivery_thread: thread,
+        route_list: CASES.map((c) => ({ domains: domainOf(c), hosts: c.alone ? [peers.get(c)?.hostPort as string] : [peers.get(c)?.hostPort as string, backup.hostPort] })),
+        // A retry must find the peer on a new connection (each is faulty on its first only): none is kept idle.
+        smtp_transport: { connect_timeout: '2s', command_timeout: '2s', data_timeout: '2s', final_timeout: '2s', connection_idle_time: '0s' },
+        retry_rules: [{ domains: '*', rules: 'F,60s,1s' }],
+      });
+      // Every case at once; each test below looks at its own.
+      await Promise.all(CASES.map(async (c) => sent.set(c, await submit(d, { from: 's@localhost', to: [`user@${domainOf(c)}`] }))));
     });
-    // Every case at once; each test below looks at its own.
-    await Promise.all(CASES.map(async (c) => sent.set(c, await submit(d, { from: 's@localhost', to: [`user@${domainOf(c)}`] }))));
-  });
 
-  after(async () => {
-    await d?.stop();
-    d?.cleanup();
-    await backup?.close();
-    for (const p of peers.values()) await p.close();
-  });
-
-  for (const c of CASES) {
-    const where = c.alone ? ' (the only host)' : '';
-    it(`${c.fault} at ${c.stage}${where}: ${c.expect}`, async () => {
-      const m = sent.get(c) as Submitted;
-      const peer = peers.get(c) as SmtpPeer;
-      const rcpt = `user@${domainOf(c)}`;
-      const at = (p: SmtpPeer): number => p.transactions.filter((t) => t.messageId === m.messageId).length;
-      const lines = (): string => logsOf(d, m.id).map((l) => l.msg).join('\n');
-      switch (c.expect) {
-        case 'next-host': {
-          const line = await waitEvent(d, m.id, 'delivered', rcpt);
-          assert.ok(line.msg.includes(`[127.0.0.1]:${backup.port}`), `delivered at the backup host: ${line.msg}`);
-          assert.equal(at(backup), 1);
-          assert.equal(at(peer), 0);
-          assert.equal(logsOf(d, m.id, 'deferred').length, 0, `no deferral:\n${lines()}`);
-          assert.ok(d.logs.some((l) => l.event === 'delivery' && l.msg.includes(`:${peer.port})`) && /next host/.test(l.msg)), 'the log says why the next host was tried');
-          break;
-        }
-        case 'helo': {
-          const line = await waitEvent(d, m.id, 'delivered', rcpt);
-          assert.ok(line.msg.includes(`:${peer.port}`), `delivered at the same host: ${line.msg}`);
-          const tx = peer.transactions.find((t) => t.messageId === m.messageId);
-          assert.equal(tx?.greeting, 'HELO', 'after the 5xx to EHLO, HELO on the same connection');
-          assert.equal(tx?.connection, 1);
-          assert.equal(at(backup), 0);
-          break;
-        }
-        case 'defer': {
-          const deferred = await waitEvent(d, m.id, 'deferred', rcpt);
-          assert.ok(deferred.msg.includes(`:${peer.port}`), `deferred at the faulty host: ${deferred.msg}`);
-          if (c.fault === '4xx') assert.ok(deferred.msg.includes(REPLIES[c.stage]['4xx']), `the reply is in the log: ${deferred.msg}`);
-          if (c.stage === 'dot' && c.fault !== '4xx') assert.match(deferred.msg, /may have been delivered/);
-          assert.equal(logsOf(d, m.id, 'failed').length, 0, 'not bounced');
-          // The retry (the peer is healthy now) delivers it, at the same host, never at the backup.
-          const line = await waitEvent(d, m.id, 'delivered', rcpt, 15_000);
-          assert.ok(line.msg.includes(`:${peer.port}`), `delivered on the retry at the same host: ${line.msg}`);
-          assert.equal(at(peer), 1, 'delivered once');
-          assert.ok((peer.transactions.find((t) => t.messageId === m.messageId)?.connection ?? 0) >= 2, 'on a later connection');
-          assert.equal(at(backup), 0, 'never at the backup host');
-          break;
-        }
-        case 'bounce': {
-          const failed = await waitEvent(d, m.id, 'failed', rcpt);
-          if (c.fault === '5xx') assert.ok(failed.msg.includes(REPLIES[c.stage]['5xx']), `the reply is in the log: ${failed.msg}`);
-          assert.equal(logsOf(d, m.id, 'deferred').length, 0, `bounced at once:\n${lines()}`);
-          assert.equal(at(peer) + at(backup), 0, 'delivered nowhere');
-          const report = parseReport((await waitMaildir(d.maildir, 's', (f) => f.text.includes(m.messageId))).text);
-          const g = report.perRecipient[0];
-          assert.equal(field(g, 'Final-Recipient'), `rfc822;${rcpt}`);
-          assert.equal(field(g, 'Action'), 'failed');
-          assert.match(field(g, 'Status') ?? '', /^5\.\d+\.\d+$/);
-          if (c.fault === '5xx') assert.equal(field(g, 'Status'), /(\d\.\d+\.\d+)/.exec(REPLIES[c.stage]['5xx'])?.[1]);
-          break;
-        }
-      }
+    after(async () => {
+      await d?.stop();
+      d?.cleanup();
+      await backup?.close();
+      for (const p of peers.values()) await p.close();
     });
-  }
-});
+
+    for (const c of CASES) {
+      const where = c.alone ? ' (the only host)' : '';
+      it(`${c.fault} at ${c.stage}${where}: ${c.expect}`, async () => {
+        const m = sent.get(c) as Submitted;
+        const peer = peers.get(c) as SmtpPeer;
+        const rcpt = `user@${domainOf(c)}`;
+        const at = (p: SmtpPeer): number => p.transactions.filter((t) => t.messageId === m.messageId).length;
+        const lines = (): string => logsOf(d, m.id).map((l) => l.msg).join('\n');
+        switch (c.expect) {
+          case 'next-host': {
+            const line = await waitEvent(d, m.id, 'delivered', rcpt);
+            assert.ok(line.msg.includes(`[127.0.0.1]:${backup.port}`), `delivered at the backup host: ${line.msg}`);
+            assert.equal(at(backup), 1);
+            assert.equal(at(peer), 0);
+            assert.equal(logsOf(d, m.id, 'deferred').length, 0, `no deferral:\n${lines()}`);
+            assert.ok(d.logs.some((l) => l.event === 'delivery' && l.msg.includes(`:${peer.port})`) && /next host/.test(l.msg)), 'the log says why the next host was tried');
+            break;
+          }
+          case 'helo': {
+            const line = await waitEvent(d, m.id, 'delivered', rcpt);
+            assert.ok(line.msg.includes(`:${peer.port}`), `delivered at the same host: ${line.msg}`);
+            const tx = peer.transactions.find((t) => t.messageId === m.messageId);
+            assert.equal(tx?.greeting, 'HELO', 'after the 5xx to EHLO, HELO on the same connection');
+            assert.equal(tx?.connection, 1);
+            assert.equal(at(backup), 0);
+            break;
+          }
+          case 'defer': {
+            const deferred = await waitEvent(d, m.id, 'deferred', rcpt);
+            assert.ok(deferred.msg.includes(`:${peer.port}`), `deferred at the faulty host: ${deferred.msg}`);
+            if (c.fault === '4xx') assert.ok(deferred.msg.includes(REPLIES[c.stage]['4xx']), `the reply is in the log: ${deferred.msg}`);
+            if (c.stage === 'dot' && c.fault !== '4xx') assert.match(deferred.msg, /may have been delivered/);
+            assert.equal(logsOf(d, m.id, 'failed').length, 0, 'not bounced');
+            // The retry (the peer is healthy now) delivers it, at the same host, never at the backup.
+            const line = await waitEvent(d, m.id, 'delivered', rcpt, 15_000);
+            assert.ok(line.msg.includes(`:${peer.port}`), `delivered on the retry at the same host: ${line.msg}`);
+            assert.equal(at(peer), 1, 'delivered once');
+            assert.ok((peer.transactions.find((t) => t.messageId === m.messageId)?.connection ?? 0) >= 2, 'on a later connection');
+            assert.equal(at(backup), 0, 'never at the backup host');
+            break;
+          }
+          case 'bounce': {
+            const failed = await waitEvent(d, m.id, 'failed', rcpt);
+            if (c.fault === '5xx') assert.ok(failed.msg.includes(REPLIES[c.stage]['5xx']), `the reply is in the log: ${failed.msg}`);
+            assert.equal(logsOf(d, m.id, 'deferred').length, 0, `bounced at once:\n${lines()}`);
+            assert.equal(at(peer) + at(backup), 0, 'delivered nowhere');
+            const report = parseReport((await waitMaildir(d.maildir, 's', (f) => f.text.includes(m.messageId))).text);
+            const g = report.perRecipient[0];
+            assert.equal(field(g, 'Final-Recipient'), `rfc822;${rcpt}`);
+            assert.equal(field(g, 'Action'), 'failed');
+            assert.match(field(g, 'Status') ?? '', /^5\.\d+\.\d+$/);
+            if (c.fault === '5xx') assert.equal(field(g, 'Status'), /(\d\.\d+\.\d+)/.exec(REPLIES[c.stage]['5xx'])?.[1]);
+            break;
+          }
+        }
+      });
+    }
+  });
+}
