@@ -52,7 +52,7 @@ export interface PetrelTargetOptions {
 
 /**
  * PETREL_BENCH_CONFIG: config keys (a JSON object) merged into every Petrel daemon the bench starts, for
- * A/B runs of an option (e.g. '{"delivery_thread":true}'). The system's description in the reports names them.
+ * A/B runs of an option (e.g. '{"delivery_thread":false}'). The system's description in the reports names them.
  */
 export function envConfig(): Record<string, unknown> {
   const text = process.env.PETREL_BENCH_CONFIG;
