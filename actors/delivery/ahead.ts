@@ -3,7 +3,7 @@
 // and writes that one's MAIL, RCPT and DATA right after the final dot. One read then brings the
 // verdict on the message and the replies that start the next; the server sees one write, not two.
 import type { DeliveryJob } from './types.js';
-import type { Ctx, Effect, Phase, Step, TxState } from './steps.js';
+import type { Ctx, Effect, Phase, Step } from './steps.js';
 import { begin } from './steps.js';
 
 /** Phases in which a message is under way on the connection. */
@@ -43,7 +43,7 @@ export function absorb(c: Ctx, phase: Phase, job: DeliveryJob | undefined): Step
  * server pipelines, the message's data is going (or gone) out, no recipient of it waits for a
  * transaction of its own (452), and the next job passes the checks made before MAIL (size, SMTPUTF8).
  */
-export function planAhead(c: Ctx): { readonly tx: TxState; readonly text: string; readonly update: Partial<Ctx> } | undefined {
+export function planAhead(c: Ctx): { readonly text: string; readonly update: Partial<Ctx> } | undefined {
   const next = c.later?.[0];
   const tx = c.tx;
   if (!next || c.ahead || c.jobs.length !== 1 || !tx?.dataAccepted || tx.stop || (tx.rest?.length ?? 0) > 0) return undefined;
@@ -52,7 +52,7 @@ export function planAhead(c: Ctx): { readonly tx: TxState; readonly text: string
   const s = begin({ ...c, jobs: [next], later: rest, tx: undefined }, next);
   const e = s.effects[0];
   if (s.go !== 'transaction' || s.effects.length !== 1 || e?.type !== 'send' || !s.update.tx || s.update.jobs?.[0] !== next) return undefined;
-  return { tx: s.update.tx, text: e.text, update: { ahead: s.update.tx, jobs: [...c.jobs, next], later: rest } };
+  return { text: e.text, update: { ahead: s.update.tx, jobs: [...c.jobs, next], later: rest } };
 }
 
 /** After the final dot is written: send the next transaction now if it can go ahead. */
@@ -62,13 +62,3 @@ export function sendAhead(c: Ctx): { readonly update: Partial<Ctx>; readonly eff
   return { update: a.update, effects: [{ type: 'send', text: a.text }] };
 }
 
-/**
- * The connection failed while a transaction had gone ahead: that job got no verdict, so it waits
- * again with those not begun (on the next address, or back in the queue when the connection ends).
- */
-export function unahead(c: Ctx): { readonly ctx: Ctx; readonly update: Partial<Ctx> } {
-  const next = c.jobs[1];
-  if (!c.ahead || !next) return { ctx: c, update: {} };
-  const update: Partial<Ctx> = { jobs: c.jobs.filter((j) => j !== next), later: [next, ...(c.later ?? [])], ahead: undefined };
-  return { ctx: { ...c, ...update }, update };
-}

@@ -214,9 +214,7 @@ class Runner {
             },
           );
         };
-        const later = this.#hooks.nextJobLater;
-        if (later) later.call(this.#hooks).then(next, () => next(undefined));
-        else next(this.#hooks.nextJob());
+        this.#askQueue(next);
         return;
       }
       case 'close':
@@ -234,13 +232,15 @@ class Runner {
    * messages keeps that simple (see wantJob).
    */
   #askAhead(): void {
-    const later = this.#hooks.nextJobLater;
     if (this.#deps.signer?.active()) this.#send({ type: 'JOB.NEXT' });
-    else if (later) later.call(this.#hooks).then((job) => this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) }), () => this.#send({ type: 'JOB.NEXT' }));
-    else {
-      const job = this.#hooks.nextJob();
-      this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) });
-    }
+    else this.#askQueue((job) => this.#send({ type: 'JOB.NEXT', ...(job ? { job } : {}) }));
+  }
+
+  /** The queue's next job for this connection: at once, or by message where the queue is in another thread. */
+  #askQueue(answer: (job: DeliveryJob | undefined) => void): void {
+    const later = this.#hooks.nextJobLater;
+    if (later) later.call(this.#hooks).then(answer, () => answer(undefined));
+    else answer(this.#hooks.nextJob());
   }
 
   /** Events from a socket we have let go of are ignored: only the current generation counts. */

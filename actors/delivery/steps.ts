@@ -201,10 +201,28 @@ function settleAll(c: Ctx, outcome: (job: DeliveryJob) => RecipientOutcome, with
 }
 
 /**
- * Act on a verdict about the connection as a whole: next target, defer everything in hand, or (for
- * a transaction-wide verdict) settle the job in hand and go on with the next.
+ * The connection failed while a transaction had gone ahead (ahead.ts): that job got no verdict, so it
+ * waits again with those not begun (on the next address, or back in the queue when the connection ends).
  */
-export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
+export function unahead(c: Ctx): { readonly ctx: Ctx; readonly update: Partial<Ctx> } {
+  const next = c.jobs[1];
+  if (!c.ahead || !next) return { ctx: c, update: {} };
+  const update: Partial<Ctx> = { jobs: c.jobs.filter((j) => j !== next), later: [next, ...(c.later ?? [])], ahead: undefined };
+  return { ctx: { ...c, ...update }, update };
+}
+
+/**
+ * Act on a verdict about the connection as a whole: next target, defer everything in hand, or (for
+ * a transaction-wide verdict) settle the job in hand and go on with the next. A transaction gone
+ * ahead waits again, untried (unahead).
+ */
+export function onFailure(c0: Ctx, stage: Stage, f: Failure): Step {
+  const { ctx: c, update } = unahead(c0);
+  const s = judged(c, stage, f, c0.ahead !== undefined);
+  return c === c0 ? s : { ...s, update: { ...update, ...s.update } };
+}
+
+function judged(c: Ctx, stage: Stage, f: Failure, hadAhead: boolean): Step {
   const v = judge(stage, f, { lastHost: lastTarget(c), earlierHostsRefused: c.refusedSoFar, tlsRequired: c.settings.tls(target(c).host, target(c).ip) === 'require' });
   const text = describe(c, stage, f, v);
   const words = serverWords(f);
@@ -213,11 +231,11 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
     case 'next-host':
       if (!lastTarget(c)) {
         const next: Ctx = { ...c, at: c.at + 1, conn: { noTls: false }, tx: undefined, refusedSoFar: c.refusedSoFar && refused };
-        return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, ahead: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
+        return { go: 'connecting', update: { at: next.at, conn: next.conn, tx: undefined, refusedSoFar: next.refusedSoFar }, effects: [{ type: 'close' }, { type: 'log', level: 'info', msg: `${text}: trying the next host` }, ...connect(next).effects] };
       }
-      return { go: 'done', update: { jobs: [], tx: undefined, ahead: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text, ...(words ? { reply: words } : {}) }), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => ({ kind: 'deferred', reason: text, ...(words ? { reply: words } : {}) }), true), { type: 'close' }] };
     case 'defer-host':
-      return { go: 'done', update: { jobs: [], tx: undefined, ahead: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text, words), true), { type: 'close' }] };
+      return { go: 'done', update: { jobs: [], tx: undefined }, effects: [...settleAll(c, () => outcomeOf(v, text, words), true), { type: 'close' }] };
     case 'retry-without-tls':
       if (v.sameConnection) {
         const conn = { ...c.conn, noTls: true };
@@ -238,7 +256,7 @@ export function onFailure(c: Ctx, stage: Stage, f: Failure): Step {
       const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text, words)));
       // The next transaction was already sent on its way: where the server stands is unclear, so the
       // connection ends, and the jobs not tried go back to the queue (the runner hands them back).
-      if (c.ahead) return { go: 'quit', update: { jobs: c.jobs.slice(1), tx: undefined, ahead: undefined }, effects: [{ type: 'results', job, results }, { type: 'send', text: quit() }] };
+      if (hadAhead) return { go: 'quit', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }, { type: 'send', text: quit() }] };
       return { go: 'ready', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }] };
     }
     case 'ignore':

@@ -7,7 +7,7 @@ import type { Stage, Verdict } from '../../protocol/smtp/client/trouble.js';
 import type { DeliveryJob, RecipientOutcome, RecipientResult } from './types.js';
 import type { Ctx, Effect, Step, TxState } from './steps.js';
 import { connect, onFailure, ready } from './steps.js';
-import { planAhead, sendAhead, unahead } from './ahead.js';
+import { planAhead, sendAhead } from './ahead.js';
 
 const who = (c: Ctx): string => {
   const t = c.targets[c.at];
@@ -116,11 +116,8 @@ export function onDot(c: Ctx, r: ServerReply): Step {
   else {
     const v = judge('dot', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
     if (v.action === 'defer-host' || v.action === 'next-host') {
-      // 421 after the data: the message was not taken; everything waiting for this host waits (a
-      // transaction gone ahead had no verdict: it waits with those not begun).
-      const u = unahead(c);
-      const s = onFailure(u.ctx, 'dot', { kind: 'reply', reply: r });
-      return { ...s, update: { ...u.update, ...s.update } };
+      // 421 after the data: the message was not taken; everything waiting for this host waits.
+      return onFailure(c, 'dot', { kind: 'reply', reply: r });
     }
     final = { accepted: verdictOutcome(v, `SMTP error from remote mail server after end of data: ${replyText(r)} (${who(c)})`, replyText(r)) };
   }
@@ -138,21 +135,20 @@ export function onDot(c: Ctx, r: ServerReply): Step {
  * connection: that job goes on a new one to the same address (on that one it is the first, so a
  * server that always drops it gets it judged as usual).
  */
-export function onTxTrouble(c0: Ctx, kind: 'timeout' | 'closed', phase: 'transaction' | 'sending' | 'dot'): Step {
-  const { ctx: c, update } = unahead(c0);
+export function onTxTrouble(c: Ctx, kind: 'timeout' | 'closed', phase: 'transaction' | 'sending' | 'dot'): Step {
   const tx = c.tx;
+  // (Nothing has gone ahead here: that happens at the 354, and the phase is 'transaction' only before it.)
   if (kind === 'closed' && phase === 'transaction' && tx && tx.group === 0 && tx.got === 0 && c.sent > 0) {
     const conn = { noTls: c.conn.noTls };
     return {
       go: 'connecting',
-      update: { ...update, conn, tx: undefined, sent: 0 },
+      update: { conn, tx: undefined, sent: 0 },
       effects: [{ type: 'close' }, { type: 'log', level: 'debug', msg: `${who(c)} ended the connection before the next transaction: connecting again` }, ...connect({ ...c, conn }).effects],
     };
   }
   const group = tx ? tx.groups[tx.group] ?? [] : [];
   const stage: Stage = phase === 'transaction' ? (group[tx?.got ?? 0]?.stage ?? 'mail') : phase === 'sending' ? 'data' : 'dot';
-  const s = onFailure(c, stage, { kind });
-  return { ...s, update: { ...update, ...s.update } };
+  return onFailure(c, stage, { kind });
 }
 
 /**

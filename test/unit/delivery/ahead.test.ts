@@ -2,8 +2,8 @@
 // commands go behind the final dot, and what a failure does to a transaction gone ahead.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { absorb, planAhead, unahead, withPrefetch } from '../../../actors/delivery/ahead.js';
-import { initialContext } from '../../../actors/delivery/steps.js';
+import { absorb, planAhead, withPrefetch } from '../../../actors/delivery/ahead.js';
+import { initialContext, unahead } from '../../../actors/delivery/steps.js';
 import type { Ctx, DeliverySettings, Step } from '../../../actors/delivery/steps.js';
 import { onDot, onTxReply, onTxTrouble } from '../../../actors/delivery/transaction.js';
 import type { DeliveryJob } from '../../../actors/delivery/types.js';
