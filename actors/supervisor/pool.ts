@@ -52,6 +52,46 @@ export interface PoolStats {
   readonly queued: number;
   /** Busy share of the threads' capacity since the pool started (piscina's measure), 0..1. */
   readonly utilization: number;
+  /** Since the pool started: its age and the threads' summed busy time (what a window's share is taken from). */
+  readonly durationMs: number;
+  readonly busyMs: number;
+}
+
+/** Busy and available thread-milliseconds of a pool over a window. */
+export interface PoolSpan {
+  readonly busyMs: number;
+  readonly capacityMs: number;
+}
+
+/** Turns a pool's running totals into what happened since the previous reading. */
+export class PoolWindow {
+  #last = { durationMs: 0, busyMs: 0 };
+
+  advance(now: Pick<PoolStats, 'durationMs' | 'busyMs' | 'maxThreads'>): PoolSpan {
+    // A pool started again (the delivery thread's, after a restart) begins its totals at zero.
+    if (now.durationMs < this.#last.durationMs) this.#last = { durationMs: 0, busyMs: 0 };
+    const span = now.durationMs - this.#last.durationMs;
+    const busy = now.busyMs - this.#last.busyMs;
+    this.#last = { durationMs: now.durationMs, busyMs: now.busyMs };
+    return { busyMs: Math.max(0, busy), capacityMs: Math.max(0, span) * now.maxThreads };
+  }
+}
+
+/** The counts of pools taken together (the daemon's own and the delivery thread's). */
+export function addCounts(a: PoolStats, b: PoolStats | undefined): Pick<PoolStats, 'threads' | 'queued' | 'tasks' | 'failures' | 'retries' | 'lost'> {
+  const sum = (k: 'threads' | 'queued' | 'tasks' | 'failures' | 'retries' | 'lost'): number => a[k] + (b ? b[k] : 0);
+  return { threads: sum('threads'), queued: sum('queued'), tasks: sum('tasks'), failures: sum('failures'), retries: sum('retries'), lost: sum('lost') };
+}
+
+/** The busy share (0..1) of several pools' spans taken together. */
+export function shareOf(spans: readonly PoolSpan[]): number {
+  let busy = 0;
+  let capacity = 0;
+  for (const s of spans) {
+    busy += s.busyMs;
+    capacity += s.capacityMs;
+  }
+  return capacity > 0 ? Math.max(0, Math.min(1, busy / capacity)) : 0;
 }
 
 // Dispatch costs about 100 us (DESIGN.md): an Ed25519 signature (~45 us here) is worth sending only in
@@ -77,7 +117,7 @@ export class CryptoPool {
   #failures = 0;
   #retries = 0;
   #lost = 0;
-  #window = { duration: 0, busyMs: 0 };
+  readonly #window = new PoolWindow();
 
   constructor(opts: PoolOptions = {}) {
     this.#threads = Math.max(1, opts.threads ?? availableParallelism());
@@ -179,8 +219,10 @@ export class CryptoPool {
     }
   }
 
-  /** For metrics: tasks run, failures, and how busy the threads are (0..1). */
+  /** For metrics: tasks run, failures, and how busy the threads are. */
   stats(): PoolStats {
+    const durationMs = this.#pool.duration;
+    const utilization = this.#pool.utilization;
     return {
       tasks: this.#tasks,
       failures: this.#failures,
@@ -189,21 +231,15 @@ export class CryptoPool {
       threads: this.#pool.threads.length,
       maxThreads: this.#threads,
       queued: this.#pool.queueSize,
-      utilization: this.#pool.utilization,
+      utilization,
+      durationMs,
+      busyMs: utilization * durationMs * this.#threads,
     };
   }
 
-  /**
-   * Busy share of the threads since the previous call (0..1), from piscina's run-time histogram: the
-   * work done in the window over the threads' capacity in it. A gauge read at each scrape.
-   */
-  utilizationSinceLastRead(): number {
-    const duration = this.#pool.duration;
-    const busyMs = this.#pool.utilization * duration * this.#threads;
-    const span = duration - this.#window.duration;
-    const busy = busyMs - this.#window.busyMs;
-    this.#window = { duration, busyMs };
-    return span > 0 ? Math.max(0, Math.min(1, busy / (span * this.#threads))) : 0;
+  /** Busy and available thread time since the previous call: a gauge read at each scrape. */
+  spanSinceLastRead(): PoolSpan {
+    return this.#window.advance(this.stats());
   }
 
   async stop(): Promise<void> {

@@ -21,7 +21,7 @@ import { ThreadRunners } from '../delivery/thread/proxy.js';
 import { createLocalDelivery } from '../queue/local.js';
 import { createRunnerFactory } from '../delivery/runner.js';
 import { MessageSigner } from '../delivery/signer.js';
-import { CryptoPool } from './pool.js';
+import { CryptoPool, PoolWindow, addCounts, shareOf } from './pool.js';
 import { wireAuth } from './auth-deps.js';
 import type { AuthWiring } from './auth-deps.js';
 import type { NetworkResolver } from '../../net/dns/client.js';
@@ -151,10 +151,6 @@ export class Runtime {
     const signing = (this.#delivery.signing?.dkim ?? []).length > 0 || this.#delivery.signing?.arc !== undefined;
     // With delivery_thread the thread signs with a pool of its own; this one serves only a fallback after the thread failed.
     const pool = (this.#pool ??= new CryptoPool({ minThreads: signing && !this.#config.delivery_thread ? 1 : 0 }));
-    this.metrics.setSignPool(() => {
-      const s = pool.stats();
-      return { ...s, utilization: pool.utilizationSinceLastRead() };
-    });
     const signer = new MessageSigner({
       spool,
       logger: this.logger,
@@ -178,6 +174,13 @@ export class Runtime {
     // The inspector's live view is fed on the main thread: while somebody watches deliveries, new ones run there.
     if (threads) threads.onMainThread = () => this.inspection.watched?.('delivery') === true;
     this.metrics.setDeliveryThreadBusy(() => threads?.busyMs());
+    // Both pools count: the daemon's, and the thread's as of the last message the thread signed.
+    const threadWindow = new PoolWindow();
+    this.metrics.setSignPool(() => {
+      const inThread = threads?.signPool;
+      const spans = [pool.spanSinceLastRead(), ...(inThread ? [threadWindow.advance(inThread)] : [])];
+      return { ...addCounts(pool.stats(), inThread), utilization: shareOf(spans) };
+    });
     if (threads) this.logger.info({ event: 'delivery-thread' }, 'remote deliveries run in the delivery thread (while the inspector watches deliveries live, new ones run on the main thread)');
     const queue = new QueueService({
       spool,

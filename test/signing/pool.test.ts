@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { CryptoPool, PoolError } from '../../actors/supervisor/pool.js';
+import { CryptoPool, PoolError, PoolWindow, shareOf } from '../../actors/supervisor/pool.js';
 import { createBodyHasher, splitHeaderFields, splitMessage } from '../../protocol/dkim/index.js';
 import { prepareSeal, signSeal } from '../../protocol/arc/index.js';
 import { until } from '../helpers/integration.js';
@@ -44,7 +44,7 @@ test('RSA and Ed25519 signatures made in the workers verify; many requests go in
   assert.ok(s.tasks >= 4 + 13 && s.tasks <= 4 + 100 / 4, `tasks: ${s.tasks}`);
   assert.equal(s.failures, 0);
   assert.ok(s.utilization > 0 && s.utilization <= 1);
-  assert.ok(p.utilizationSinceLastRead() > 0);
+  assert.ok(shareOf([p.spanSinceLastRead()]) > 0);
 });
 
 test('requests made while the threads are full wait and go out together: batches grow with the load', T, async (t) => {
@@ -125,4 +125,19 @@ test('a key the worker cannot read fails at once, without a retry', T, async (t)
   const s = p.stats();
   assert.equal(s.retries, 0);
   assert.equal(s.failures, 1);
+});
+
+test('PoolWindow and shareOf: busy share over the window since the last reading, pools taken together, a restarted pool from zero', () => {
+  const w = new PoolWindow();
+  assert.deepEqual(w.advance({ durationMs: 1000, busyMs: 500, maxThreads: 2 }), { busyMs: 500, capacityMs: 2000 });
+  const later = w.advance({ durationMs: 2000, busyMs: 1500, maxThreads: 2 });
+  assert.deepEqual(later, { busyMs: 1000, capacityMs: 2000 });
+  assert.equal(shareOf([later]), 0.5);
+  // Nothing new since the last reading (a snapshot not refreshed): no time, no share.
+  assert.equal(shareOf([w.advance({ durationMs: 2000, busyMs: 1500, maxThreads: 2 })]), 0);
+  // The pool started again: its totals count from zero.
+  assert.deepEqual(w.advance({ durationMs: 100, busyMs: 50, maxThreads: 1 }), { busyMs: 50, capacityMs: 100 });
+  // Two pools: busy time over the capacity of both.
+  assert.equal(shareOf([{ busyMs: 300, capacityMs: 1000 }, { busyMs: 0, capacityMs: 1000 }]), 0.15);
+  assert.equal(shareOf([]), 0);
 });

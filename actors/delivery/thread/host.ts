@@ -129,7 +129,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
           logger,
           settings: () => compiled?.signing,
           pool: () => (pool ??= signing() ? new CryptoPool({ minThreads: 1 }) : undefined),
-          count: (kind, result) => post({ op: 'signed', kind, result }),
+          count: (kind, result) => post({ op: 'signed', kind, result, ...(pool ? { pool: pool.stats() } : {}) }),
         });
         factory = createRunnerFactory({ spool, logger, settings: () => (compiled as CompiledDelivery).delivery as DeliverySettings, signer, ...(hub ? { inspection: hub } : {}) });
         return;

@@ -10,6 +10,7 @@ import type { DeliveryJob, Destination } from '../types.js';
 import type { FromThread, ToThread } from './messages.js';
 import type { RecordingQuery } from '../../inspection.js';
 import { Asks } from '../../asks.js';
+import type { PoolStats } from '../../supervisor/pool.js';
 
 interface Remote {
   readonly hooks: RunnerHooks;
@@ -42,6 +43,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   readonly #signed: (kind: 'dkim' | 'arc', result: 'signed' | 'skipped' | 'failed') => void;
 
   readonly #entry: URL | undefined;
+  #signPool: PoolStats | undefined;
 
   /**
    * `signed` counts what the thread's own signer did (DKIM/ARC signing runs in the thread). `entry` is the
@@ -57,6 +59,11 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     this.#spoolDir = spoolDir;
     this.#logger = logger;
     this.#signed = signed;
+  }
+
+  /** The thread's signing pool as of the last message it signed; undefined before the first. */
+  get signPool(): PoolStats | undefined {
+    return this.#signPool;
   }
 
   /** Set by the runtime: while it says so, new connections run on the main thread (a viewer watches deliveries live there). */
@@ -94,7 +101,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
   /** New connections take the new settings; those open keep theirs. */
   reload(config: Config): void {
     this.#config = config;
-    if (this.#worker) this.#post({ op: 'reload', config, spoolDir: this.#spoolDir });
+    if (this.#worker) this.#post({ op: 'reload', config });
   }
 
   /** After the queue has stopped: the thread goes, and any connection it still had ends. */
@@ -165,6 +172,7 @@ export class ThreadRunners implements DeliveryRunnerFactory {
     }
     if (m.op === 'signed') {
       this.#signed(m.kind, m.result);
+      if (m.pool) this.#signPool = m.pool;
       return;
     }
     if (m.op === 'answer') {
