@@ -9,7 +9,7 @@ import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
 import { Connection, normaliseIp } from '../smtp-session/connection.js';
-import type { ConnectionDeps } from '../smtp-session/connection.js';
+import type { ConnectionDeps } from '../smtp-session/deps.js';
 import { listenerMachine } from './machine.js';
 
 export class ListenError extends Error {

@@ -2,8 +2,6 @@
 // what the actor emits (replies, TLS upgrade, data streaming, close). All socket I/O lives here.
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import type { SecureContext } from 'node:tls';
-import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import type { Actor } from 'xstate';
 import { parseCommand } from '../../protocol/smtp/command.js';
@@ -11,52 +9,14 @@ import type { Command } from '../../protocol/smtp/command.js';
 import { LineReader } from '../../protocol/smtp/lines.js';
 import { R } from '../../protocol/smtp/reply.js';
 import { COMMAND_LINE_MAX, PARAMETER_ALLOWANCE } from '../../protocol/smtp/sequencer.js';
-import type { Offer } from '../../protocol/smtp/sequencer.js';
-import type { SessionSpool } from '../../store/writer.js';
-import type { Metrics } from '../../net/admin/metrics.js';
-import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
-import type { Envelope, TlsRecord } from '../../store/envelope.js';
+import type { TlsRecord } from '../../store/envelope.js';
 import type { SessionEmitted, SessionEvent, VerifyAsk } from '../events.js';
 import { sessionMachine } from './machine.js';
 import { Receiver } from './receiver.js';
-import type { ReceiverOptions } from './receiver.js';
-import type { AuthVerdict, VerifyRequest } from '../auth-verifier/service.js';
-import type { DmarcEvent } from '../auth-verifier/dmarc-effects.js';
-import { authResultsHeader } from '../../policy/authresults.js';
-import type { AclOutcome, AclRequest, ConnectionFacts, SessionPorts, SessionSettings } from './types.js';
-
-/** Message authentication as the driver uses it (see actors/auth-verifier). */
-export interface ConnectionAuth {
-  /** The body hashes to compute while a message streams in; `dkim` false: control = dkim_disable_verify. */
-  hashes(dkim: boolean): ReceiverOptions['hashes'];
-  verify(request: VerifyRequest): Promise<AuthVerdict>;
-  /** Our authserv-id (RFC 8601). */
-  readonly authservId: string;
-  /** Whether incoming Authentication-Results claiming our authserv-id are removed for this client. */
-  strip(clientIp: string, authenticated: boolean): boolean;
-  /** A DMARC verdict was reached: record it, report it. */
-  dmarc(event: DmarcEvent): void;
-}
-
-/** What every connection shares: the daemon's services, as the listener hands them over. */
-export interface ConnectionDeps {
-  readonly settings: SessionSettings;
-  readonly spool: SessionSpool;
-  readonly logger: Logger;
-  readonly metrics?: Metrics;
-  readonly inspection?: InspectionHub;
-  runAcl(request: AclRequest): Promise<AclOutcome>;
-  tryAcl(request: AclRequest): AclOutcome | undefined;
-  newMessage(): { id: string; time: number };
-  offer(clientIp: string, tls: boolean): Offer;
-  /** A message is durably queued (its envelope as stored): delivery may start. */
-  committed(envelope: Envelope): void;
-  /** The current TLS server context, or undefined when no certificate is configured. */
-  tlsContext(): SecureContext | undefined;
-  /** Absent: no message verification (the data ACL sees no DKIM, ARC or DMARC results). */
-  readonly auth?: ConnectionAuth;
-}
+import type { ConnectionFacts, SessionPorts } from './types.js';
+import type { ConnectionDeps } from './deps.js';
+import { verifyReceived } from './verify.js';
 
 export type SessionActor = Actor<typeof sessionMachine>;
 
@@ -343,31 +303,7 @@ export class Connection {
 
   /** Run the message verifier on what the receiver collected; answer VERIFY.DONE or VERIFY.FAILED. */
   #verify(seq: number, ask: VerifyAsk): void {
-    const rx = this.#receiver;
-    const auth = this.#deps.auth;
-    if (!rx || !auth) {
-      queueMicrotask(() => this.#send({ type: 'VERIFY.FAILED', seq, error: rx ? 'message verification is not configured' : 'no message is being received' }));
-      return;
-    }
-    const material = rx.verifyMaterial() ?? { headers: [], bodyHashes: [] };
-    const clientIp = this.#facts.clientIp;
-    auth.verify({
-      ...material, clientIp, helo: ask.helo, sender: ask.sender, ...(ask.spf ? { spf: ask.spf } : {}),
-      dkimDisabled: ask.dkimDisabled, dmarcDisabled: ask.dmarcDisabled, authenticated: ask.authenticated,
-    }).then(
-      (v) => {
-        this.#send({ type: 'VERIFY.DONE', seq, facts: v.facts });
-        if (!v.dmarc) return;
-        const at = ask.sender.lastIndexOf('@');
-        const ar = authResultsHeader(auth.authservId, v.facts, { clientIp, helo: ask.helo, senderDomain: at < 0 ? '' : ask.sender.slice(at + 1) });
-        auth.dmarc({
-          messageId: ask.messageId, received: ask.receivedAt, clientIp, sender: ask.sender, helo: ask.helo, recipients: ask.recipients,
-          input: v.dmarc.input, result: v.dmarc.result, ...(v.facts.arc ? { arc: v.facts.arc } : {}), headers: material.headers,
-          authResults: ar.replace(/^Authentication-Results:\s*/i, ''), forensic: ask.forensic,
-        });
-      },
-      (err: unknown) => this.#send({ type: 'VERIFY.FAILED', seq, error: err instanceof Error ? err.message : String(err) }),
-    );
+    verifyReceived(this.#receiver, this.#deps.auth, this.#facts.clientIp, seq, ask, (e) => this.#send(e));
   }
 
   /** Send an answer to the actor if it is still running (the client may have gone). */

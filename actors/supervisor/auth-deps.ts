@@ -12,7 +12,7 @@ import type { InspectionHub } from '../inspection.js';
 import { AuthVerifier } from '../auth-verifier/service.js';
 import type { AuthResolver, AuthSettings } from '../auth-verifier/service.js';
 import { DmarcEffects } from '../auth-verifier/dmarc-effects.js';
-import type { ConnectionAuth } from '../smtp-session/connection.js';
+import type { ConnectionAuth } from '../smtp-session/deps.js';
 
 export interface AuthWiring {
   readonly auth: ConnectionAuth;

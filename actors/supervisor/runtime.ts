@@ -9,7 +9,7 @@ import type { RecoveryReport } from '../../store/spool.js';
 import { createIdGenerator } from '../../store/ids.js';
 import { ListenerService } from '../listener/service.js';
 import { SessionProcesses } from '../listener/process/parent.js';
-import type { ConnectionDeps } from '../smtp-session/connection.js';
+import type { ConnectionDeps } from '../smtp-session/deps.js';
 import { connectionDeps } from './session-deps.js';
 import { checkConfig } from './check.js';
 import type { CompiledConfig } from './check.js';

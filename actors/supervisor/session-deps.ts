@@ -6,7 +6,7 @@ import type { SessionSpool } from '../../store/writer.js';
 import type { Envelope } from '../../store/envelope.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
-import type { ConnectionDeps } from '../smtp-session/connection.js';
+import type { ConnectionDeps } from '../smtp-session/deps.js';
 import type { SessionSettings } from '../smtp-session/types.js';
 import type { CompiledPolicy } from './policy.js';
 import type { AuthWiring } from './auth-deps.js';

@@ -13,7 +13,7 @@ import { NO_INSPECTION } from '../../inspection.js';
 import { checkConfig } from '../../supervisor/check.js';
 import { wireAuth } from '../../supervisor/auth-deps.js';
 import { connectionDeps } from '../../supervisor/session-deps.js';
-import type { ConnectionDeps } from '../../smtp-session/connection.js';
+import type { ConnectionDeps } from '../../smtp-session/deps.js';
 import { ListenerService } from '../service.js';
 import type { Admission } from '../service.js';
 import type { FromSession, ToSession } from './messages.js';
