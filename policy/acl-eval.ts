@@ -7,12 +7,9 @@ import type { AclInput, AclResult, AclVerdict, FoundFacts } from './acl-types.js
 import { isIP } from 'node:net';
 import { expand, lookupCalls } from './expand.js';
 import type { ExpandResult, HeaderLookup, ItemLookup, VarLookup } from './expand.js';
-import { authVars, signatureMatches } from './auth-facts.js';
-import type { AuthFacts, DkimSigner } from './auth-facts.js';
+import { authVars } from './auth-facts.js';
+import type { AuthFacts } from './auth-facts.js';
 import { authResultsHeader } from './authresults.js';
-import { resultWordProblem } from './auth-conditions.js';
-import { splitList, validateList } from './lists.js';
-import type { ListKind, NamedLists } from './lists.js';
 
 export type { AclAddress, AclInput, AclPorts, AclResult, AclStage, AclVerdict } from './acl-types.js';
 
@@ -61,7 +58,7 @@ export function tryAcl(acl: Acl, input: AclInput): AclResult | undefined {
 }
 
 /** Runs an evaluation to the end, waiting for what it yields. */
-function drive(steps: Steps<AclResult>): Promise<AclResult> {
+export function drive(steps: Steps<AclResult>): Promise<AclResult> {
   return new Promise((resolve, reject) => {
     const advance = (next: () => IteratorResult<Promise<unknown>, AclResult>): void => {
       let r: IteratorResult<Promise<unknown>, AclResult>;
@@ -79,7 +76,7 @@ function drive(steps: Steps<AclResult>): Promise<AclResult> {
 }
 
 /** The result if the evaluation finishes without waiting; undefined otherwise. */
-function tryDrive(steps: Steps<AclResult>): AclResult | undefined {
+export function tryDrive(steps: Steps<AclResult>): AclResult | undefined {
   const r = steps.next();
   if (r.done) return r.value;
   // Abandoned: the caller runs the ACL again with the waiting form.
@@ -87,81 +84,8 @@ function tryDrive(steps: Steps<AclResult>): AclResult | undefined {
   return undefined;
 }
 
-/**
- * The data stage: Exim's DKIM ACL once per signer (see dkimSignerList), then the DATA ACL. A signer's run
- * that does not accept decides for the message. acl_m values set by the DKIM runs are seen by later runs.
- */
-export interface DataStage {
-  readonly dkim?: { readonly acl: Acl; readonly signers: readonly DkimSigner[] };
-  readonly data?: Acl;
-}
-
-export function runDataStage(stage: DataStage, input: AclInput): Promise<AclResult> {
-  return drive(evaluateData(stage, input));
-}
-
-export function tryDataStage(stage: DataStage, input: AclInput): AclResult | undefined {
-  return tryDrive(evaluateData(stage, input));
-}
-
-function* evaluateData(stage: DataStage, input: AclInput): Steps<AclResult> {
-  const done: AclResult[] = [];
-  let vars = input.vars;
-  // SPF found by one run is known to the later ones (one check per message, one answer).
-  let auth = input.auth;
-  const learn = (found: FoundFacts): void => {
-    if (found.spf === undefined && found.spfHelo === undefined) return;
-    auth = { ...auth, ...(found.spf ? { spf: found.spf } : {}), ...(found.spfHelo ? { spfHelo: found.spfHelo } : {}) };
-  };
-  const combined = (last: AclResult): AclResult => {
-    const all = [...done, last];
-    return {
-      ...last,
-      addHeaders: all.flatMap((r) => r.addHeaders),
-      set: Object.assign({}, ...all.map((r) => r.set)) as Record<string, string>,
-      logwrites: all.flatMap((r) => r.logwrites),
-      controls: all.flatMap((r) => r.controls),
-      found: Object.assign({}, ...all.map((r) => r.found)) as FoundFacts,
-      delayedMs: all.reduce((n, r) => n + r.delayedMs, 0),
-    };
-  };
-  for (const signer of stage.dkim?.signers ?? []) {
-    const r = yield* evaluate((stage.dkim as { acl: Acl }).acl, { ...input, stage: 'dkim', dkimSigner: signer, vars, ...(auth ? { auth } : {}) });
-    if (r.verdict !== 'accept') return combined(r);
-    done.push(r);
-    vars = { ...vars, ...r.set };
-    learn(r.found);
-  }
-  if (!stage.data) return combined({ verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [], found: {}, delayedMs: 0 });
-  return combined(yield* evaluate(stage.data, { ...input, vars, ...(auth ? { auth } : {}) }));
-}
-
-/**
- * Whom the DKIM ACL runs for: each name of the expanded dkim_verify_signers (default $dkim_signers), once;
- * a name matching several signatures (by d= or i=) runs once per signature, a name matching none runs once
- * with status none.
- */
-export function dkimSignerList(spec: string, input: AclInput): { kind: 'ok'; signers: DkimSigner[] } | { kind: 'error'; reason: string } {
-  const facts = input.auth;
-  const lookup: VarLookup = (name) => {
-    if (Object.hasOwn(input.vars, name)) return input.vars[name];
-    if (AUTH_VAR.test(name)) return authVars(facts)[name];
-    return standardVars(input)[name];
-  };
-  const ex = expand(spec, lookup);
-  if (ex.kind === 'error') return { kind: 'error', reason: `dkim_verify_signers: cannot expand: ${ex.reason}` };
-  const names = [...new Set(splitList(ex.value).map((n) => n.trim().toLowerCase()).filter((n) => n !== ''))];
-  const signatures = facts?.dkim?.signatures ?? [];
-  const signers: DkimSigner[] = [];
-  for (const name of names) {
-    const matching = signatures.filter((s) => signatureMatches(s, name));
-    if (matching.length === 0) signers.push({ name });
-    for (const signature of matching) signers.push({ name, signature });
-  }
-  return { kind: 'ok', signers };
-}
-
-function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
+/** One run of an ACL to its result (the data stage runs several: acl-data.ts). */
+export function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
   const state: RunState = { set: {}, addHeaders: [], logwrites: [], controls: [], found: {}, lookups: new Map(), delayedMs: 0 };
   const run: Run = { input, state, standard: standardVars(input), headers: headerLookup(input), items: itemLookup(input, state) };
   const d = yield* runStatements(acl, run, 0);
@@ -180,7 +104,7 @@ function* evaluate(acl: Acl, input: AclInput): Steps<AclResult> {
 }
 
 /** The Exim variables Petrel can fill from the input; empty where they do not apply yet. */
-function standardVars(input: AclInput): Record<string, string> {
+export function standardVars(input: AclInput): Record<string, string> {
   const s = input.sender;
   const r = input.stage === 'rcpt' ? input.recipient : undefined;
   return {
@@ -229,7 +153,7 @@ function itemLookup(input: AclInput, state: RunState): ItemLookup {
   };
 }
 
-const AUTH_VAR = /^(?:spf|dkim|dmarc|arc)_/;
+export const AUTH_VAR = /^(?:spf|dkim|dmarc|arc)_/;
 
 function headerLookup(input: AclInput): HeaderLookup {
   return (name) => {
@@ -451,52 +375,4 @@ function* callAcl(item: Item, run: Run, depth: number): Steps<CondOutcome | Deci
     default:
       return d;
   }
-}
-
-// ---------------------------------------------------------------- load-time checks
-
-/** The kind of list each list-valued condition takes. */
-const LIST_KIND: Readonly<Record<string, ListKind>> = {
-  hosts: 'host',
-  domains: 'domain',
-  local_parts: 'localPart',
-  senders: 'address',
-  sender_domains: 'domain',
-  recipients: 'address',
-  authenticated: 'localPart',
-};
-
-/**
- * A value's text when it uses no variables or headers (escapes resolved), so
- * it can be checked now; null when it depends on the message.
- */
-function staticValue(value: string): string | null {
-  let dynamic = false;
-  const ex = expand(value, () => undefined, () => {
-    dynamic = true;
-    return undefined;
-  });
-  return ex.kind === 'ok' && !dynamic ? ex.value : null;
-}
-
-/** Returns one message per problem, each starting with "line N:". */
-export function validateAcl(acl: Acl, named: NamedLists, knownAcls: { has(name: string): boolean }): string[] {
-  const problems: string[] = [];
-  for (const stmt of acl.statements) {
-    for (const item of stmt.items) {
-      if (item.kind !== 'condition') continue;
-      const value = staticValue(item.value);
-      if (value === null) continue;
-      const words = item.name === 'verify' && value.startsWith('arc/') ? resultWordProblem('arc', value.slice(4)) : resultWordProblem(item.name, value);
-      if (words !== null) problems.push(`line ${item.line}: ${item.name}: ${words}`);
-      const kind = LIST_KIND[item.name];
-      if (kind !== undefined) {
-        const problem = validateList(kind, value, named);
-        if (problem !== null) problems.push(`line ${item.line}: ${item.name}: ${problem}`);
-      } else if (item.name === 'acl' && !knownAcls.has(value.trim())) {
-        problems.push(`line ${item.line}: acl: unknown ACL "${value.trim()}"`);
-      }
-    }
-  }
-  return problems;
 }

@@ -3,7 +3,8 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 import { parseAcl } from '../../../policy/acl-parse.js';
 import type { Acl } from '../../../policy/acl-parse.js';
-import { runAcl, validateAcl } from '../../../policy/acl-eval.js';
+import { runAcl } from '../../../policy/acl-eval.js';
+import { validateAcl } from '../../../policy/acl-validate.js';
 import type { AclInput, AclPorts } from '../../../policy/acl-eval.js';
 import type { ListSpec, NamedLists } from '../../../policy/lists.js';
 

@@ -4,7 +4,9 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 import { AclSyntaxError, CONTROLS, parseAcl } from '../../../policy/acl-parse.js';
-import { dkimSignerList, runAcl, runDataStage, tryAcl, validateAcl } from '../../../policy/acl-eval.js';
+import { runAcl, tryAcl } from '../../../policy/acl-eval.js';
+import { dkimSignerList, runDataStage } from '../../../policy/acl-data.js';
+import { validateAcl } from '../../../policy/acl-validate.js';
 import type { AclInput, AclPorts, AclResult } from '../../../policy/acl-eval.js';
 import type { SpfQuery } from '../../../policy/acl-types.js';
 import { matchWords } from '../../../policy/auth-conditions.js';
