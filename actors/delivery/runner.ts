@@ -14,7 +14,7 @@ import type { ServerReply } from '../../protocol/smtp/client/replies.js';
 import type { Spool } from '../../store/spool.js';
 import { messageChunks } from '../../store/reader.js';
 import type { DeliveryEvent } from '../events.js';
-import type { DeliveryRunnerFactory, RunnerHooks } from '../queue/service.js';
+import type { DeliveryRunnerFactory, RunnerHooks } from '../queue/ports.js';
 import { deliveryMachine } from './machine.js';
 import type { DeliverySettings, Effect, Target } from './steps.js';
 import type { DeliveryJob, Destination } from './types.js';

@@ -5,7 +5,7 @@ import type { Envelope, RecipientRecord } from '../../store/envelope.js';
 import type { Spool } from '../../store/spool.js';
 import { messageChunks } from '../../store/reader.js';
 import type { RecipientResult } from '../delivery/types.js';
-import type { LocalDelivery } from './service.js';
+import type { LocalDelivery } from './ports.js';
 
 export function createLocalDelivery(deps: { spool: Spool; logger: Logger; root: () => string; hostname: () => string }): LocalDelivery {
   return {

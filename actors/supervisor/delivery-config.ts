@@ -14,7 +14,7 @@ import type { Aliases } from '../../routing/aliases.js';
 import type { DnsPort, RoutingSettings } from '../../routing/routers.js';
 import { parseHostSpec } from '../../routing/routers.js';
 import type { DeliverySettings } from '../delivery/steps.js';
-import type { QueueSettings } from '../queue/service.js';
+import type { QueueSettings } from '../queue/ports.js';
 import { randomUnit } from '../queue/service.js';
 import type { CompiledPolicy } from './policy.js';
 

@@ -8,7 +8,7 @@ import { buildConfig } from '../../config/load.js';
 import { compilePolicy } from '../../actors/supervisor/policy.js';
 import { compileDelivery } from '../../actors/supervisor/delivery-config.js';
 import { QueueService } from '../../actors/queue/service.js';
-import type { DeliveryRunnerFactory } from '../../actors/queue/service.js';
+import type { DeliveryRunnerFactory } from '../../actors/queue/ports.js';
 import type { DnsPort } from '../../routing/routers.js';
 import { Spool } from '../../store/spool.js';
 import type { Envelope } from '../../store/envelope.js';

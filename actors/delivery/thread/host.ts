@@ -11,7 +11,7 @@ import { CryptoPool } from '../../supervisor/pool.js';
 import type { CompiledDelivery } from '../../supervisor/delivery-config.js';
 import type { DeliverySettings } from '../steps.js';
 import type { DeliveryJob } from '../types.js';
-import type { IdleConnection } from '../../queue/service.js';
+import type { IdleConnection } from '../../queue/ports.js';
 import type { FromThread, ToThread } from './messages.js';
 import type { QueryableHub } from '../../inspection.js';
 

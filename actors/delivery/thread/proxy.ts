@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { Config } from '../../../config/load.js';
-import type { DeliveryRunnerFactory, RunnerHooks } from '../../queue/service.js';
+import type { DeliveryRunnerFactory, RunnerHooks } from '../../queue/ports.js';
 import type { DeliveryJob, Destination } from '../types.js';
 import type { FromThread, ToThread } from './messages.js';
 import type { RecordingQuery } from '../../inspection.js';

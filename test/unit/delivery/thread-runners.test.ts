@@ -12,7 +12,7 @@ import pino from 'pino';
 import { loadConfig } from '../../../config/load.js';
 import type { Config } from '../../../config/load.js';
 import { ThreadRunners } from '../../../actors/delivery/thread/proxy.js';
-import type { DeliveryRunnerFactory, RunnerHooks } from '../../../actors/queue/service.js';
+import type { DeliveryRunnerFactory, RunnerHooks } from '../../../actors/queue/ports.js';
 import type { DeliveryJob, Destination } from '../../../actors/delivery/types.js';
 import { Spool } from '../../../store/spool.js';
 import { until } from '../../helpers/integration.js';

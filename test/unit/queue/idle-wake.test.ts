@@ -3,7 +3,7 @@
 // Real spool in a temporary directory; the runners are scripted (the SMTP side is not what is tested here).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import type { DeliveryRunnerFactory, RunnerHooks } from '../../../actors/queue/service.js';
+import type { DeliveryRunnerFactory, RunnerHooks } from '../../../actors/queue/ports.js';
 import type { DeliveryJob } from '../../../actors/delivery/types.js';
 import { until } from '../../helpers/integration.js';
 import { startScriptedQueue } from '../../helpers/queue.js';
