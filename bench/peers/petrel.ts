@@ -13,6 +13,8 @@ import { fork } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import { fdsFor, freePort, isRunning, runCommand, stopChild, streamCommand, trackChild, waitForBanner, waitPortClosed, withFdLimit, type CommandResult } from './process.js';
 import type { FillMessage, FillRequest } from './spool-fill.js';
+import { envConfig, petrelInboundConfig, petrelRelayConfig } from './petrel-config.js';
+import { lastEventTime, parseQueueCount, summarizeDaemonLog } from './petrel-log.js';
 import type {
   PeerInfo,
   PeerTarget,
@@ -33,6 +35,11 @@ const INFO: PeerInfo = {
 
 const HOST = '127.0.0.1';
 
+export { envConfig, petrelConfig, petrelInboundConfig, petrelRelayConfig } from './petrel-config.js';
+export type { PetrelBenchConfig, PetrelRelayConfig } from './petrel-config.js';
+export { lastEventTime, parseQueueCount, summarizeDaemonLog } from './petrel-log.js';
+export type { DaemonLogSummary } from './petrel-log.js';
+
 export interface PetrelTargetOptions {
   /** Repository root holding dist/cli/petrel.js; defaults to the root this file was compiled into. */
   readonly root?: string;
@@ -48,162 +55,6 @@ export interface PetrelTargetOptions {
   readonly relayConfig?: Readonly<Record<string, unknown>>;
   /** Further config keys of the inbound scenarios (start()), merged last (e.g. dns_servers and ACLs of inbound-verify). */
   readonly inboundConfig?: Readonly<Record<string, unknown>>;
-}
-
-/**
- * PETREL_BENCH_CONFIG: config keys (a JSON object) merged into every Petrel daemon the bench starts, for
- * A/B runs of an option (e.g. '{"delivery_thread":false}'). The system's description in the reports names them.
- */
-export function envConfig(): Record<string, unknown> {
-  const text = process.env.PETREL_BENCH_CONFIG;
-  if (!text) return {};
-  const parsed: unknown = JSON.parse(text);
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('PETREL_BENCH_CONFIG: a JSON object of config keys is expected');
-  return parsed as Record<string, unknown>;
-}
-
-/** The daemon configuration the bench relies on; every key here is part of the contract. */
-export interface PetrelBenchConfig {
-  readonly listen: string[];
-  readonly spool_directory: string;
-  readonly primary_hostname: string;
-  readonly relay_to_domains: string[];
-  readonly log_level: string;
-  /** Local deliveries (bounces to postmaster, if any) stay in the temporary directory. */
-  readonly maildir_directory: string;
-  /** The admin listener (/metrics) on a port of its own, or none. */
-  readonly admin_listen?: string | false;
-  readonly smtp_accept_max?: number;
-  readonly smtp_accept_max_per_host?: number;
-}
-
-/**
- * The daemon's bench config. `adminPort` puts /metrics on that loopback port (sampled during the
- * run); `maxSessions` raises the connection limits (all the load comes from 127.0.0.1) for
- * idle-connections.
- */
-export function petrelConfig(dir: string, port: number, opts: { adminPort?: number; maxSessions?: number } = {}): PetrelBenchConfig {
-  return {
-    listen: [`${HOST}:${port}`],
-    spool_directory: join(dir, 'spool'),
-    primary_hostname: 'bench.petrel.test',
-    relay_to_domains: ['example.com'],
-    log_level: 'warn',
-    maildir_directory: join(dir, 'mail'),
-    ...(opts.adminPort !== undefined ? { admin_listen: `${HOST}:${opts.adminPort}` } : {}),
-    ...(opts.maxSessions !== undefined
-      ? { smtp_accept_max: opts.maxSessions + 1000, smtp_accept_max_per_host: opts.maxSessions + 1000 }
-      : {}),
-  };
-}
-
-/**
- * The inbound scenarios measure accepting: a message is acknowledged once it is durable in the
- * spool, where it then stays (queue_only, no queue runs). Delivering it would send example.com to
- * DNS, bounce it, and deliver the bounces: work no peer does (Postfix discards, Haraka discards).
- */
-export function petrelInboundConfig(dir: string, port: number, opts: { adminPort?: number; maxSessions?: number } = {}): PetrelBenchConfig & { queue_only: true; queue_run_interval: 0 } {
-  return { ...petrelConfig(dir, port, opts), queue_only: true, queue_run_interval: 0 };
-}
-
-/** The configuration of the delivery scenarios: everything for example.com goes to the sink. */
-export interface PetrelRelayConfig extends PetrelBenchConfig {
-  readonly smarthost: string;
-  /** true while holding: accepted mail waits for the next look at the queue... */
-  readonly queue_only: boolean;
-  /** ...which, while holding, never comes by itself (0: no queue runs). */
-  readonly queue_run_interval?: string | number;
-}
-
-/**
- * Holding (`hold`) is queue_only with no queue runs (queue_run_interval 0); releasing is a SIGUSR1
- * to the running daemon (what `petrel queue retry` sends): it looks at the queue at once and
- * delivers everything due. Without hold, mail goes at once.
- */
-export function petrelRelayConfig(
-  dir: string,
-  port: number,
-  relay: { sinkPort: number; hold: boolean; released?: boolean; logLevel?: string; adminPort?: number },
-  extra: Readonly<Record<string, unknown>> = {},
-): PetrelRelayConfig & Record<string, unknown> {
-  const held = relay.hold && !relay.released;
-  return {
-    ...petrelConfig(dir, port, relay.adminPort !== undefined ? { adminPort: relay.adminPort } : {}),
-    log_level: relay.logLevel ?? 'info',
-    smarthost: `${HOST}:${relay.sinkPort}`,
-    queue_only: held,
-    ...(relay.hold ? { queue_run_interval: 0 } : {}),
-    ...extra,
-  };
-}
-
-/** The number `petrel queue count` prints (one line, digits); anything else is an error. */
-export function parseQueueCount(stdout: string): number {
-  const text = stdout.trim();
-  if (!/^\d+$/.test(text)) throw new PeerError('ERR_PEER_COMMAND', `petrel queue count printed ${JSON.stringify(text.slice(0, 200))}`);
-  return Number(text);
-}
-
-/** What the daemon's log says about deliveries, and the lines worth showing when something failed. */
-export interface DaemonLogSummary {
-  readonly arrivals: number;
-  readonly delivered: number;
-  readonly completed: number;
-  readonly deferred: number;
-  readonly failed: number;
-  /** Lines that are not routine (warnings, errors, deferrals, failures, anything not JSON such as a crash trace). */
-  readonly notable: string[];
-}
-
-const ROUTINE = new Set(['arrival', 'delivered', 'completed', 'spool-open', 'ready', 'signal', 'stopped']);
-
-/** Reads a daemon log (pino JSON lines, maybe a crash trace among them). */
-export function summarizeDaemonLog(text: string, maxNotable = 40): DaemonLogSummary {
-  let arrivals = 0;
-  let delivered = 0;
-  let completed = 0;
-  let deferred = 0;
-  let failed = 0;
-  const notable: string[] = [];
-  for (const line of text.split('\n')) {
-    if (line.trim() === '') continue;
-    let rec: { level?: unknown; event?: unknown; msg?: unknown } | undefined;
-    try {
-      const v: unknown = JSON.parse(line);
-      rec = typeof v === 'object' && v !== null ? v : undefined;
-    } catch {
-      rec = undefined;
-    }
-    const event = typeof rec?.event === 'string' ? rec.event : undefined;
-    if (event === 'arrival') arrivals++;
-    else if (event === 'delivered') delivered++;
-    else if (event === 'completed') completed++;
-    else if (event === 'deferred') deferred++;
-    else if (event === 'failed') failed++;
-    // Arrivals, deliveries and start/stop lines are routine below level warn (40).
-    const routine = rec !== undefined && (typeof rec.level !== 'number' || rec.level < 40) && event !== undefined && ROUTINE.has(event);
-    if (!routine && notable.length < maxNotable) notable.push(line.length > 600 ? `${line.slice(0, 600)}...` : line);
-  }
-  return { arrivals, delivered, completed, deferred, failed, notable };
-}
-
-/** Epoch ms of the last log line with this event (pino's ISO `time`), undefined when there is none. */
-export function lastEventTime(text: string, event: string): number | undefined {
-  const needle = `"event":"${event}"`;
-  let at = text.lastIndexOf(needle);
-  while (at >= 0) {
-    const start = text.lastIndexOf('\n', at) + 1;
-    const end = text.indexOf('\n', at);
-    try {
-      const rec = JSON.parse(text.slice(start, end < 0 ? undefined : end)) as { time?: unknown; event?: unknown };
-      const t = typeof rec.time === 'string' ? Date.parse(rec.time) : typeof rec.time === 'number' ? rec.time : NaN;
-      if (rec.event === event && Number.isFinite(t)) return t;
-    } catch {
-      // Not a JSON line (a crash trace quoting the text): look further back.
-    }
-    at = start >= 2 ? text.lastIndexOf(needle, start - 2) : -1;
-  }
-  return undefined;
 }
 
 function defaultRoot(): string {
