@@ -9,15 +9,8 @@ import { measureLimits, type MachineLimits } from './limits.js';
 import { formatSizeSpec, meanSize, parseSizeSpec } from './loadgen/sizes.js';
 import { createTarget, ensurePeers, PEER_NAMES } from './peers/index.js';
 import type { PeerTarget } from './peers/types.js';
-import {
-  limitsLine,
-  machineInfo,
-  markdownTable,
-  progressPrinter,
-  renderReport,
-  type MachineInfo,
-  type ProgressStream,
-} from './report.js';
+import { limitsLine, machineInfo, markdownTable, renderReport, type MachineInfo } from './report.js';
+import { progressPrinter, type ProgressStream } from './progress.js';
 import {
   appliesTo,
   DEFAULT_SCENARIOS,

@@ -13,7 +13,7 @@ import { formatShare, loopCell, runLoopBusy } from '../../bench/efficiency.js';
 import type { TargetRun } from '../../bench/scenarios/types.js';
 import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
 import { envConfig, petrelTarget } from '../../bench/peers/petrel.js';
-import { progressBar } from '../../bench/report.js';
+import { progressBar } from '../../bench/progress.js';
 import { descendants, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
 import { barChart, lineChart, niceStep, tickLabel } from '../../bench/svg.js';
 
