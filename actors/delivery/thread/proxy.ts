@@ -142,6 +142,8 @@ export class ThreadRunners implements DeliveryRunnerFactory {
         `the delivery thread stopped (${why}); its connections' jobs go back to the queue, and deliveries run on the main thread until restart`,
       );
       this.#endAll();
+      // Its pool went with it: what it did still counts, but it has no threads and nothing queued now.
+      if (this.#signPool) this.#signPool = { ...this.#signPool, threads: 0, queued: 0 };
     };
     w.on('error', (e) => lost(e.stack ?? e.message));
     w.on('exit', (code) => lost(`exit ${code}`));

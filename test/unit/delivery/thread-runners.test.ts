@@ -100,3 +100,18 @@ test('a delivery thread that fails hands its jobs back; later connections run on
   assert.deepEqual(started, ['M3'], 'the next connection ran on the main thread');
   await threads.stop();
 });
+
+test('after the delivery thread failed, its signing pool counts what it did but has no threads and nothing queued', async () => {
+  const fallback: DeliveryRunnerFactory = { start: () => ({ stop: () => undefined }) };
+  const entry = new URL('../../helpers/signing-thread-crash.js', import.meta.url);
+  const threads = new ThreadRunners(config, dir, pino({ level: 'silent' }), fallback, () => undefined, entry);
+  const r = recorder();
+  threads.start(dest, job('M4'), r.hooks);
+  await until(() => threads.signPool !== undefined, 10_000, 'the thread reported its pool');
+  await until(() => r.ended() === 1, 10_000, 'the connection ended with the thread');
+  assert.deepEqual(
+    { tasks: threads.signPool?.tasks, threads: threads.signPool?.threads, queued: threads.signPool?.queued },
+    { tasks: 5, threads: 0, queued: 0 },
+  );
+  await threads.stop();
+});
