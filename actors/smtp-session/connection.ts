@@ -45,6 +45,8 @@ export class Connection {
   #facts: ConnectionFacts;
   readonly #onEnd: () => void;
   #ended = false;
+  /** Cuts a client that stays after our last reply; cleared when the socket closes, so that it does not hold the session. */
+  #linger: NodeJS.Timeout | undefined;
 
   /** `local`: the listening address when it is a specific one, which saves asking the kernel (getsockname) per connection. */
   constructor(socket: Socket, deps: ConnectionDeps, onEnd: () => void, local?: { readonly ip: string; readonly port: number }) {
@@ -293,7 +295,7 @@ export class Connection {
         // to read the client's own close (often a reset after QUIT) cost an error object per connection.
         this.#socket.once('finish', () => this.#socket.destroy());
         this.#socket.end();
-        setTimeout(() => this.#socket.destroy(), LINGER_MS).unref();
+        this.#lingerThenCut();
         return;
       case 'log':
         this.#deps.logger[e.level]({ ...e.fields, ip: this.#facts.clientIp, port: this.#facts.clientPort }, e.msg);
@@ -374,14 +376,28 @@ export class Connection {
     this.#deps.logger.error({ err: err instanceof Error ? err.stack : String(err), ip: this.#facts.clientIp }, 'session failed; connection closed');
     if (!this.#socket.destroyed) {
       this.#socket.end(`${R.localError.code} ${R.localError.enhanced} ${R.localError.lines[0]}\r\n`);
-      setTimeout(() => this.#socket.destroy(), LINGER_MS).unref();
+      this.#lingerThenCut();
     }
     void this.#receiver?.abort().catch(() => undefined);
     this.#receiver = undefined;
     this.#finish();
   }
 
+  /**
+   * Cut the socket if the client neither reads nor closes within LINGER_MS. The timer is
+   * cleared at close: left to run, it kept every finished session (socket, actor, buffers)
+   * reachable for those seconds, so each one outlived the young generation and cost old-space
+   * collections.
+   */
+  #lingerThenCut(): void {
+    if (this.#linger) return;
+    this.#linger = setTimeout(() => this.#socket.destroy(), LINGER_MS);
+    this.#linger.unref();
+  }
+
   #closed(): void {
+    if (this.#linger) clearTimeout(this.#linger);
+    this.#linger = undefined;
     this.#mode = 'closed';
     // A client that vanished mid-DATA: nothing it sent is kept (it was never acknowledged).
     const rx = this.#receiver;
