@@ -8,11 +8,13 @@ import { Runtime } from '../actors/supervisor/runtime.js';
 import { inspectOption } from '../actors/inspection.js';
 import { Inspector } from '../inspector/inspector.js';
 import { createLogger } from './log.js';
+import { tuneHeap } from './heap.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong. */
 export const EXIT_CONFIG = 78;
 
 export async function runDaemon(opts: { config?: string }): Promise<number> {
+  tuneHeap();
   let config: Config;
   let runtime: Runtime;
   try {

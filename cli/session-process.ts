@@ -2,8 +2,10 @@
 import { SessionProcess } from '../actors/listener/process/session.js';
 import type { ParentChannel } from '../actors/listener/process/session.js';
 import { createLogger } from './log.js';
+import { tuneHeap } from './heap.js';
 
 if (process.send) {
+  tuneHeap();
   // The daemon decides when this process stops: a terminal's Ctrl-C or hangup reaches the whole group.
   process.on('SIGINT', () => undefined);
   process.on('SIGHUP', () => undefined);
