@@ -25,7 +25,7 @@ const say = (session: SessionState, r: Reply): SessionEmitted => ({ type: 'reply
  * and log line when not, and every logwrite.
  */
 export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): Conclusion {
-  const out = outcomeOf(e);
+  const out = outcomeOf(c, e);
   const d = decisionOf(c, e);
   const merged = withAclSets(c, out);
   let session: SessionState = merged.session;

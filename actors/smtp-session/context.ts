@@ -10,30 +10,40 @@ import { headerValue } from '../../protocol/message/headers.js';
 import type { Envelope } from '../../store/envelope.js';
 import type { AuthFacts } from '../../policy/auth-facts.js';
 import type { DataSummary, SessionEmitted, SessionEvent } from '../events.js';
-import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, SessionContext, SessionInput, Transaction } from './types.js';
+import type { AclOutcome, AclRequest, AclStage, EnvelopeDraft, EventMemo, SessionContext, SessionInput, Transaction } from './types.js';
 
 /** The outcome of a stage without an ACL. */
 export const ACCEPT: AclOutcome = { verdict: 'accept', addHeaders: [], set: {}, logwrites: [], controls: [] };
 
-// An ACL that needs no waiting is evaluated while the transition is chosen; once per event.
-const inline = new WeakMap<object, AclOutcome | null>();
+/** The session's memo, cleared when a new event comes to be processed. */
+function memoOf(c: SessionContext, e: SessionEvent): EventMemo {
+  const m = c.memo;
+  if (m.event !== e) {
+    m.event = e;
+    m.decision = undefined;
+    m.outcome = undefined;
+  }
+  return m;
+}
 
 /**
  * The outcome of a stage's ACL for this event if it can be known now: ACCEPT when the stage has
  * no ACL, the result when the ACL finishes without waiting, null when the driver must run it.
+ * An ACL that needs no waiting is evaluated while the transition is chosen, once per event.
  */
 export function inlineOutcome(c: SessionContext, e: SessionEvent, stage: AclStage): AclOutcome | null {
-  let o = inline.get(e);
-  if (o !== undefined) return o;
-  o = c.settings.aclStages.has(stage) ? (c.ports.tryAcl(aclRequest(c, stage, decisionOf(c, e), e)) ?? null) : ACCEPT;
-  inline.set(e, o);
+  const m = memoOf(c, e);
+  if (m.outcome !== undefined) return m.outcome;
+  const o = c.settings.aclStages.has(stage) ? (c.ports.tryAcl(aclRequest(c, stage, decisionOf(c, e), e)) ?? null) : ACCEPT;
+  m.outcome = o;
   return o;
 }
 
 /** The ACL outcome an event carries: the driver's answer, or the inline one. */
-export function outcomeOf(e: SessionEvent): AclOutcome {
+export function outcomeOf(c: SessionContext, e: SessionEvent): AclOutcome {
   if (e.type === 'ACL.RESULT') return e.outcome;
-  return inline.get(e) ?? ACCEPT;
+  const m = c.memo;
+  return (m.event === e ? m.outcome : undefined) ?? ACCEPT;
 }
 
 /** How a verdict continues the session: discard counts as acceptance for the client. */
@@ -42,18 +52,12 @@ export function verdictClass(o: AclOutcome): VerdictClass {
   return o.verdict === 'accept' ? 'accept' : o.verdict === 'discard' ? 'discard' : o.verdict === 'drop' ? 'drop' : 'refuse';
 }
 
-// Guards and actions of one transition all ask what the command means; it is decided once per event.
-const decided = new WeakMap<object, Decision>();
-
-/** What an SMTP.COMMAND event means in this context (or the decision being worked on). */
+/** What an SMTP.COMMAND event means in this context (or the decision being worked on); decided once per event. */
 export function decisionOf(c: SessionContext, e: SessionEvent): Decision | undefined {
   if (e.type !== 'SMTP.COMMAND') return c.decision;
-  let d = decided.get(e);
-  if (!d) {
-    d = decide(e.command, sessionFacts(c), e.octets);
-    decided.set(e, d);
-  }
-  return d;
+  const m = memoOf(c, e);
+  if (m.decision === undefined) m.decision = decide(e.command, sessionFacts(c), e.octets);
+  return m.decision;
 }
 
 export function initialContext(input: SessionInput): SessionContext {
@@ -74,6 +78,7 @@ export function initialContext(input: SessionInput): SessionContext {
       messages: 0,
     },
     tx: emptyTransaction(),
+    memo: { event: undefined, decision: undefined, outcome: undefined },
   };
 }
 
