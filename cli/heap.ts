@@ -1,4 +1,4 @@
-// V8 heap settings for the daemon's processes, set before they serve (docs/decisions/0012-heap-pretenuring.md).
+// V8 heap settings for the daemon's processes, set before they serve (docs/decisions/0012-short-lived-sessions-in-the-heap.md).
 import { setFlagsFromString } from 'node:v8';
 
 /** The V8 flags the daemon sets on itself; process-wide, so the delivery thread has them too. */
