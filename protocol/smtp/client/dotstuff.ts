@@ -47,6 +47,14 @@ export class DotStuffer {
       this.#nulDropped += buf.length - kept.length;
       buf = Buffer.from(kept.buffer, kept.byteOffset, kept.byteLength);
     }
+    // The usual chunk needs nothing done (see clean()): it goes out whole, found so by native
+    // searches for CR and LF rather than a look at every octet.
+    if (!this.#heldCr && clean(buf, this.#lineStart)) {
+      if (buf.length === 0) return [];
+      this.#size += buf.length;
+      this.#lineStart = buf[buf.length - 1] === LF;
+      return [buf];
+    }
     const out: Buffer[] = [];
     const emit = (b: Buffer): void => {
       if (b.length > 0) {
@@ -110,6 +118,24 @@ export class DotStuffer {
     this.#size += mark.length;
     return mark;
   }
+}
+
+/**
+ * Whether a chunk goes on the wire as it is: every CR is followed by LF and every LF follows a CR,
+ * no line starts with "." (the first one only if the chunk starts a line), and it does not end in
+ * a CR whose LF may be in the next chunk. NUL octets are gone by then.
+ */
+function clean(buf: Buffer, lineStart: boolean): boolean {
+  const n = buf.length;
+  if (n === 0) return true;
+  if ((lineStart && buf[0] === DOT) || buf[n - 1] === CR) return false;
+  for (let p = buf.indexOf(LF); p !== -1; p = buf.indexOf(LF, p + 1)) {
+    if (p === 0 || buf[p - 1] !== CR || buf[p + 1] === DOT) return false;
+  }
+  for (let p = buf.indexOf(CR); p !== -1; p = buf.indexOf(CR, p + 1)) {
+    if (buf[p + 1] !== LF) return false;
+  }
+  return true;
 }
 
 /** The whole encoding of a message held in memory (tests, small messages). */
