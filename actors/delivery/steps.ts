@@ -254,6 +254,12 @@ function judged(c: Ctx, stage: Stage, f: Failure, hadAhead: boolean): Step {
       const job = c.jobs[0];
       if (!job) return { go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] };
       const results = job.recipients.map((_, i) => result(c, job, i, outcomeOf(v, text, words)));
+      // The connection is gone (closed, a network error, no reply in time): nothing more may be written
+      // on it, or the next message would wait for replies that never come. The jobs still in hand go
+      // back to the queue (the runner hands them back when the actor ends).
+      if (f.kind === 'closed' || f.kind === 'network' || f.kind === 'timeout') {
+        return { go: 'done', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }, { type: 'close' }] };
+      }
       // The next transaction was already sent on its way: where the server stands is unclear, so the
       // connection ends, and the jobs not tried go back to the queue (the runner hands them back).
       if (hadAhead) return { go: 'quit', update: { jobs: c.jobs.slice(1), tx: undefined }, effects: [{ type: 'results', job, results }, { type: 'send', text: quit() }] };
