@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { DeliveryDaemon } from '../helpers/delivery.js';
-import { startDeliveryDaemon, submit, waitEvent } from '../helpers/delivery.js';
+import { deliveryFigures, deliverySteps, startDeliveryDaemon, submit, waitEvent } from '../helpers/delivery.js';
 import type { SmtpPeer } from '../helpers/smtp-peer.js';
 import { startPeer } from '../helpers/smtp-peer.js';
 import { until } from '../helpers/integration.js';
@@ -67,7 +67,14 @@ test('an idle connection gives its slot to another destination that waits for on
     await waitEvent(d, first.id, 'delivered', 'x@a.test');
     const started = Date.now();
     const second = await submit(d, { from: 's@localhost', to: ['y@b.test'] });
-    await waitEvent(d, second.id, 'delivered', 'y@b.test', 10_000);
+    try {
+      await waitEvent(d, second.id, 'delivered', 'y@b.test', 10_000);
+    } catch (e) {
+      // Say where the slot is: the queue's figures, and the recorded steps of both messages' connections.
+      const figures = await deliveryFigures(d).catch((err: unknown) => `metrics failed: ${String(err)}`);
+      const steps = await deliverySteps(d, [first.id, second.id]).catch((err: unknown) => `inspector failed: ${String(err)}`);
+      throw new Error(`${(e as Error).message}\ndeliveries: ${JSON.stringify(figures)}\nsteps:\n${steps}`, { cause: e });
+    }
     assert.ok(Date.now() - started < 5000, `b.test did not wait for a.test's idle time (${Date.now() - started} ms)`);
     assert.equal(quits(a), 1, 'the idle connection to a.test QUIT to free the slot');
     // b.test's connection now idles for 60 s: stopping the daemon must not wait for it.
