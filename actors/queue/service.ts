@@ -127,6 +127,12 @@ export class QueueService {
     this.#actor?.stop();
   }
 
+  /** Whether a destination held for want of a slot still has jobs waiting. */
+  #heldWithWork(): boolean {
+    for (const dest of this.#held) if ((this.#dests.get(dest)?.jobs.length ?? 0) > 0) return true;
+    return false;
+  }
+
   /** Idle connections give their slots up: every one (stopping), or one, idle longest in its destination (a slot is wanted). */
   #releaseIdle(all: boolean): void {
     for (const st of this.#dests.values()) {
@@ -323,6 +329,12 @@ export class QueueService {
         if (st.jobs.length > 0) {
           queueMicrotask(() => {
             if (st.jobs.length > 0 && st.idle.delete(w)) w.wake();
+          });
+        } else if (this.#held.size > 0) {
+          // Likewise a destination held for want of a slot while this connection was on its way to idle: the
+          // release it asked for found no idle connection, so this one gives its slot up now.
+          queueMicrotask(() => {
+            if (this.#heldWithWork() && st.idle.delete(w)) w.release();
           });
         }
         return () => st.idle.delete(w);

@@ -16,16 +16,17 @@ import { testDraft } from './envelope.js';
 
 export interface ScriptedQueue {
   readonly queue: QueueService;
-  /** Store a message for r@<id in lower case>.example (routed to the smarthost) and hand it to the queue. */
-  message(id: string): Promise<void>;
+  /** Store a message for r@<domain> (default <id in lower case>.example, routed to the smarthost) and hand it to the queue. */
+  message(id: string, domain?: string): Promise<void>;
   close(): Promise<void>;
 }
 
-export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string): ScriptedQueue {
+/** `config`: further config keys (route_list, remote_max_parallel...), merged over the test's own. */
+export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string, config: Readonly<Record<string, unknown>> = {}): ScriptedQueue {
   const dir = mkdtempSync(join(tmpdir(), `petrel-${name}-`));
   const spool = Spool.open(dir);
-  const config = buildConfig({ spool_directory: dir, smarthost: '192.0.2.1:2525', queue_run_interval: 0, log_level: 'silent' }, 'test', dir);
-  const settings = compileDelivery(config, compilePolicy(config)).queue({} as DnsPort, () => new Set());
+  const built = buildConfig({ spool_directory: dir, smarthost: '192.0.2.1:2525', queue_run_interval: 0, log_level: 'silent', ...config }, 'test', dir);
+  const settings = compileDelivery(built, compilePolicy(built)).queue({} as DnsPort, () => new Set());
   const queue = new QueueService({
     spool,
     logger: pino({ level: 'silent' }),
@@ -37,8 +38,8 @@ export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string)
   queue.start();
   return {
     queue,
-    async message(id) {
-      const envelope: Envelope = { ...testDraft({ recipients: [{ address: `r@${id.toLowerCase()}.example`, state: 'pending' }] }), format: 1, id, size: 0, chunks: 0, due: Date.now() };
+    async message(id, domain = `${id.toLowerCase()}.example`) {
+      const envelope: Envelope = { ...testDraft({ recipients: [{ address: `r@${domain}`, state: 'pending' }] }), format: 1, id, size: 0, chunks: 0, due: Date.now() };
       await spool.apply([{ kind: 'insert', envelope, data: Buffer.from('Subject: x\r\n\r\nbody\r\n') }]);
       queue.submit(id, spool.envelope(id));
     },

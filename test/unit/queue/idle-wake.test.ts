@@ -43,3 +43,52 @@ test('a job queued while a connection is on its way to idle wakes it once it say
     await q.close();
   }
 });
+
+test('a destination held for want of a slot while a connection is on its way to idle gets that slot once it says so', { timeout: 20_000 }, async () => {
+  const delivered: string[] = [];
+  const started: string[] = [];
+  let idleReported = 0;
+  let released = 0;
+  const runners: DeliveryRunnerFactory = {
+    start(dest, first: DeliveryJob, hooks: RunnerHooks) {
+      started.push(dest.key);
+      let ended = false;
+      const end = (): void => {
+        if (!ended) {
+          ended = true;
+          hooks.ended();
+        }
+      };
+      const run = (job: DeliveryJob): void => {
+        delivered.push(job.messageId);
+        hooks.results(job, job.recipients.map((r) => ({ index: r.index, outcome: { kind: 'delivered' as const, reply: '250 2.0.0 Ok' } })));
+        const next = hooks.nextJob();
+        if (next) return run(next);
+        setTimeout(() => {
+          idleReported++;
+          hooks.idle?.({ wake: () => (setImmediate(() => { const j = hooks.nextJob(); if (j) run(j); }), true), release: () => (released++, setImmediate(end), true) });
+        }, 200);
+      };
+      setImmediate(() => run(first));
+      return { stop: end };
+    },
+  };
+  // One connection in all; the two domains are two destinations.
+  const q = startScriptedQueue(runners, 'idle-held', {
+    remote_max_parallel: 1,
+    route_list: [{ domains: 'a.example', hosts: '192.0.2.1:2525' }, { domains: 'b.example', hosts: '192.0.2.2:2525' }],
+    smtp_transport: { connection_idle_time: '60s' },
+  });
+  try {
+    await q.message('01AAAAAAAAAAAAAA', 'a.example');
+    await until(() => delivered.length === 1, 5000, 'the first message delivered');
+    // Wanted while a.example's connection holds the only slot and has not said it idles yet: held.
+    await q.message('01BBBBBBBBBBBBBB', 'b.example');
+    await until(() => idleReported >= 1, 5000, 'the connection said it is idle');
+    await until(() => delivered.length === 2, 2000, `the held destination got the slot (started: ${started.join(' ')}, released: ${released})`);
+    assert.equal(released, 1, 'the idle connection gave its slot up');
+    assert.equal(started.length, 2);
+  } finally {
+    await q.close();
+  }
+});
