@@ -31,6 +31,7 @@ table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px soli
 th{background:#f3f3f3}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .charts{display:flex;flex-wrap:wrap;gap:10px}.charts svg{border:1px solid #e2e2e2;max-width:100%;height:auto}
 ul.notes{font-size:12px;color:#333}code{font-size:12px}.warn{color:#a30}
+.flame{display:block;overflow-x:auto;border:1px solid #e2e2e2}.flame svg{display:block}
 `;
 
 /** A markdown table (as printed at the end of a run) as an HTML table. */
@@ -279,8 +280,31 @@ function scenarioSection(s: ScenarioReport): string {
     `<p class="sub">${escapeXml(s.description)}. ${escapeXml(shape)}.</p><ul class="notes">${systems}</ul>` +
     markdownToHtml(markdownTable([s])) +
     body +
+    profileSection(s.runs) +
     '</section>'
   );
+}
+
+const pct = (share: number): string => `${(share * 100).toFixed(1)}%`;
+
+/** bench --profile: each profiled thread's layers, functions and flame graph. */
+function profileSection(runs: readonly TargetRun[]): string {
+  const parts: string[] = [];
+  for (const run of runs) {
+    for (const t of run.profile ?? []) {
+      const s = t.summary;
+      const groups = s.groups.slice(0, 12).map((g) => `<tr><td>${escapeXml(g.name)}</td><td class="n">${g.ms.toFixed(0)}</td><td class="n">${pct(g.share)}</td></tr>`).join('');
+      const fns = s.top.slice(0, 12).map((f) => `<tr><td>${escapeXml(f.name)}</td><td>${escapeXml(f.where)}</td><td class="n">${f.ms.toFixed(0)}</td><td class="n">${pct(f.share)}</td></tr>`).join('');
+      parts.push(
+        `<h3>Profile: ${escapeXml(run.system)}, ${escapeXml(t.thread)}${t.daemon > 1 ? ` (daemon start ${t.daemon})` : ''}, ${s.busyMs.toFixed(0)} ms busy of ${s.totalMs.toFixed(0)} ms</h3>` +
+          '<div class="charts"><div><table><tr><th>layer (own time)</th><th>ms</th><th>share</th></tr>' + groups + '</table></div>' +
+          '<div><table><tr><th>function (own time)</th><th>where</th><th>ms</th><th>share</th></tr>' + fns + '</table></div></div>' +
+          (t.flame ? `<div class="flame">${t.flame}</div>` : '') +
+          `<p class="sub">Profile: <code>${escapeXml(t.file)}</code> (opens in Chrome's DevTools or speedscope).</p>`,
+      );
+    }
+  }
+  return parts.join('');
 }
 
 /** The whole report as one HTML document. */

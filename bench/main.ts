@@ -30,6 +30,8 @@ options:
   --report DIR         directory of the JSON and HTML reports (default bench/results)
   --no-limits          do not measure the machine's limits (openssl speed, fdatasync, smtp-sink)
   --no-install         do not install missing peers (apt-get: postfix, swaks; npm: Haraka)
+  --profile            profile Petrel's daemons (node --cpu-prof, every thread): profiles and flame
+                       graphs go in <report>-profiles/, the reports say where each thread's time went
   -h, --help           this text`;
 
 function number(name: string, v: string | undefined): number | undefined {
@@ -69,6 +71,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
         timeout: { type: 'string' },
         report: { type: 'string' },
         'no-install': { type: 'boolean' },
+        profile: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -98,6 +101,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     timeout: number('timeout', v.timeout),
     report: v.report,
     install: v['no-install'] ? false : undefined,
+    profile: v.profile ? true : undefined,
   };
   // Absent options stay absent, so that the JSON report echoes only what was asked for.
   for (const k of Object.keys(opts) as (keyof BenchOptions)[]) if (opts[k] === undefined) delete opts[k];

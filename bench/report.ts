@@ -7,6 +7,8 @@ import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
 import { runCommand } from './peers/process.js';
 import type { ScenarioReport, TargetRun } from './scenarios/index.js';
+import type { ThreadProfile } from './profile/collect.js';
+import { groupsLine } from './profile/cpuprofile.js';
 
 /** The machine a report was measured on: ratios from one run count, absolute numbers do not. */
 export interface MachineInfo {
@@ -276,6 +278,7 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
         out.push(`${where}: ${parts.join(', ')}`);
         for (const e of d.accept.errors) out.push(`${where}: ${e.count} x ${e.message}`);
       }
+      for (const t of run.profile ?? []) out.push(`${where}: ${profileLine(t)}`);
       const g = run.diagnosis;
       if (g) {
         if (g.keptDir) out.push(`${where}: files kept in ${g.keptDir}`);
@@ -286,6 +289,14 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
     }
   }
   return out;
+}
+
+/** Where one profiled thread's time went: its largest layers and functions, and the flame graph's file. */
+export function profileLine(t: ThreadProfile): string {
+  const s = t.summary;
+  const daemon = t.daemon > 1 ? ` (daemon start ${t.daemon})` : '';
+  const fns = s.top.slice(0, 3).map((f) => `${f.name}${f.where ? ` ${f.where}` : ''} ${Math.round(f.share * 100)}%`).join(', ');
+  return `profile of the ${t.thread}${daemon}: ${formatRate(s.busyMs)} ms busy; ${groupsLine(s)}; own time first: ${fns}` + (t.flameFile ? `; flame graph ${t.flameFile}` : '');
 }
 
 /** The machine's limits in one line. */

@@ -52,6 +52,11 @@ export interface BenchOptions {
   timeout?: number;
   /** Install missing Debian packages (default true). */
   install?: boolean;
+  /**
+   * Profile Petrel's daemons (node --cpu-prof, every thread): the profiles and a flame graph of each go
+   * in a directory beside the report, and the reports say where each thread's time went.
+   */
+  profile?: boolean;
   signal?: AbortSignal;
 }
 
@@ -199,7 +204,9 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
     throw new BenchError('ERR_BENCH_OPTIONS', `processes must be 1 or 2, got ${opts.processes}`);
   }
   const loads = scenarioNames.map((n) => ({ spec: scenarioSpec(n), load: loadFor(n, opts) }));
-  const targets = peerNames.map((n) => env.targets?.[n] ?? createTarget(n));
+  const stem = reportStem(opts.report ?? join(root, 'bench', 'results'), startedAt);
+  const profileDir = opts.profile ? `${stem}-profiles` : undefined;
+  const targets = peerNames.map((n) => env.targets?.[n] ?? createTarget(n, profileDir ? { profileDir } : {}));
 
   const builtIn = peerNames.filter((n) => !env.targets?.[n]);
   // The delivery scenarios relay to smtp-sink, whichever systems they measure; the machine's
@@ -298,28 +305,28 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
     incomplete,
     table: markdownTable(scenarios),
   };
-  const written = await writeReport(report, opts.report ?? join(root, 'bench', 'results'), startedAt);
+  const written = await writeReport(report, stem);
   const final: BenchReport = { ...report, ...written };
   (env.out ?? ((t: string) => process.stdout.write(`${t}\n`)))(renderReport(machine, scenarios, final.file, final.htmlFile, limits));
   if (abort.signal.aborted && !opts.signal?.aborted) process.exitCode = 130;
   return final;
 }
 
-/**
- * Writes <dir>/<ISO timestamp>.json and the HTML report beside it (.html); colons become dashes
- * so the names are valid everywhere.
- */
-async function writeReport(
-  report: BenchReport,
-  dir: string,
-  at: Date,
-): Promise<{ file?: string; htmlFile?: string; fileError?: string }> {
-  const stem = resolve(dir, at.toISOString().replace(/:/g, '-'));
+/** <dir>/<ISO timestamp>, the reports' path without extension; colons become dashes so the names are valid everywhere. */
+function reportStem(dir: string, at: Date): string {
+  return resolve(dir, at.toISOString().replace(/:/g, '-'));
+}
+
+/** Flame graphs are drawn into the HTML report and written beside their profiles: the JSON names the files. */
+const withoutFlames = (key: string, value: unknown): unknown => (key === 'flame' ? undefined : value);
+
+/** Writes <stem>.json and the HTML report beside it (<stem>.html). */
+async function writeReport(report: BenchReport, stem: string): Promise<{ file?: string; htmlFile?: string; fileError?: string }> {
   const file = `${stem}.json`;
   const htmlFile = `${stem}.html`;
   try {
     await mkdir(dirname(file), { recursive: true });
-    await writeFile(file, `${JSON.stringify({ ...report, file, htmlFile }, null, 2)}\n`);
+    await writeFile(file, `${JSON.stringify({ ...report, file, htmlFile }, withoutFlames, 2)}\n`);
     await writeFile(htmlFile, renderHtml({ ...report, file, htmlFile }));
     return { file, htmlFile };
   } catch (err) {

@@ -17,10 +17,11 @@ export type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js
 /** Names in the order tables list them: the system under test first, the ceiling last. */
 export const PEER_NAMES = ['petrel', 'postfix', 'haraka', 'sink'] as const;
 
-export function createTarget(name: string): PeerTarget {
+/** `profileDir`: Petrel's daemons are profiled into it (bench --profile); the other systems are not Node programs. */
+export function createTarget(name: string, opts: { profileDir?: string } = {}): PeerTarget {
   switch (name) {
     case 'petrel':
-      return petrelTarget();
+      return petrelTarget(opts.profileDir ? { profileDir: opts.profileDir } : {});
     case 'postfix':
       return postfixTarget();
     case 'haraka':

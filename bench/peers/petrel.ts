@@ -55,6 +55,8 @@ export interface PetrelTargetOptions {
   readonly relayConfig?: Readonly<Record<string, unknown>>;
   /** Further config keys of the inbound scenarios (start()), merged last (e.g. dns_servers and ACLs of inbound-verify). */
   readonly inboundConfig?: Readonly<Record<string, unknown>>;
+  /** Profile every daemon started (node --cpu-prof), each into a directory of its own under this one. */
+  readonly profileDir?: string;
 }
 
 function defaultRoot(): string {
@@ -140,14 +142,14 @@ class Daemon {
   /** Set before a stop we asked for, so that its exit is not taken for a crash. */
   stopping = false;
 
-  constructor(node: string, cli: string, root: string, configPath: string, logPath: string, fds?: number) {
+  constructor(node: string, cli: string, root: string, configPath: string, logPath: string, fds?: number, extraArgs: readonly string[] = []) {
     // The daemon's output goes to a file, not a pipe: a pipe nobody drains fast enough would
     // block the daemon under load and distort what is measured.
     const fd = openSync(logPath, 'a');
     try {
       // PETREL_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the daemons a bench starts.
       const nodeArgs = (process.env.PETREL_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-      const c = withFdLimit(node, [...nodeArgs, cli, 'daemon', '--config', configPath], fds);
+      const c = withFdLimit(node, [...nodeArgs, ...extraArgs, cli, 'daemon', '--config', configPath], fds);
       this.child = spawn(c.cmd, c.args, {
         cwd: root,
         stdio: ['ignore', fd, fd],
@@ -187,6 +189,17 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const stopTimeoutMs = options.stopTimeoutMs ?? 10_000;
 
+  // With profileDir, each daemon started profiles every thread (--cpu-prof) into a directory of its own,
+  // handed to the runner by takeProfiles() once the run is over.
+  let profiled = 0;
+  let profileDirs: string[] = [];
+  const profileArgs = (): string[] => {
+    if (!options.profileDir) return [];
+    const dir = join(options.profileDir, `petrel-${++profiled}`);
+    profileDirs.push(dir);
+    return ['--cpu-prof', `--cpu-prof-dir=${dir}`];
+  };
+
   /** A temporary directory with config and log, and a daemon started on them. */
   async function launch(
     port: number | undefined,
@@ -203,7 +216,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
     const configPath = join(dir, 'petrel.config.json');
     const logPath = join(dir, 'daemon.log');
     await writeFile(configPath, `${JSON.stringify(config(dir, p, adminPort), null, 2)}\n`);
-    return { dir, port: p, adminPort, configPath, logPath, daemon: new Daemon(node, cli, root, configPath, logPath, fds), removeDir };
+    return { dir, port: p, adminPort, configPath, logPath, daemon: new Daemon(node, cli, root, configPath, logPath, fds, profileArgs()), removeDir };
   }
 
   async function ready(daemon: Daemon, port: number, logPath: string): Promise<void> {
@@ -221,6 +234,11 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
   const info: PeerInfo = tuned ? { ...INFO, description: tuned } : INFO;
   return {
     ...info,
+    takeProfiles() {
+      const dirs = profileDirs;
+      profileDirs = [];
+      return dirs;
+    },
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       const sessions = opts.maxSessions;
       const extra = { ...envConfig(), ...options.inboundConfig };
@@ -287,7 +305,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         async start() {
           if (daemon) throw new PeerError('ERR_PEER_START', 'already running');
           const t0 = performance.now();
-          const d = new Daemon(node, cli, root, configPath, logPath);
+          const d = new Daemon(node, cli, root, configPath, logPath, undefined, profileArgs());
           daemon = d;
           try {
             // 10 ms between tries: the time to serve is the figure measured here.

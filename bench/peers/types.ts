@@ -111,4 +111,9 @@ export interface PeerTarget extends PeerInfo {
   readonly maxIdleSessions?: number;
   /** A spool the bench can fill and restart on (queue-scale): Petrel only. */
   openQueueScale?(): Promise<QueueScaleHandle>;
+  /**
+   * With profiling on (bench --profile): the directories of CPU profiles written by the daemons started
+   * since the last call, in the order they started (their files are complete once those have stopped).
+   */
+  takeProfiles?(): string[];
 }

@@ -4,6 +4,7 @@
 
 import { BenchError } from '../errors.js';
 import type { PeerTarget } from '../peers/types.js';
+import { collectProfiles } from '../profile/collect.js';
 import { slotEndOf } from './common.js';
 import { runDeliveryTarget } from './delivery.js';
 import { runInboundTarget } from './inbound.js';
@@ -139,13 +140,29 @@ export function scenarioSpec(name: string): ScenarioSpec {
 }
 
 /** Runs the scenario against each target in turn; each is stopped before the next starts. */
+/** The run with the CPU profiles its system's daemons left (bench --profile), read and drawn. */
+async function withProfile(run: TargetRun, target: PeerTarget, scenario: string): Promise<TargetRun> {
+  const dirs = target.takeProfiles?.() ?? [];
+  if (dirs.length === 0) return run;
+  const profile = await collectProfiles(dirs, `${scenario}, ${target.name}`);
+  return profile.length > 0 ? { ...run, profile } : run;
+}
+
 export async function runScenario(
   spec: ScenarioSpec,
   load: ScenarioLoad,
   targets: readonly PeerTarget[],
   hooks: ScenarioHooks,
 ): Promise<ScenarioReport> {
-  if (spec.run) return spec.run(spec, load, targets, hooks);
+  if (spec.run) {
+    const report = await spec.run(spec, load, targets, hooks);
+    const runs = [...report.runs];
+    for (const target of targets) {
+      const at = runs.findIndex((r) => r.system === target.name);
+      if (at >= 0) runs[at] = await withProfile(runs[at] as TargetRun, target, spec.name);
+    }
+    return { ...report, runs };
+  }
   const runs: TargetRun[] = [];
   for (const target of targets) {
     if (!appliesTo(spec, target)) continue;
@@ -154,6 +171,7 @@ export async function runScenario(
     else if (spec.kind === 'idle') run = await runIdleTarget(spec, load, target, hooks, slotEndOf(hooks));
     else if (spec.kind === 'queue-scale') run = await runQueueScaleTarget(spec, load, target, hooks, slotEndOf(hooks));
     else run = await runDeliveryTarget(spec, load, target, hooks);
+    run = await withProfile(run, target, spec.name);
     runs.push(run);
     hooks.onEvent?.({ kind: 'done', scenario: spec.name, run });
   }

@@ -5,6 +5,7 @@ import type { SizePart } from '../loadgen/sizes.js';
 import type { MetricsSeries } from '../metrics.js';
 import type { PeerTarget, RelayDiagnosis, RunningPeer } from '../peers/types.js';
 import type { ResourceSeries } from '../resources.js';
+import type { ThreadProfile } from '../profile/collect.js';
 
 /**
  * inbound: the load against the MTA, measured at the client. drain: a queue filled while delivery is
@@ -85,6 +86,8 @@ export interface TargetRun {
    * received, the Authentication-Results of a queued message); the notes under the table list them.
    */
   readonly checks?: readonly string[];
+  /** bench --profile: where each thread of the system's daemons spent its time (Petrel only). */
+  readonly profile?: readonly ThreadProfile[];
   readonly error?: string;
   /** Stopping failed (the figures stand, but something may have been left behind). */
   readonly stopError?: string;
