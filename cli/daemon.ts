@@ -8,7 +8,7 @@ import { Runtime } from '../actors/supervisor/runtime.js';
 import { inspectOption } from '../actors/inspection.js';
 import { Inspector } from '../inspector/inspector.js';
 import { createLogger } from './log.js';
-import { tuneHeap } from './heap.js';
+import { tuneHeap } from '../actors/supervisor/heap.js';
 
 /** sysexits.h EX_CONFIG: the configuration is wrong. */
 export const EXIT_CONFIG = 78;

@@ -2,7 +2,7 @@
 import { SessionProcess } from '../actors/listener/process/session.js';
 import type { ParentChannel } from '../actors/listener/process/session.js';
 import { createLogger } from './log.js';
-import { tuneHeap } from './heap.js';
+import { tuneHeap } from '../actors/supervisor/heap.js';
 
 if (process.send) {
   tuneHeap();

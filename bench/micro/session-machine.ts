@@ -4,7 +4,7 @@ import { sessionMachine } from '../../actors/smtp-session/machine.js';
 import type { SessionInput } from '../../actors/smtp-session/types.js';
 import { parseCommand } from '../../protocol/smtp/command.js';
 import type { Envelope } from '../../store/envelope.js';
-import { tuneHeap } from '../../cli/heap.js';
+import { tuneHeap } from '../../actors/supervisor/heap.js';
 
 const ACCEPT = { verdict: 'accept' as const, addHeaders: [], set: {}, logwrites: [], controls: [] };
 const offer = { size: true, eightBitMime: true, smtpUtf8: true, dsn: true, auth: false, pipelining: true, starttls: false, authMechanisms: [] };
@@ -61,7 +61,7 @@ async function round(total: number, lanes: number): Promise<void> {
 }
 
 // CPU time, not wall time, and the best of several rounds: the machine is shared and noisy.
-// The daemon's heap settings (cli/heap.ts), so that this measures what it runs.
+// The daemon's heap settings (actors/supervisor/heap.ts), so that this measures what it runs.
 tuneHeap();
 const n = Number(process.argv[2] ?? 3000);
 const lanes = Number(process.argv[3] ?? 1);

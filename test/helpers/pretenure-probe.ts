@@ -6,7 +6,7 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { assign, createActor, setup } from 'xstate';
-import { tuneHeap } from '../../cli/heap.js';
+import { tuneHeap } from '../../actors/supervisor/heap.js';
 
 if (process.env.PROBE_TUNE === '1') tuneHeap();
 setFlagsFromString('--expose-gc');

@@ -1,4 +1,4 @@
-// tuneHeap() (cli/heap.ts): with pretenuring off, short-lived actors die in the young generation
+// tuneHeap() (actors/supervisor/heap.ts): with pretenuring off, short-lived actors die in the young generation
 // instead of filling the old one. Each probe runs in a process of its own: V8 flags are process-wide.
 import test from 'node:test';
 import assert from 'node:assert/strict';
