@@ -139,7 +139,6 @@ export function scenarioSpec(name: string): ScenarioSpec {
   return s;
 }
 
-/** Runs the scenario against each target in turn; each is stopped before the next starts. */
 /** The run with the CPU profiles its system's daemons left (bench --profile), read and drawn. */
 async function withProfile(run: TargetRun, target: PeerTarget, scenario: string): Promise<TargetRun> {
   const dirs = target.takeProfiles?.() ?? [];
@@ -148,6 +147,11 @@ async function withProfile(run: TargetRun, target: PeerTarget, scenario: string)
   return profile.length > 0 ? { ...run, profile } : run;
 }
 
+/**
+ * Runs the scenario against each target in turn; each is stopped before the next starts. Scenarios that
+ * compare variants of Petrel (spec.run) start the variants' daemons through targets of their own: with
+ * --profile, only the plain Petrel's run there has a profile.
+ */
 export async function runScenario(
   spec: ScenarioSpec,
   load: ScenarioLoad,
