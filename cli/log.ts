@@ -1,6 +1,28 @@
 // The daemon's logger: pino, one JSON line per event, or pretty lines on a terminal.
+import { fstatSync } from 'node:fs';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+
+/**
+ * Standard output redirected to a file (the usual way to keep a daemon's log): lines are gathered
+ * and written 4 KB at a time, and at least every half second, by the event loop itself. A write to
+ * a file only copies into the page cache, and it saves the loop handing every few lines to libuv's
+ * threads, which LMDB's syncs keep busy. Measured in relay-through, which logs three lines per message
+ * (docs/decisions/0009-one-event-loop.md).
+ */
+const TO_FILE = { dest: 1, sync: true, minLength: 4096, periodicFlush: 500 };
+
+/**
+ * Anything else (a pipe, a terminal, a journal's socket) keeps asynchronous writes: a reader that
+ * falls behind must not hold up the sessions.
+ */
+function stdoutIsFile(): boolean {
+  try {
+    return fstatSync(1).isFile();
+  } catch {
+    return false;
+  }
+}
 
 export function createLogger(level: string, format: 'auto' | 'json' | 'pretty'): Logger {
   const pretty = format === 'pretty' || (format === 'auto' && process.stdout.isTTY === true);
@@ -10,9 +32,8 @@ export function createLogger(level: string, format: 'auto' | 'json' | 'pretty'):
       pino.transport({ target: 'pino-pretty', options: { colorize: true, translateTime: 'SYS:yyyy-mm-dd HH:MM:ss', ignore: 'pid,hostname' } }),
     );
   }
-  // Asynchronous writes keep logging off the hot path; whatever is buffered is written out when
-  // the process exits, even on a crash.
-  const dest = pino.destination({ dest: 1, sync: false });
+  // Whatever is buffered is written out when the process exits, even on a crash.
+  const dest = pino.destination(stdoutIsFile() ? TO_FILE : { dest: 1, sync: false });
   process.once('exit', () => {
     try {
       dest.flushSync();
