@@ -34,6 +34,8 @@ const INFO: PeerInfo = {
 };
 
 const HOST = '127.0.0.1';
+/** The daemon writes its log to a file at least this often (cli/log.ts: every 500 ms), with a margin. */
+const LOG_FLUSH_MS = 700;
 
 export { envConfig, petrelConfig, petrelInboundConfig, petrelRelayConfig } from './petrel-config.js';
 export type { PetrelBenchConfig, PetrelRelayConfig } from './petrel-config.js';
@@ -394,9 +396,11 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
         },
         dead: () => (daemon.stopping ? undefined : daemon.exitReason(cli)),
         // The "completed" line is logged once a message's last recipient is recorded and it has
-        // left the spool (log_level info and above keeps it).
+        // left the spool (log_level info and above keeps it). Written to a file, the daemon's lines
+        // reach it within LOG_FLUSH_MS: wait that long, so that the last ones are there.
         async lastDequeuedAt(): Promise<number | undefined> {
           try {
+            await new Promise((r) => setTimeout(r, LOG_FLUSH_MS));
             return lastEventTime(await readFile(logPath, 'utf8'), 'completed');
           } catch {
             return undefined;
@@ -406,6 +410,7 @@ export function petrelTarget(options: PetrelTargetOptions = {}): PeerTarget {
           keep = true;
           let text = '';
           try {
+            if (!daemon.stopping && !daemon.exitReason(cli)) await new Promise((r) => setTimeout(r, LOG_FLUSH_MS));
             text = await readFile(logPath, 'utf8');
           } catch {
             // No log: nothing to quote.
