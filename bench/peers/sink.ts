@@ -115,6 +115,8 @@ export interface CountingSink {
   readonly counter: SinkCounter;
   /** A reason when smtp-sink has exited, else undefined. */
   dead(): string | undefined;
+  /** The last of what smtp-sink wrote to stderr (its warnings: "lost connection", "read timeout"...). */
+  said(): string;
   stop(): Promise<void>;
 }
 
@@ -128,6 +130,7 @@ export async function startCountingSink(opts: StartOptions = {}): Promise<Counti
     port,
     counter,
     dead: () => (isRunning(child) ? undefined : `smtp-sink exited (${child.exitCode ?? child.signalCode}): ${stderr().trim()}`),
+    said: () => stderr().trim(),
     stop: () => stopChild(child, 5000),
   };
 }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../errors.js';
 import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
-import type { PeerTarget, RunningRelay } from '../peers/types.js';
+import type { PeerTarget, RelayDiagnosis, RunningRelay } from '../peers/types.js';
 import { slotEndOf } from './common.js';
 import { observe } from './observe.js';
 import type { DeliveryProgress, DeliveryResult, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
@@ -246,7 +246,10 @@ export async function runDeliveryTarget(
   // A failure is a finding: what the system said goes into the report (its files are kept). An
   // abort is not, and leaves nothing behind.
   if (outcome.error && relay && !outcome.diagnosis && !hooks.signal?.aborted) {
-    outcome = { ...outcome, diagnosis: await relay.diagnose().catch((e: unknown) => ({ lines: [`diagnosis failed: ${describeError(e)}`] })) };
+    const d = await relay.diagnose().catch((e: unknown): RelayDiagnosis => ({ lines: [`diagnosis failed: ${describeError(e)}`] }));
+    // The sink's side of it: smtp-sink warns on stderr when it drops a connection.
+    const said = sink?.said().split('\n').filter(Boolean).slice(-10).map((l) => `smtp-sink: ${l}`) ?? [];
+    outcome = { ...outcome, diagnosis: { ...d, lines: [...said, ...d.lines] } };
   }
   phase('stop');
   for (const s of [relay, sink]) {
