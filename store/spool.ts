@@ -126,6 +126,16 @@ export class Spool {
   }
 
   /** The stored data of a message, chunk by chunk (Received: header first). */
+  /**
+   * Reads from now on see every transaction committed so far. lmdb-js keeps one read snapshot per
+   * thread and renews it only on a timer (setTimeout 0) after the first read, or after this thread's
+   * own writes; a thread that only reads (the delivery thread) and is told of a commit by message must
+   * call this first, or it may read the message's envelope from the message and find no data.
+   */
+  refresh(): void {
+    this.#dbs.root.resetReadTxn();
+  }
+
   *data(id: string): Iterable<Buffer> {
     for (const { value } of this.#dbs.data.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) {
       yield value;

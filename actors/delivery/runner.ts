@@ -341,7 +341,9 @@ class Runner {
         if (!(await write(stuffer.push(chunk)))) return;
       }
       if (read === 0 && env.size > 0) {
-        // Deleted from the queue while this connection waited for the go-ahead: send nothing.
+        // Deleted from the queue while this connection waited for the go-ahead: send nothing. (Said in the
+        // log: the server sees the connection cut after DATA, and this side reports it as closed.)
+        this.#deps.logger.warn({ event: 'delivery-error', id: job.messageId }, `${job.messageId} has no data in the spool (deleted from the queue?): connection abandoned after DATA`);
         uncork();
         socket.destroy();
         return;

@@ -69,6 +69,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
   /** The thread's own signing pool (DKIM/ARC), started with the first message to sign. */
   let pool: CryptoPool | undefined;
   const held = new Map<number, Held>();
+  let spoolRef: Spool | undefined;
 
   // Only what a runner uses is compiled here; the main thread has checked the whole config already.
   const compile = (c: Config): CompiledDelivery => compileDelivery(c, compilePolicy(c));
@@ -122,6 +123,7 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
         hub = m.config.inspector.enabled ? recorder?.(() => config as Config) : undefined;
         debug = debugOn(m.config);
         const spool = Spool.open(m.spoolDir);
+        spoolRef = spool;
         // Signing happens here, beside the deliveries, with a pool of this thread's own: the main thread's pool
         // would cost a crossing both ways per message.
         const signer = new MessageSigner({
@@ -182,6 +184,9 @@ export function serve(port: MessagePort, recorder?: (config: () => Config) => Qu
     }
   };
   port.on('message', (batch: readonly ToThread[]) => {
+    // Jobs come for messages the main thread has just committed: this thread's read snapshot may be
+    // older than that (Spool.refresh), and the message's data would then look absent.
+    if (batch.some((m) => m.op === 'start' || (m.op === 'next' && m.job))) spoolRef?.refresh();
     for (const m of batch) receive(m);
   });
 }
