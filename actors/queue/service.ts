@@ -127,9 +127,9 @@ export class QueueService {
     this.#actor?.stop();
   }
 
-  /** Whether a destination held for want of a slot still has jobs waiting. */
-  #heldWithWork(): boolean {
-    for (const dest of this.#held) if ((this.#dests.get(dest)?.jobs.length ?? 0) > 0) return true;
+  /** Whether a destination other than `except`, held for want of a slot, still has jobs waiting. */
+  #heldWithWork(except: string): boolean {
+    for (const dest of this.#held) if (dest !== except && (this.#dests.get(dest)?.jobs.length ?? 0) > 0) return true;
     return false;
   }
 
@@ -331,10 +331,13 @@ export class QueueService {
             if (st.jobs.length > 0 && st.idle.delete(w)) w.wake();
           });
         } else if (this.#held.size > 0) {
-          // Likewise a destination held for want of a slot while this connection was on its way to idle: the
-          // release it asked for found no idle connection, so this one gives its slot up now.
+          // Likewise another destination held for want of a slot while this connection was on its way to idle:
+          // the release it asked for found no idle connection, so this one gives its slot up now (unless a job
+          // for its own destination came meanwhile: that takes it).
           queueMicrotask(() => {
-            if (this.#heldWithWork() && st.idle.delete(w)) w.release();
+            if (st.jobs.length > 0) {
+              if (st.idle.delete(w)) w.wake();
+            } else if (this.#heldWithWork(key) && st.idle.delete(w)) w.release();
           });
         }
         return () => st.idle.delete(w);
