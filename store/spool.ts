@@ -125,7 +125,6 @@ export class Spool {
     return this.#dbs.messages.get(id);
   }
 
-  /** The stored data of a message, chunk by chunk (Received: header first). */
   /**
    * Reads from now on see every transaction committed so far. lmdb-js keeps one read snapshot per
    * thread and renews it only on a timer (setTimeout 0) after the first read, or after this thread's
@@ -136,6 +135,7 @@ export class Spool {
     this.#dbs.root.resetReadTxn();
   }
 
+  /** The stored data of a message, chunk by chunk (Received: header first). */
   *data(id: string): Iterable<Buffer> {
     for (const { value } of this.#dbs.data.getRange({ start: [id, 0], end: [id, Number.MAX_SAFE_INTEGER] })) {
       yield value;

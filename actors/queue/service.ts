@@ -324,16 +324,11 @@ export class QueueService {
           return () => undefined;
         }
         st.idle.add(w);
-        // A job that came while the connection was on its way to idle (a message away, in the delivery thread)
-        // would otherwise wait for the next one to be queued: wake it for that job now.
-        if (st.jobs.length > 0) {
-          queueMicrotask(() => {
-            if (st.jobs.length > 0 && st.idle.delete(w)) w.wake();
-          });
-        } else if (this.#held.size > 0) {
-          // Likewise another destination held for want of a slot while this connection was on its way to idle:
-          // the release it asked for found no idle connection, so this one gives its slot up now (unless a job
-          // for its own destination came meanwhile: that takes it).
+        // While the connection was on its way to idle (a message away, in the delivery thread), a job may have
+        // come for its destination: it takes that job now, or the job would wait for the next one to be queued.
+        // Or another destination was held for want of a slot, and the release it asked for found no idle
+        // connection: this one gives its slot up now.
+        if (st.jobs.length > 0 || this.#held.size > 0) {
           queueMicrotask(() => {
             if (st.jobs.length > 0) {
               if (st.idle.delete(w)) w.wake();
