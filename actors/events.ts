@@ -89,6 +89,11 @@ export type DeliveryEvent =
   | { readonly type: 'NET.ERROR'; readonly code: string }
   /** The message content and its final dot are written. */
   | { readonly type: 'NET.SENT' }
+  /**
+   * A message written whole (sendMessage `whole`) could not be read from the spool: the connection is
+   * cut, and none of it reached the server (so it was not delivered there, whatever comes next).
+   */
+  | { readonly type: 'NET.UNSENT' }
   | { readonly type: 'TLS.READY'; readonly tls: TlsRecord }
   | { readonly type: 'TLS.FAILED'; readonly reason: string }
   /** The queue's answer to wantJob: another job for this destination, or none. */

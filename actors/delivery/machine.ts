@@ -55,6 +55,7 @@ function stepFor(c: Ctx, phase: Phase, e: DeliveryEvent | { type: string }): Ste
       return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'sending');
     case 'dot':
       if (reply) return onDot(c, reply);
+      if (ev.type === 'NET.UNSENT') return onTxTrouble(c, 'closed', 'sending');
       if (ev.type === 'NET.GARBAGE') return onFailure(c, 'dot', { kind: 'garbage', reason: ev.reason });
       return onTxTrouble(c, ev.type === 'NET.CLOSED' || ev.type === 'NET.ERROR' ? 'closed' : 'timeout', 'dot');
     case 'rset':
@@ -144,7 +145,7 @@ const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataT
   waiting: 'commandTimeout',
 };
 
-const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT', 'JOB.WAKE', 'JOB.NONE'] as const;
+const NET = ['NET.CONNECTED', 'NET.REPLY', 'NET.GARBAGE', 'NET.CLOSED', 'NET.ERROR', 'NET.SENT', 'NET.UNSENT', 'TLS.READY', 'TLS.FAILED', 'JOB.NEXT', 'JOB.WAKE', 'JOB.NONE'] as const;
 
 function phase(name: Phase) {
   const on = Object.fromEntries(NET.map((t) => [t, toStep(name)]));

@@ -158,6 +158,10 @@ class Runner {
         this.#startTls(e.servername);
         return;
       case 'sendMessage':
+        if (e.whole) {
+          this.#writeWhole(e.job, e.then);
+          return;
+        }
         this.#stream(e.job, this.#generation, e.then).catch((err: unknown) => {
           this.#deps.logger.error({ event: 'delivery-error', err: err instanceof Error ? err.stack : String(err) }, 'sending a message failed');
           this.#socket?.destroy();
@@ -341,11 +345,7 @@ class Runner {
         if (!(await write(stuffer.push(chunk)))) return;
       }
       if (read === 0 && env.size > 0) {
-        // Deleted from the queue while this connection waited for the go-ahead: send nothing. (Said in the
-        // log: the server sees the connection cut after DATA, and this side reports it as closed.)
-        this.#deps.logger.warn({ event: 'delivery-error', id: job.messageId }, `${job.messageId} has no data in the spool (deleted from the queue?): connection abandoned after DATA`);
-        uncork();
-        socket.destroy();
+        this.#abandon(job, socket);
         return;
       }
       if (!(await write([stuffer.end()]))) return;
@@ -358,6 +358,55 @@ class Runner {
       this.#deps.logger.error({ event: 'delivery-error', id: job.messageId, err: (e as Error).message }, `reading ${job.messageId} from the spool failed`);
       socket.destroy();
     }
+  }
+
+  /**
+   * A small message (WHOLE_MESSAGE), final dot and `then` included, written before this returns: no
+   * wait for the socket, so nothing can come in between, and the actor is not told when it is done.
+   */
+  #writeWhole(job: DeliveryJob, then: string | undefined): void {
+    const socket = this.#socket;
+    if (!socket) return;
+    const env = job.envelope ?? this.#deps.spool.envelope(job.messageId);
+    if (!env) {
+      this.#send({ type: 'NET.UNSENT' });
+      this.#abandon(job, socket);
+      return;
+    }
+    const stuffer = new DotStuffer();
+    socket.cork();
+    try {
+      const signed = this.#signed.get(job.messageId);
+      if (signed) for (const p of stuffer.push(signed)) socket.write(p);
+      let read = 0;
+      for (const chunk of messageChunks(this.#deps.spool, env)) {
+        read += chunk.length;
+        for (const p of stuffer.push(chunk)) socket.write(p);
+      }
+      if (read === 0 && env.size > 0) {
+        this.#send({ type: 'NET.UNSENT' });
+        this.#abandon(job, socket);
+        return;
+      }
+      socket.write(stuffer.end());
+      if (then !== undefined) socket.write(then);
+    } catch (e) {
+      this.#send({ type: 'NET.UNSENT' });
+      this.#deps.logger.error({ event: 'delivery-error', id: job.messageId, err: (e as Error).message }, `reading ${job.messageId} from the spool failed`);
+      socket.destroy();
+    } finally {
+      if (!socket.destroyed) socket.uncork();
+    }
+  }
+
+  /**
+   * A message deleted from the queue while this connection waited for the go-ahead: nothing of it is
+   * sent. Said in the log, because the server sees the connection cut after DATA, and this side
+   * reports it as closed.
+   */
+  #abandon(job: DeliveryJob, socket: Socket | TLSSocket): void {
+    this.#deps.logger.warn({ event: 'delivery-error', id: job.messageId }, `${job.messageId} has no data in the spool (deleted from the queue?): connection abandoned after DATA`);
+    socket.destroy();
   }
 
   #close(): void {

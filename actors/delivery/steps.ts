@@ -94,8 +94,11 @@ export type Effect =
   | { readonly type: 'connect'; readonly target: Target }
   | { readonly type: 'send'; readonly text: string }
   | { readonly type: 'startTls'; readonly servername: string }
-  /** `then`: the next transaction's commands, written right after the final dot (ahead.ts). */
-  | { readonly type: 'sendMessage'; readonly job: DeliveryJob; readonly then?: string }
+  /**
+   * `then`: the next transaction's commands, written right after the final dot (ahead.ts). `whole`:
+   * written at once, without waiting for the socket, and not reported (NET.SENT): see WHOLE_MESSAGE.
+   */
+  | { readonly type: 'sendMessage'; readonly job: DeliveryJob; readonly then?: string; readonly whole?: boolean }
   /** RSET after the server answered 354 to a transaction without accepted recipients: end the data at once. */
   | { readonly type: 'sendEmptyData' }
   | { readonly type: 'results'; readonly job: DeliveryJob; readonly results: readonly RecipientResult[] }

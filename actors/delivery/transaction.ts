@@ -9,6 +9,14 @@ import type { Ctx, Effect, Step, TxState } from './steps.js';
 import { connect, onFailure, ready } from './steps.js';
 import { planAhead, sendAhead } from './ahead.js';
 
+/**
+ * Messages up to this size (octets, signature fields included) are written in one go, final dot and
+ * all: the socket's buffer takes them without a wait, and holding that much per connection costs
+ * little. The attempt then waits for the verdict at once (phase dot), without the step that a
+ * report of the write's end (NET.SENT) would cost. Larger ones are streamed with backpressure.
+ */
+export const WHOLE_MESSAGE = 64 * 1024;
+
 const who = (c: Ctx): string => {
   const t = c.targets[c.at];
   return t ? `${t.host} [${t.ip}]:${t.port}` : '';
@@ -78,7 +86,12 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
       const sending: TxState = { ...next, dataAccepted: true };
       // The next message's commands, when it is already here, leave with this one's final dot.
       const a = planAhead({ ...c, tx: sending });
-      return { go: 'sending', update: { tx: sending, ...a?.update }, effects: [{ type: 'sendMessage', job, ...(a ? { then: a.text } : {}) }] };
+      const whole = job.size <= WHOLE_MESSAGE;
+      return {
+        go: whole ? 'dot' : 'sending',
+        update: { tx: sending, ...a?.update },
+        effects: [{ type: 'sendMessage', job, ...(a ? { then: a.text } : {}), ...(whole ? { whole } : {}) }],
+      };
     }
     if (usable) {
       const v = judge('data', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });

@@ -96,7 +96,7 @@ test('a deferred delivery recorded on tape replays to the timeline a live observ
     assert.ok(live.entries.length >= 6, `a whole conversation: ${live.entries.map((e) => e.event).join(' ')}`);
     assert.deepEqual(a, b);
     assert.deepEqual(a.states.slice(0, 4), ['connecting', 'greeting', 'ehlo', 'transaction'], a.states.join(' '));
-    assert.ok(a.states.includes('sending') && a.states.includes('dot'), a.states.join(' '));
+    assert.ok(a.states.includes('dot'), a.states.join(' '));
     assert.ok(a.codes.includes('451') && a.codes.includes('354'), a.codes.join(' '));
     assert.ok(a.out.some((o) => /results ID: .*later@remote\.test deferred: .*greylisted/.test(o)), 'the deferral is in the replay');
     assert.equal(fromTape.summary.status, 'done');

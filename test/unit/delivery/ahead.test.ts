@@ -48,7 +48,8 @@ test('a job in hand at the 354 leaves behind the final dot; its replies then fol
   c = after(c, onTxReply(c, reply(250)));
   c = after(c, onTxReply(c, reply(250)));
   const s = onTxReply(c, reply(354, 'go ahead'));
-  assert.equal(s.go, 'sending');
+  // Small: written whole, the final dot too, so the verdict is awaited at once.
+  assert.equal(s.go, 'dot');
   const send = s.effects.find((e) => e.type === 'sendMessage');
   assert.ok(send && send.type === 'sendMessage');
   assert.equal(send.then, 'MAIL FROM:<a@b.test>\r\nRCPT TO:<next@d.test>\r\nDATA\r\n');

@@ -80,7 +80,6 @@ function assertSame(folded: Run, single: Run): void {
 }
 
 const CONNECTED: DeliveryEvent = { type: 'NET.CONNECTED' };
-const SENT: DeliveryEvent = { type: 'NET.SENT' };
 const EHLO = replies('250-mx.remote.test', '250-PIPELINING', '250-SIZE 10000000', '250 ENHANCEDSTATUSCODES');
 /** Connected, greeted, EHLO answered with PIPELINING: the first transaction's commands are out. */
 const OPENING: readonly Read[] = [CONNECTED, replies('220 mx.remote.test ESMTP'), EHLO];
@@ -90,7 +89,7 @@ describe('replies read together', () => {
     const { folded, single } = both('avoid', [
       ...OPENING,
       replies('250 2.1.0 ok', '250 2.1.5 ok', '451 4.7.1 greylisted', '250 2.1.5 ok', '354 go ahead'),
-      SENT,
+      // 2 KB: written whole, so no NET.SENT comes (WHOLE_MESSAGE).
       replies('250 2.0.0 queued as X1'),
       { type: 'JOB.NEXT' },
       replies('221 2.0.0 bye'),
