@@ -44,7 +44,7 @@ function delivery(c: DeliveryContext): Fields {
     out.rcpts = job.recipients.length;
     const first = job.recipients[0];
     if (first) out.rcpt = first.address;
-    const mid = job.envelope?.messageIdHeader;
+    const mid = job.messageIdHeader ?? job.envelope?.messageIdHeader;
     if (mid) out.messageId = cut(mid, 200);
   }
   if (c.conn.tls) out.tls = c.conn.tls.version;
@@ -111,7 +111,7 @@ export function eventKeys(event: { readonly type: string } & Fields): string[] {
   if (event.type === 'JOB.NEXT' && e.job) {
     const j = e.job as DeliveryJob;
     id = j.messageId;
-    mid = j.envelope?.messageIdHeader;
+    mid = j.messageIdHeader ?? j.envelope?.messageIdHeader;
     rcpt = j.recipients[0]?.address;
   } else if (event.type === 'SPOOL.COMMITTED') {
     const env = e.envelope as { id?: unknown; messageIdHeader?: unknown };

@@ -21,6 +21,7 @@ import type { DeliveryJob, Destination } from './types.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
 import type { MessageSigner, SignOutcome } from './signer.js';
+import type { Envelope } from '../../store/envelope.js';
 
 export interface RunnerDeps {
   readonly spool: Spool;
@@ -49,6 +50,12 @@ class Runner {
   #ended = false;
   /** Signed fields of the messages whose jobs this connection holds, by message id. */
   readonly #signed = new Map<string, Buffer | undefined>();
+  /**
+   * The envelopes of jobs handed to the actor, by message id, until their results. The actor holds its
+   * jobs without them: it never reads one, and whatever the actor holds its tape (inspection) may keep
+   * for hundreds of steps, which made the collector copy every envelope out of the young generation.
+   */
+  readonly #envelopes = new Map<string, Envelope>();
   /** Withdraws this connection from the queue's idle ones (set while it idles). */
   #unidle: (() => void) | undefined;
 
@@ -73,7 +80,7 @@ class Runner {
   #start(first: DeliveryJob): void {
     if (this.#ended) return;
     const dest = this.#dest;
-    const input = { settings: this.#deps.settings(), dest, first };
+    const input = { settings: this.#deps.settings(), dest, first: this.#lighten(first) };
     const describe = (): Record<string, unknown> => ({ destination: dest.hosts.map((h) => `${h.name}:${h.port}`).join(' '), message: first.messageId });
     // Recorded for later (deferred deliveries) but not watched live: a tape costs far less than an observer.
     const tape = this.#deps.inspection?.tape?.('delivery', describe);
@@ -85,7 +92,7 @@ class Runner {
       complete: () => {
         // Jobs still held at the end were never tried here (asked ahead, or after a 452): queued again.
         const { jobs, later } = actor.getSnapshot().context;
-        for (const job of [...jobs, ...(later ?? [])]) this.#hooks.giveBack?.(job);
+        for (const job of [...jobs, ...(later ?? [])]) this.#hooks.giveBack?.(this.#withEnvelope(job));
         this.#end();
       },
       error: (err) => {
@@ -140,8 +147,28 @@ class Runner {
         this.#hooks.giveBack?.(e.job);
         return;
       }
-      if (snapshot?.status === 'active') this.#actor?.send(e);
+      if (snapshot?.status !== 'active') return;
+      this.#actor?.send(e.type === 'JOB.NEXT' && e.job ? { type: 'JOB.NEXT', job: this.#lighten(e.job) } : e);
     });
+  }
+
+  /** The job as the actor gets it: its envelope kept here instead (#envelopes). */
+  #lighten(job: DeliveryJob): DeliveryJob {
+    if (!job.envelope) return job;
+    this.#envelopes.set(job.messageId, job.envelope);
+    const { envelope, ...light } = job;
+    return envelope.messageIdHeader === undefined ? light : { ...light, messageIdHeader: envelope.messageIdHeader };
+  }
+
+  /** A job from the actor, with its envelope again when this connection still has it. */
+  #withEnvelope(job: DeliveryJob): DeliveryJob {
+    const envelope = this.#envelopes.get(job.messageId);
+    return envelope ? { ...job, envelope } : job;
+  }
+
+  /** The envelope to stream a job's message with: kept from its job, or read from the spool. */
+  #envelopeOf(job: DeliveryJob): Envelope | undefined {
+    return this.#envelopes.get(job.messageId) ?? job.envelope ?? this.#deps.spool.envelope(job.messageId);
   }
 
   #perform(e: Effect): void {
@@ -171,6 +198,8 @@ class Runner {
         this.#socket?.write('.\r\n');
         return;
       case 'results':
+        // (A part of the job deferred by 452 goes on without it: read from the spool if it is tried here.)
+        this.#envelopes.delete(e.job.messageId);
         this.#hooks.results(e.job, e.results);
         return;
       case 'idle': {
@@ -307,7 +336,7 @@ class Runner {
   /** Write the message with dot-stuffing and its final dot, waiting for the socket when it is full. */
   async #stream(job: DeliveryJob, generation: number, then?: string): Promise<void> {
     const socket = this.#socket;
-    const env = job.envelope ?? this.#deps.spool.envelope(job.messageId);
+    const env = this.#envelopeOf(job);
     if (!socket || !env) {
       // The message left the queue meanwhile (deleted by hand): abandon this connection.
       socket?.destroy();
@@ -367,7 +396,7 @@ class Runner {
   #writeWhole(job: DeliveryJob, then: string | undefined): void {
     const socket = this.#socket;
     if (!socket) return;
-    const env = job.envelope ?? this.#deps.spool.envelope(job.messageId);
+    const env = this.#envelopeOf(job);
     if (!env) {
       this.#send({ type: 'NET.UNSENT' });
       this.#abandon(job, socket);
@@ -432,6 +461,7 @@ class Runner {
     this.#close();
     for (const id of this.#signed.keys()) this.#deps.signer?.release(id);
     this.#signed.clear();
+    this.#envelopes.clear();
     this.#hooks.ended();
   }
 }

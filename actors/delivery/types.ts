@@ -15,6 +15,8 @@ export interface DeliveryJob {
   readonly envid?: string;
   /** The envelope as the queue read it, so the runner need not read it again to stream the data. */
   readonly envelope?: Envelope;
+  /** Its Message-ID header field, for the inspector, once the runner has taken the envelope off (runner.ts). */
+  readonly messageIdHeader?: string;
 }
 
 export interface JobRecipient {

@@ -101,6 +101,10 @@ test('a deferred delivery recorded on tape replays to the timeline a live observ
     assert.ok(a.out.some((o) => /results ID: .*later@remote\.test deferred: .*greylisted/.test(o)), 'the deferral is in the replay');
     assert.equal(fromTape.summary.status, 'done');
     assert.equal(fromTape.dropped, 0);
+    // The actor holds its jobs without their envelopes (the runner keeps those), and the delivery is
+    // still found and named by the message's Message-ID.
+    assert.ok(fromTape.summary.keys.includes(taped.messageId), fromTape.summary.keys.join(' '));
+    assert.ok(fromTape.entries.some((e) => (e.ctx as { messageId?: string } | undefined)?.messageId === taped.messageId));
     // Steps are stamped with when they happened, not with when the tape was replayed.
     const times = fromTape.entries.map((e) => e.t);
     assert.ok(times.every((t, i) => i === 0 || t >= (times[i - 1] as number)), 'in order');
