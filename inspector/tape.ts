@@ -19,19 +19,25 @@ const KEYS_MAX = 200;
 /** The replay's timers never fire: the tape holds the delayed events that did. */
 const STOPPED_CLOCK = { setTimeout: () => 0, clearTimeout: () => undefined };
 
-interface Item {
-  readonly event: EventObject;
-  readonly t: number;
-}
-
-/** A stretch of tape: where it starts (the actor's input, or a persisted snapshot) and what came after. */
+/**
+ * A stretch of tape: where it starts (the actor's input, or a persisted snapshot) and what came after.
+ * Each event is kept as its JSON text, with when it came beside it: a connection's tape holds hundreds
+ * of events for as long as it lasts, and one flat string each (not the event's objects, which the young
+ * generation's collector would copy, and copy again, until promoted) keeps that cheap. The events of
+ * a replayable machine are plain data (REPLAYABLE in capture.ts).
+ */
 interface Segment {
   readonly start: { readonly input: unknown } | { readonly snapshot: unknown };
   readonly t: number;
   /** Steps before this segment. */
   readonly seq: number;
-  readonly items: Item[];
+  readonly events: string[];
+  readonly times: number[];
+  /** What the events of this segment are found by (eventKeys), taken as they come. */
+  readonly keys: string[];
 }
+
+const segment = (start: Segment['start'], t: number, seq: number): Segment => ({ start, t, seq, events: [], times: [], keys: [] });
 
 interface Replay {
   readonly rec: ActorRecord;
@@ -79,7 +85,7 @@ export class TapeRecord implements Tape {
   attach(actor: AnyActor, input: unknown): void {
     this.#actor = actor;
     this.#logic = actor.logic as AnyStateMachine;
-    this.#segments = [{ start: { input }, t: this.started, seq: 0, items: [] }];
+    this.#segments = [segment({ input }, this.started, 0)];
     this.#firstKeys = keysOf(pickContext(this.kind, (actor.getSnapshot() as { context: unknown }).context));
     const system = actor.system as unknown as { _relay: Relay };
     const relay = system._relay;
@@ -89,7 +95,7 @@ export class TapeRecord implements Tape {
         relay(source, target, event);
         return;
       }
-      if (this.#stopped === undefined) (this.#segments[this.#segments.length - 1] as Segment).items.push({ event, t: Date.now() });
+      if (this.#stopped === undefined) this.#record(event);
       this.#count++;
       this.#last = event.type;
       // Nested sends (from an effect handler) are queued and processed before the outermost relay returns.
@@ -107,11 +113,18 @@ export class TapeRecord implements Tape {
     actor.subscribe({ complete: () => this.#end(), error: () => this.#end() });
   }
 
+  #record(event: EventObject): void {
+    const seg = this.#segments[this.#segments.length - 1] as Segment;
+    seg.events.push(JSON.stringify(event));
+    seg.times.push(Date.now());
+    if (seg.keys.length < KEYS_MAX) for (const k of eventKeys(event as EventObject & Record<string, unknown>)) seg.keys.push(k);
+  }
+
   /** Past `capacity` events, a persisted snapshot starts a new segment and the oldest one is let go. */
   #checkpoint(): void {
     const current = this.#segments[this.#segments.length - 1] as Segment;
     const actor = this.#actor;
-    if (current.items.length < this.capacity || !actor || actor.getSnapshot().status !== 'active') return;
+    if (current.events.length < this.capacity || !actor || actor.getSnapshot().status !== 'active') return;
     let snapshot: unknown;
     try {
       snapshot = actor.getPersistedSnapshot();
@@ -120,7 +133,7 @@ export class TapeRecord implements Tape {
       this.#stopped = e instanceof Error ? e.message : String(e);
       return;
     }
-    this.#segments = [current, { start: { snapshot }, t: Date.now(), seq: current.seq + current.items.length + ('input' in current.start ? 1 : 0), items: [] }];
+    this.#segments = [current, segment({ snapshot }, Date.now(), current.seq + current.events.length + ('input' in current.start ? 1 : 0))];
   }
 
   #end(): void {
@@ -169,12 +182,7 @@ export class TapeRecord implements Tape {
     if (this.#keys?.at === this.#count) return this.#keys.keys;
     const keys = new Set<string>([...keysOfInfo(this.info), ...this.#firstKeys]);
     for (const k of keysOf(ctx)) keys.add(k);
-    for (const seg of this.#segments) {
-      for (const item of seg.items) {
-        if (keys.size >= KEYS_MAX) break;
-        for (const k of eventKeys(item.event as EventObject & Record<string, unknown>)) keys.add(k);
-      }
-    }
+    for (const seg of this.#segments) for (const k of seg.keys) if (keys.size < KEYS_MAX) keys.add(k);
     const list = [...keys].slice(0, KEYS_MAX);
     this.#keys = { at: this.#count, keys: list };
     return list;
@@ -197,11 +205,10 @@ export class TapeRecord implements Tape {
     if (r && !this.#segments.includes(r.seg)) r = undefined;
     r ??= this.#replay = this.#begin(this.#segments[0] as Segment);
     for (;;) {
-      const items = r.seg.items;
-      while (r.fed < items.length) {
-        const item = items[r.fed++] as Item;
-        r.clock.t = item.t;
-        r.actor.send(item.event);
+      const { events, times } = r.seg;
+      while (r.fed < events.length) {
+        r.clock.t = times[r.fed] as number;
+        r.actor.send(JSON.parse(events[r.fed++] as string) as EventObject);
       }
       // The next segment starts where this one ended: the same replay goes on with its events.
       const next = this.#segments[this.#segments.indexOf(r.seg) + 1];
