@@ -33,12 +33,12 @@ function editsOf(env: Envelope): Edit[] {
 export function* messageChunks(spool: Spool, env: Envelope): Generator<Buffer> {
   const edits = editsOf(env);
   if (edits.length === 0) {
-    yield* spool.data(env.id);
+    yield* spool.data(env.id, env.chunks);
     return;
   }
   let e = 0;
   let offset = 0;
-  for (const chunk of spool.data(env.id)) {
+  for (const chunk of spool.data(env.id, env.chunks)) {
     const end = offset + chunk.length;
     let pos = offset; // next stored octet not yet handled
     while (e < edits.length && (edits[e] as Edit).from <= end) {
@@ -67,7 +67,7 @@ export function* messageChunks(spool: Spool, env: Envelope): Generator<Buffer> {
 export function deliveredHeaders(spool: Spool, env: Envelope): Buffer {
   const parts: Buffer[] = [];
   let have = 0;
-  for (const chunk of spool.data(env.id)) {
+  for (const chunk of spool.data(env.id, env.chunks)) {
     parts.push(chunk);
     have += chunk.length;
     if (have >= env.headerEnd) break;
