@@ -80,15 +80,17 @@ function stepReplies(c: Ctx, phase: Phase, replies: readonly ServerReply[]): Ste
   let at = phase;
   let update: Partial<Ctx> = {};
   const effects: Effect[] = [];
+  let left = false;
   for (const reply of replies) {
     const s = resolved(ctx, at, { type: 'NET.REPLY', replies: [reply] });
     update = { ...update, ...s.update };
     ctx = { ...ctx, ...s.update };
     effects.push(...s.effects);
     at = s.go;
+    if (at !== phase) left = true;
     if (at === 'done' || at === 'tls') break;
   }
-  return { go: at, update, effects };
+  return { go: at, update, effects, ...(left && at === phase ? { around: true } : {}) };
 }
 
 /** The step for one event, with "ready" (a moment, not a state) resolved: the next transaction, a wantJob, or QUIT. */
@@ -126,15 +128,21 @@ const LIKELY: Partial<Record<Phase, readonly Phase[]>> = {
 /**
  * Transitions of a phase for an event: to wherever its step goes. Staying in the same phase is a
  * targetless transition (no exit and entry; its timer keeps running, so a pipelined group of
- * replies shares one command timeout).
+ * replies shares one command timeout), unless the step went around through other phases: then the
+ * phase is entered again and its timer starts again.
  */
 const toStep = (from: Phase) => {
   const order = [...(LIKELY[from] ?? []), ...PHASES.filter((p) => !(LIKELY[from] ?? []).includes(p))];
-  return order.map((p) => ({
-    guard: { type: 'goes' as const, params: { from, to: p } },
-    ...(p === from ? {} : { target: p }),
-    actions: { type: 'apply' as const, params: from },
-  }));
+  const apply = { type: 'apply' as const, params: from };
+  const goes = (to: Phase, around?: boolean) => ({ type: 'goes' as const, params: { from, to, ...(around === undefined ? {} : { around }) } });
+  return order.flatMap((p) =>
+    p !== from
+      ? [{ guard: goes(p), target: p, reenter: false, actions: apply }]
+      : [
+          { guard: goes(p, true), target: p, reenter: true, actions: apply },
+          { guard: goes(p, false), target: undefined, reenter: false, actions: apply },
+        ],
+  );
 };
 
 const TIMEOUT: Record<TimeoutPhase, 'connectTimeout' | 'commandTimeout' | 'dataTimeout' | 'finalTimeout' | 'idleTimeout'> = {
@@ -163,7 +171,10 @@ export const deliveryMachine = setup({
     idleTimeout: ({ context }) => context.settings.timeouts.idle ?? 0,
   },
   guards: {
-    goes: ({ context, event }, p: { from: Phase; to: Phase }) => stepOf(context, p.from, event).go === p.to,
+    goes: ({ context, event }, p: { from: Phase; to: Phase; around?: boolean }) => {
+      const s = stepOf(context, p.from, event);
+      return s.go === p.to && (p.around === undefined || (s.around === true) === p.around);
+    },
   },
   actions: {
     apply: enqueueActions(({ context, event, enqueue }, from: Phase) => {

@@ -113,6 +113,12 @@ export interface Step {
   readonly go: Phase;
   readonly update: Partial<Ctx>;
   readonly effects: readonly Effect[];
+  /**
+   * Ends in the phase it started from, having passed through others (replies read together, such as
+   * a verdict, the next transaction's replies and its 354): the phase is entered again, so its timer
+   * starts again.
+   */
+  readonly around?: boolean;
 }
 
 const target = (c: Ctx): Target => c.targets[c.at] as Target;

@@ -2,7 +2,7 @@
 // attempt waits for the verdict straight after the 354, while a large message is streamed and reported.
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createActor } from 'xstate';
+import { SimulatedClock, createActor } from 'xstate';
 import { deliveryMachine } from '../../../actors/delivery/machine.js';
 import { WHOLE_MESSAGE } from '../../../actors/delivery/transaction.js';
 import type { DeliveryEvent } from '../../../actors/events.js';
@@ -73,5 +73,41 @@ describe('messages written whole', () => {
     lost.actor.send({ type: 'NET.CLOSED' });
     assert.equal(lost.outcome()?.kind, 'deferred');
     assert.equal(lost.outcome()?.maybeDelivered, true);
+  });
+});
+
+describe('timers across a pipelined group', () => {
+  it('a group that leaves the phase and comes back to it (verdict, next transaction, its 354) starts the phase timer again', () => {
+    const clock = new SimulatedClock();
+    const job = (id: string) => ({ messageId: id, sender: 's@client.test', recipients: [{ index: 0, address: 'a@remote.test' }], size: 100, smtputf8: false });
+    const actor = createActor(deliveryMachine, {
+      clock,
+      input: {
+        settings: { heloName: 'petrel.test', timeouts: { connect: 60_000, command: 60_000, data: 60_000, final: 60_000 }, tls: () => 'avoid', maxMessages: 10 },
+        dest: { key: 'mx.remote.test', hosts: [{ name: 'mx.remote.test', port: 25, addresses: ['192.0.2.1'] }] },
+        first: job('01JFIRST'),
+      },
+    });
+    const results: string[] = [];
+    actor.on('*', (e) => {
+      const r = e as Effect;
+      if (r.type === 'results') results.push(...(r.results ?? []).map((x) => x.outcome.kind));
+    });
+    actor.start();
+    for (const e of [{ type: 'NET.CONNECTED' } as const, replies('220 mx ESMTP'), replies('250-mx', '250 PIPELINING'), replies('250 ok', '250 ok', '354 go ahead')]) actor.send(e);
+    assert.equal(actor.getSnapshot().value, 'dot');
+    // The next job comes while the verdict is awaited: its commands go at once (ahead.ts).
+    actor.send({ type: 'JOB.NEXT', job: job('01JSECOND') });
+    clock.increment(50_000);
+    // One read: the verdict on the first, and the replies that start the second, up to its 354.
+    actor.send(replies('250 queued', '250 ok', '250 ok', '354 go ahead'));
+    assert.equal(actor.getSnapshot().value, 'dot');
+    // 70 s after the first dot, 20 s after the second: the second's wait has its own 60 s.
+    clock.increment(20_000);
+    assert.equal(actor.getSnapshot().value, 'dot');
+    assert.deepEqual(results, ['delivered']);
+    actor.send(replies('250 queued'));
+    assert.deepEqual(results, ['delivered', 'delivered']);
+    actor.stop();
   });
 });
