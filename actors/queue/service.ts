@@ -294,8 +294,12 @@ export class QueueService {
       st.idle.delete(w);
       if (w.wake()) break;
     }
-    // A new connection only when the ones open cannot keep up with the jobs waiting.
-    if (st.runners < st.jobs.length) this.#want(dest.key);
+    // A new connection only when the ones open cannot keep up with the jobs waiting. A destination held
+    // for want of a slot would be held again (nothing is freed until a connection ends, and that takes
+    // it off the held list): it only asks once more for an idle connection elsewhere to give its slot
+    // up, as a hold does, without a step of the queue actor for each job of a held-up queue.
+    if (this.#held.has(dest.key)) this.#releaseIdle(false);
+    else if (st.runners < st.jobs.length) this.#want(dest.key);
   }
 
   #want(key: string): void {

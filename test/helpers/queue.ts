@@ -9,6 +9,7 @@ import { compilePolicy } from '../../actors/supervisor/policy.js';
 import { compileDelivery } from '../../actors/supervisor/delivery-config.js';
 import { QueueService } from '../../actors/queue/service.js';
 import type { DeliveryRunnerFactory } from '../../actors/queue/ports.js';
+import type { InspectionHub } from '../../actors/inspection.js';
 import type { DnsPort } from '../../routing/routers.js';
 import { Spool } from '../../store/spool.js';
 import type { Envelope } from '../../store/envelope.js';
@@ -21,8 +22,8 @@ export interface ScriptedQueue {
   close(): Promise<void>;
 }
 
-/** `config`: further config keys (route_list, remote_max_parallel...), merged over the test's own. */
-export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string, config: Readonly<Record<string, unknown>> = {}): ScriptedQueue {
+/** `config`: further config keys (route_list, remote_max_parallel...), merged over the test's own; `inspection`: the queue actor's hub. */
+export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string, config: Readonly<Record<string, unknown>> = {}, inspection?: InspectionHub): ScriptedQueue {
   const dir = mkdtempSync(join(tmpdir(), `petrel-${name}-`));
   const spool = Spool.open(dir);
   const built = buildConfig({ spool_directory: dir, smarthost: '192.0.2.1:2525', queue_run_interval: 0, log_level: 'silent', ...config }, 'test', dir);
@@ -34,6 +35,7 @@ export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string,
     runners,
     local: { deliver: () => Promise.reject(new Error('no local delivery here')) },
     newId: () => 'unused',
+    ...(inspection ? { inspection } : {}),
   });
   queue.start();
   return {
