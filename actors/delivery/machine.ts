@@ -117,9 +117,11 @@ const PHASES: readonly Phase[] = ['connecting', 'greeting', 'ehlo', 'helo', 'sta
 
 // Where each phase usually goes next, first: guards are tried in order.
 const LIKELY: Partial<Record<Phase, readonly Phase[]>> = {
-  transaction: ['transaction', 'sending', 'rset'],
+  // A small message's 354 goes straight to dot (written whole); the verdict on it, read with the next
+  // transaction's replies up to its 354, comes back to dot.
+  transaction: ['dot', 'transaction', 'sending', 'rset'],
   sending: ['dot'],
-  dot: ['transaction', 'waiting', 'quit'],
+  dot: ['dot', 'transaction', 'waiting', 'quit'],
   waiting: ['transaction', 'idle', 'quit', 'waiting'],
   idle: ['waiting', 'quit', 'done'],
   ehlo: ['transaction', 'waiting', 'starttls'],
