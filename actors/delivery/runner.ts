@@ -156,8 +156,8 @@ class Runner {
   #lighten(job: DeliveryJob): DeliveryJob {
     if (!job.envelope) return job;
     this.#envelopes.set(job.messageId, job.envelope);
-    const { envelope, ...light } = job;
-    return envelope.messageIdHeader === undefined ? light : { ...light, messageIdHeader: envelope.messageIdHeader };
+    // A spread with the field set to undefined, not a rest pattern: V8 copies the first far faster.
+    return { ...job, envelope: undefined, messageIdHeader: job.envelope.messageIdHeader };
   }
 
   /** A job from the actor, with its envelope again when this connection still has it. */
