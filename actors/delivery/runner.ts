@@ -365,15 +365,9 @@ class Runner {
       return true;
     };
     try {
-      // The signature fields go first, through the same dot-stuffing as the stored message.
-      const signed = this.#signed.get(job.messageId);
-      if (signed && !(await write(stuffer.push(signed)))) return;
-      let read = 0;
-      for (const chunk of messageChunks(this.#deps.spool, env)) {
-        read += chunk.length;
-        if (!(await write(stuffer.push(chunk)))) return;
-      }
-      if (read === 0 && env.size > 0) {
+      const stored = { read: 0 };
+      for (const piece of this.#pieces(job, env, stuffer, stored)) if (!(await write([piece]))) return;
+      if (stored.read === 0 && env.size > 0) {
         this.#abandon(job, socket);
         return;
       }
@@ -386,6 +380,19 @@ class Runner {
       uncork();
       this.#deps.logger.error({ event: 'delivery-error', id: job.messageId, err: (e as Error).message }, `reading ${job.messageId} from the spool failed`);
       socket.destroy();
+    }
+  }
+
+  /**
+   * The message as it goes on the wire, without its final dot: the signature fields first, then the
+   * stored chunks, all through the same dot-stuffing. `stored.read` counts the stored octets read.
+   */
+  *#pieces(job: DeliveryJob, env: Envelope, stuffer: DotStuffer, stored: { read: number }): Generator<Buffer> {
+    const signed = this.#signed.get(job.messageId);
+    if (signed) yield* stuffer.push(signed);
+    for (const chunk of messageChunks(this.#deps.spool, env)) {
+      stored.read += chunk.length;
+      yield* stuffer.push(chunk);
     }
   }
 
@@ -405,14 +412,9 @@ class Runner {
     const stuffer = new DotStuffer();
     socket.cork();
     try {
-      const signed = this.#signed.get(job.messageId);
-      if (signed) for (const p of stuffer.push(signed)) socket.write(p);
-      let read = 0;
-      for (const chunk of messageChunks(this.#deps.spool, env)) {
-        read += chunk.length;
-        for (const p of stuffer.push(chunk)) socket.write(p);
-      }
-      if (read === 0 && env.size > 0) {
+      const stored = { read: 0 };
+      for (const piece of this.#pieces(job, env, stuffer, stored)) socket.write(piece);
+      if (stored.read === 0 && env.size > 0) {
         this.#send({ type: 'NET.UNSENT' });
         this.#abandon(job, socket);
         return;
