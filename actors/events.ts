@@ -105,15 +105,14 @@ export type DeliveryEvent =
 
 // ---- listener ---------------------------------------------------------------------------------
 
+/** Why the listener turns a connection away (smtp_accept_max, smtp_accept_max_per_host, or the stop). */
+export type RefusalReason = 'total' | 'per-host' | 'stopping';
+
 export type ListenerEvent =
-  | { readonly type: 'CONN.OPEN'; readonly ip: string }
-  | { readonly type: 'CONN.CLOSED'; readonly ip: string }
+  /** A connection was refused (counted for the inspector; admitted ones are counted outside the actor). */
+  | { readonly type: 'CONN.REFUSED'; readonly ip: string; readonly reason: RefusalReason }
   | { readonly type: 'LISTENER.LIMITS'; readonly maxTotal: number; readonly maxPerHost: number }
   | { readonly type: 'LISTENER.STOP' };
-
-export type ListenerEmitted =
-  | { readonly type: 'admit' }
-  | { readonly type: 'refuse'; readonly reason: 'total' | 'per-host' | 'stopping' };
 
 // ---- supervisor -------------------------------------------------------------------------------
 

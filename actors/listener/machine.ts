@@ -1,6 +1,6 @@
-// The listener actor: admits or refuses each new connection against the total and per-host limits.
-import { assign, emit, setup } from 'xstate';
-import type { ListenerEmitted, ListenerEvent } from '../events.js';
+// The listener actor: accepting or draining, the limits in force, and each connection it turned away.
+import { assign, setup } from 'xstate';
+import type { ListenerEvent } from '../events.js';
 
 export interface ListenerInput {
   readonly maxTotal: number;
@@ -10,62 +10,39 @@ export interface ListenerInput {
 interface ListenerContext {
   maxTotal: number;
   maxPerHost: number;
-  total: number;
-  /** Open connections per client IP; mutated in place (one entry per connected host). */
-  perHost: Map<string, number>;
+  /** Connections refused since start, by reason. */
+  refused: { readonly total: number; readonly 'per-host': number; readonly stopping: number };
 }
 
-type OpenEvent = Extract<ListenerEvent, { type: 'CONN.OPEN' }>;
-
+/*
+ * The counting of open connections is in admissions.ts (plain data, changed twice per connection); this
+ * machine holds what decides the listener's course, and its steps are rare: a reload, the stop, a refusal.
+ */
 export const listenerMachine = setup({
   types: {
     context: {} as ListenerContext,
     events: {} as ListenerEvent,
     input: {} as ListenerInput,
-    emitted: {} as ListenerEmitted,
-  },
-  guards: {
-    // A limit of 0 means unlimited, as in Exim.
-    totalFull: ({ context }) => context.maxTotal > 0 && context.total >= context.maxTotal,
-    hostFull: ({ context, event }) =>
-      context.maxPerHost > 0 && (context.perHost.get((event as OpenEvent).ip) ?? 0) >= context.maxPerHost,
   },
   actions: {
-    count: assign(({ context, event }) => {
-      const ip = (event as OpenEvent).ip;
-      context.perHost.set(ip, (context.perHost.get(ip) ?? 0) + 1);
-      return { total: context.total + 1 };
-    }),
-    uncount: assign(({ context, event }) => {
-      if (event.type !== 'CONN.CLOSED') return {};
-      const n = (context.perHost.get(event.ip) ?? 0) - 1;
-      if (n > 0) context.perHost.set(event.ip, n);
-      else context.perHost.delete(event.ip);
-      return { total: Math.max(0, context.total - 1) };
+    countRefusal: assign(({ context, event }) => {
+      if (event.type !== 'CONN.REFUSED') return {};
+      return { refused: { ...context.refused, [event.reason]: context.refused[event.reason] + 1 } };
     }),
   },
 }).createMachine({
   id: 'listener',
-  context: ({ input }) => ({ ...input, total: 0, perHost: new Map() }),
+  context: ({ input }) => ({ ...input, refused: { total: 0, 'per-host': 0, stopping: 0 } }),
   initial: 'accepting',
   on: {
-    'CONN.CLOSED': { actions: 'uncount' },
+    'CONN.REFUSED': { actions: 'countRefusal' },
     // A reload changes the limits for connections yet to come; open ones are not touched.
     'LISTENER.LIMITS': { actions: assign(({ event }) => (event.type === 'LISTENER.LIMITS' ? { maxTotal: event.maxTotal, maxPerHost: event.maxPerHost } : {})) },
   },
   states: {
     accepting: {
-      on: {
-        'CONN.OPEN': [
-          { guard: 'totalFull', actions: emit({ type: 'refuse', reason: 'total' } as const) },
-          { guard: 'hostFull', actions: emit({ type: 'refuse', reason: 'per-host' } as const) },
-          { actions: ['count', emit({ type: 'admit' } as const)] },
-        ],
-        'LISTENER.STOP': 'draining',
-      },
+      on: { 'LISTENER.STOP': 'draining' },
     },
-    draining: {
-      on: { 'CONN.OPEN': { actions: emit({ type: 'refuse', reason: 'stopping' } as const) } },
-    },
+    draining: {},
   },
 });

@@ -4,13 +4,14 @@ import type { AddressInfo, Server, Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { createActor } from 'xstate';
 import type { ListenAddress } from '../../config/load.js';
-import type { ListenerEmitted } from '../events.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
 import { Connection, normaliseIp } from '../smtp-session/connection.js';
 import type { ConnectionDeps } from '../smtp-session/deps.js';
 import { listenerMachine } from './machine.js';
+import { Admissions } from './admissions.js';
+import type { Admission } from './admissions.js';
 
 export class ListenError extends Error {
   readonly code = 'LISTEN_FAILED';
@@ -29,8 +30,7 @@ function specific(info: AddressInfo): LocalAddress | undefined {
 
 export const keyOf = (a: ListenAddress): string => `${a.host}|${a.port}|${a.tlsOnConnect}`;
 
-/** What the listener decides about a new connection. */
-export type Admission = 'admit' | Extract<ListenerEmitted, { type: 'refuse' }>['reason'];
+export type { Admission } from './admissions.js';
 
 /**
  * Where a session process asks about each connection it accepted: the daemon's listener keeps the
@@ -67,7 +67,7 @@ export class ListenerService {
   readonly #servers = new Map<string, { server: Server; bound: { host: string; port: number; tlsOnConnect: boolean } }>();
   readonly #connections = new Set<Connection>();
   readonly #actor;
-  #verdict: ListenerEmitted | undefined;
+  readonly #admissions: Admissions;
 
   constructor(opts: ListenerOptions) {
     this.#opts = opts;
@@ -75,9 +75,7 @@ export class ListenerService {
       input: { maxTotal: opts.maxTotal, maxPerHost: opts.maxPerHost },
       ...inspectOption(opts.inspection, 'listener', () => ({ listen: opts.listen.map((l) => `${l.host}:${l.port}`).join(' ') })),
     });
-    this.#actor.on('*', (e) => {
-      this.#verdict = e as ListenerEmitted;
-    });
+    this.#admissions = new Admissions(opts.maxTotal, opts.maxPerHost);
   }
 
   /** Addresses actually bound (port 0 in config becomes the port the system chose). */
@@ -121,16 +119,14 @@ export class ListenerService {
 
   /** Count a connection another process accepted, against the same limits as this one's. */
   admit(ip: string): Admission {
-    this.#verdict = undefined;
-    this.#actor.send({ type: 'CONN.OPEN', ip });
-    const verdict = this.#verdict as ListenerEmitted | undefined;
-    if (verdict?.type === 'admit') return 'admit';
-    return verdict?.type === 'refuse' ? verdict.reason : 'stopping';
+    const admission = this.#actor.getSnapshot().value === 'accepting' ? this.#admissions.open(ip) : 'stopping';
+    if (admission !== 'admit') this.#actor.send({ type: 'CONN.REFUSED', ip, reason: admission });
+    return admission;
   }
 
   /** A connection counted by admit() ended. */
   release(ip: string): void {
-    this.#actor.send({ type: 'CONN.CLOSED', ip });
+    this.#admissions.close(ip);
   }
 
   async start(): Promise<void> {
@@ -184,6 +180,7 @@ export class ListenerService {
       throw e;
     }
     await this.#closeServers([...this.#servers.keys()].filter((k) => !wanted.has(k)));
+    this.#admissions.limits(maxTotal, maxPerHost);
     this.#actor.send({ type: 'LISTENER.LIMITS', maxTotal, maxPerHost });
   }
 
