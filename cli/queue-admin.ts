@@ -66,7 +66,7 @@ export async function queueAdmin(action: AdminAction, ids: string[], opts: { con
         out.write(`${id}: nothing to do\n`);
         continue;
       }
-      await spool.apply(changes);
+      await spool.apply(changes, { edit: true });
       out.write(`${id}: ${PAST[action]}\n`);
     }
   } finally {

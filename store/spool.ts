@@ -1,5 +1,6 @@
 // The durable spool: message data in chunks and envelopes in one LMDB environment (group commit + fsync).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
 import { join } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
@@ -9,6 +10,13 @@ import type { SpoolDbs } from './dbs.js';
 import { MessageWriter, flushedOf } from './writer.js';
 
 export const SPOOL_FORMAT = 1;
+
+/**
+ * Root key of the edit mark: a random number that another process (petrel queue freeze, delete...) changes
+ * with each edit of queued messages. The daemon holds the envelopes of messages under delivery; while the
+ * mark stands where it was when it read one, nobody else has changed it, and it need not read it again.
+ */
+const EDIT_MARK = 'edited';
 /** The largest chunk of message data stored under one key. */
 export const CHUNK_SIZE = 64 * 1024;
 
@@ -91,6 +99,11 @@ export class Spool {
       throw new SpoolError('SPOOL_FORMAT', `spool in ${dir} has format ${format}; this Petrel reads format ${SPOOL_FORMAT}`);
     }
     return new Spool(dir, dbs, lockFile);
+  }
+
+  /** The edit mark (EDIT_MARK): read it before the envelopes it vouches for. */
+  editMark(): number {
+    return (this.#dbs.root.get(EDIT_MARK) as number | undefined) ?? 0;
   }
 
   /** Remove what a previous process left half-written: data of messages never acknowledged. */
@@ -220,11 +233,14 @@ export class Spool {
   /**
    * Apply changes in one transaction (lmdb-js batches puts issued together, in order) and wait
    * until they are on disk: a recipient's outcome, a report it caused and the removal of a
-   * finished message are recorded together or not at all.
+   * finished message are recorded together or not at all. `edit`: the changes come from outside the
+   * daemon (petrel queue), which must then read again the envelopes it holds (editMark).
    */
-  async apply(changes: readonly SpoolChange[]): Promise<void> {
+  async apply(changes: readonly SpoolChange[], opts: { readonly edit?: boolean } = {}): Promise<void> {
     const { data, messages, queue, root } = this.#dbs;
     let last: Promise<boolean> | undefined;
+    // An edit from outside the daemon moves the mark ahead of the changes: whoever sees a change sees the mark moved.
+    if (opts.edit) last = root.put(EDIT_MARK, randomInt(1, 2 ** 47));
     for (const c of changes) {
       if (c.kind === 'insert') {
         const env = c.envelope;

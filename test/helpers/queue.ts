@@ -17,6 +17,7 @@ import { testDraft } from './envelope.js';
 
 export interface ScriptedQueue {
   readonly queue: QueueService;
+  readonly spool: Spool;
   /** Store a message for r@<domain> (default <id in lower case>.example, routed to the smarthost) and hand it to the queue. */
   message(id: string, domain?: string): Promise<void>;
   close(): Promise<void>;
@@ -40,6 +41,7 @@ export function startScriptedQueue(runners: DeliveryRunnerFactory, name: string,
   queue.start();
   return {
     queue,
+    spool,
     async message(id, domain = `${id.toLowerCase()}.example`) {
       const envelope: Envelope = { ...testDraft({ recipients: [{ address: `r@${domain}`, state: 'pending' }] }), format: 1, id, size: 0, chunks: 0, due: Date.now() };
       await spool.apply([{ kind: 'insert', envelope, data: Buffer.from('Subject: x\r\n\r\nbody\r\n') }]);
