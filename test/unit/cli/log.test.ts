@@ -6,6 +6,7 @@ import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { cachedIsoTime } from '../../../cli/log.js';
 
 const logModule = new URL('../../../cli/log.js', import.meta.url).href;
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -48,4 +49,16 @@ test('to a pipe: each line goes at once', { timeout: 20_000 }, async () => {
   assert.match(child.output(), /"msg":"first line"/);
   assert.equal(await child.exited, 0);
   assert.match(child.output(), /"msg":"second line"/);
+});
+
+test('the time of a line is the ISO time of its millisecond, made once per millisecond', async () => {
+  let t = Date.UTC(2026, 10, 23, 12, 0, 0, 5);
+  const stamp = cachedIsoTime(() => t);
+  const first = stamp();
+  assert.equal(first, ',"time":"2026-11-23T12:00:00.005Z"');
+  assert.equal(stamp(), first, 'the same millisecond, the same text');
+  t += 1;
+  assert.equal(stamp(), ',"time":"2026-11-23T12:00:00.006Z"');
+  // pino puts it after its first fields: the line must stay valid JSON.
+  assert.deepEqual(JSON.parse(`{"level":30${stamp()}}`), { level: 30, time: '2026-11-23T12:00:00.006Z' });
 });
