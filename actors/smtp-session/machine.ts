@@ -345,9 +345,10 @@ export const sessionMachine = setup({
       },
       after: { tlsTimeout: { target: 'closing', actions: { type: 'log', params: { level: 'info', msg: 'TLS handshake timeout' } } } },
     },
+    // Final itself: the session ends as it closes, without one more (eventless) step to `done`.
     closing: {
+      type: 'final',
       entry: 'close',
-      always: 'done',
     },
     done: { type: 'final' },
   },
