@@ -5,10 +5,13 @@
 import type { MachineLimits } from './limits.js';
 import type { LatencySummary } from './loadgen/stats.js';
 import { deriveMetrics, metricsSummary, type MetricsSeries } from './metrics.js';
-import { formatRate, machineLine, markdownTable, notes, type MachineInfo } from './report.js';
+import { formatRate, machineLine, markdownTable, notes, scenarioLabel, type MachineInfo } from './report.js';
 import type { ResourceSeries } from './resources.js';
 import type { ScenarioReport, TargetRun } from './scenarios/index.js';
 import { barChart, escapeXml, lineChart, type Series } from './svg.js';
+
+/** A section's anchor: the scenario's name, with its round when there are several. */
+const anchorOf = (s: ScenarioReport): string => (s.round === undefined ? s.name : `${s.name}-${s.round}`);
 
 /** What the HTML report needs of a bench report (BenchReport has all of it). */
 export interface HtmlReportInput {
@@ -129,29 +132,29 @@ function petrelMetrics(runs: readonly TargetRun[]): MetricsSeries | undefined {
 function inboundSection(s: ScenarioReport): string {
   const charts = [
     lineChart({
-      title: `${s.name}: accepted per second`,
+      title: `${scenarioLabel(s)}: accepted per second`,
       xLabel: 's since the measured load began',
       yLabel: 'messages/s',
       series: s.runs.map((r) => perSecondSeries(r.system, r.result?.perSecond)),
     }),
-    latencyBars(`${s.name}: end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.result?.latencyMs }))),
-    ...cpuRssCharts(s.name, s.runs.map((r) => ({ name: r.system, r: r.resources }))),
+    latencyBars(`${scenarioLabel(s)}: end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.result?.latencyMs }))),
+    ...cpuRssCharts(scenarioLabel(s), s.runs.map((r) => ({ name: r.system, r: r.resources }))),
   ];
-  return figures(charts) + metricsCharts(s.name, petrelMetrics(s.runs));
+  return figures(charts) + metricsCharts(scenarioLabel(s), petrelMetrics(s.runs));
 }
 
 function deliverySection(s: ScenarioReport): string {
   const charts = [
     lineChart({
-      title: `${s.name}: delivered per second at the sink`,
+      title: `${scenarioLabel(s)}: delivered per second at the sink`,
       xLabel: 's since the start',
       yLabel: 'messages/s',
       series: s.runs.map((r) => perSecondSeries(r.system, r.delivery?.perSecond)),
     }),
-    latencyBars(`${s.name}: accepting, end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.delivery?.accept.latencyMs }))),
-    ...cpuRssCharts(s.name, s.runs.map((r) => ({ name: r.system, r: r.resources }))),
+    latencyBars(`${scenarioLabel(s)}: accepting, end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.delivery?.accept.latencyMs }))),
+    ...cpuRssCharts(scenarioLabel(s), s.runs.map((r) => ({ name: r.system, r: r.resources }))),
   ];
-  return figures(charts) + metricsCharts(s.name, petrelMetrics(s.runs));
+  return figures(charts) + metricsCharts(scenarioLabel(s), petrelMetrics(s.runs));
 }
 
 function idleSection(s: ScenarioReport): string {
@@ -159,7 +162,7 @@ function idleSection(s: ScenarioReport): string {
   const names = runs.map((r) => r.system);
   const charts = [
     barChart({
-      title: `${s.name}: memory per idle session`,
+      title: `${scenarioLabel(s)}: memory per idle session`,
       yLabel: 'KB per session',
       categories: names,
       groups: [
@@ -169,7 +172,7 @@ function idleSection(s: ScenarioReport): string {
       reference: { value: 25, label: 'target 25 KB (Petrel)' },
     }),
     barChart({
-      title: `${s.name}: a new one-message session, connect to QUIT reply`,
+      title: `${scenarioLabel(s)}: a new one-message session, connect to QUIT reply`,
       yLabel: 'ms',
       categories: names,
       groups: [
@@ -179,9 +182,9 @@ function idleSection(s: ScenarioReport): string {
         { name: 'p99 while open', values: runs.map((r) => r.idle?.probeDuring?.sessionMs?.p99) },
       ],
     }),
-    ...cpuRssCharts(s.name, s.runs.map((r) => ({ name: r.system, r: r.resources }))),
+    ...cpuRssCharts(scenarioLabel(s), s.runs.map((r) => ({ name: r.system, r: r.resources }))),
   ];
-  return figures(charts) + metricsCharts(s.name, petrelMetrics(s.runs));
+  return figures(charts) + metricsCharts(scenarioLabel(s), petrelMetrics(s.runs));
 }
 
 function queueScaleSection(s: ScenarioReport): string {
@@ -192,30 +195,30 @@ function queueScaleSection(s: ScenarioReport): string {
     const cats = steps.map((q) => `${formatRate(q.queued)} queued`);
     const charts = [
       barChart({
-        title: `${s.name} ${run.system}: accepted per second by queue size`,
+        title: `${scenarioLabel(s)} ${run.system}: accepted per second by queue size`,
         yLabel: 'messages/s',
         categories: cats,
         groups: [{ name: 'msgs/s', values: steps.map((q) => q.result?.rate) }],
         ...(steps[0]?.result ? { reference: { value: steps[0].result.rate * 0.8, label: '80% of the empty-queue rate' } } : {}),
       }),
       barChart({
-        title: `${s.name} ${run.system}: restart to serving (banner)`,
+        title: `${scenarioLabel(s)} ${run.system}: restart to serving (banner)`,
         yLabel: 's',
         categories: cats,
         groups: [{ name: 'restart s', values: steps.map((q) => (q.readyMs !== undefined ? Math.round(q.readyMs) / 1000 : undefined)) }],
       }),
       lineChart({
-        title: `${s.name} ${run.system}: accepted per second`,
+        title: `${scenarioLabel(s)} ${run.system}: accepted per second`,
         xLabel: 's since the measured load began',
         yLabel: 'messages/s',
         series: steps.map((q) => perSecondSeries(`${formatRate(q.queued)} queued`, q.result?.perSecond)),
       }),
-      latencyBars(`${s.name} ${run.system}: end of data to reply`, steps.map((q) => ({ name: `${formatRate(q.queued)} queued`, l: q.result?.latencyMs }))),
-      ...cpuRssCharts(`${s.name} ${run.system}`, steps.map((q) => ({ name: `${formatRate(q.queued)} queued`, r: q.resources }))),
+      latencyBars(`${scenarioLabel(s)} ${run.system}: end of data to reply`, steps.map((q) => ({ name: `${formatRate(q.queued)} queued`, l: q.result?.latencyMs }))),
+      ...cpuRssCharts(`${scenarioLabel(s)} ${run.system}`, steps.map((q) => ({ name: `${formatRate(q.queued)} queued`, r: q.resources }))),
     ];
     out.push(figures(charts));
     const biggest = [...steps].reverse().find((q) => q.metrics);
-    if (biggest) out.push(metricsCharts(`${s.name} (${formatRate(biggest.queued)} queued)`, biggest.metrics));
+    if (biggest) out.push(metricsCharts(`${scenarioLabel(s)} (${formatRate(biggest.queued)} queued)`, biggest.metrics));
   }
   return out.join('');
 }
@@ -276,7 +279,7 @@ function scenarioSection(s: ScenarioReport): string {
     .map((r) => `<li><b>${escapeXml(r.system)}</b>${r.version ? ` ${escapeXml(r.version)}` : ''}: ${escapeXml(r.description)}; durable before 250: ${escapeXml(r.durability)}${r.error ? ` <span class="warn">(${escapeXml(r.error)})</span>` : ''}</li>`)
     .join('');
   return (
-    `<section id="${escapeXml(s.name)}"><h2>${escapeXml(s.name)}</h2>` +
+    `<section id="${escapeXml(anchorOf(s))}"><h2>${escapeXml(scenarioLabel(s))}</h2>` +
     `<p class="sub">${escapeXml(s.description)}. ${escapeXml(shape)}.</p><ul class="notes">${systems}</ul>` +
     markdownToHtml(markdownTable([s])) +
     body +
@@ -310,7 +313,7 @@ function profileSection(runs: readonly TargetRun[]): string {
 /** The whole report as one HTML document. */
 export function renderHtml(r: HtmlReportInput): string {
   const n = notes(r.scenarios);
-  const toc = r.scenarios.map((s) => `<a href="#${escapeXml(s.name)}">${escapeXml(s.name)}</a>`).join(' · ');
+  const toc = r.scenarios.map((s) => `<a href="#${escapeXml(anchorOf(s))}">${escapeXml(scenarioLabel(s))}</a>`).join(' · ');
   return (
     '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">' +
     '<meta name="viewport" content="width=device-width, initial-scale=1">' +

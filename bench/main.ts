@@ -26,6 +26,8 @@ options:
   --queue-counts LIST  queue-scale: queue sizes, comma-separated (default ${DEFAULT_QUEUE_COUNTS.join(',')})
   --processes 1|2      load generator processes (default 1)
   --warmup N           warm-up messages before each run
+  --rounds N           run every scenario N times over, each time against every system (1 to 9,
+                       default 1): the table adds each ratio's median over the rounds
   --timeout SECONDS    deadline of the whole bench
   --report DIR         directory of the JSON and HTML reports (default bench/results)
   --no-limits          do not measure the machine's limits (openssl speed, fdatasync, smtp-sink)
@@ -69,6 +71,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
         processes: { type: 'string' },
         warmup: { type: 'string' },
         timeout: { type: 'string' },
+        rounds: { type: 'string' },
         report: { type: 'string' },
         'no-install': { type: 'boolean' },
         profile: { type: 'boolean' },
@@ -99,6 +102,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     processes: number('processes', v.processes),
     warmup: number('warmup', v.warmup),
     timeout: number('timeout', v.timeout),
+    rounds: number('rounds', v.rounds),
     report: v.report,
     install: v['no-install'] ? false : undefined,
     profile: v.profile ? true : undefined,

@@ -114,6 +114,46 @@ function isDelivery(s: ScenarioReport): boolean {
  * latency of a new session) and queue-scale (rate and restart time by queue size). A failed
  * system shows its error.
  */
+/** A scenario's name as the tables and charts show it: with its round when the bench ran several. */
+export function scenarioLabel(s: Pick<ScenarioReport, 'name' | 'round'>): string {
+  return s.round === undefined ? s.name : `${s.name} #${s.round}`;
+}
+
+const median = (xs: readonly number[]): number => {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+};
+
+/**
+ * With --rounds: for each scenario, Petrel's ratio against each other system in every round (each
+ * round's two rates measured minutes apart at most), and the median of those ratios. A round where
+ * either rate is missing counts as n/a and is left out of the median.
+ */
+function roundsTable(scenarios: readonly ScenarioReport[]): string | undefined {
+  const byName = new Map<string, ScenarioReport[]>();
+  for (const s of scenarios) if (s.round !== undefined) byName.set(s.name, [...(byName.get(s.name) ?? []), s]);
+  if (byName.size === 0) return undefined;
+  const rows: string[] = [];
+  for (const [name, rounds] of byName) {
+    const systems = [...new Set(rounds.flatMap((r) => r.runs.map((run) => run.system)))];
+    const [first, ...others] = systems;
+    if (first === undefined) continue;
+    for (const other of others) {
+      const ratios = rounds.map((r) => {
+        const mine = r.runs.find((run) => run.system === first);
+        const theirs = r.runs.find((run) => run.system === other);
+        const a = mine && rateOf(mine);
+        const b = theirs && rateOf(theirs);
+        return a !== undefined && b !== undefined ? a / b : undefined;
+      });
+      const known = ratios.filter((x): x is number => x !== undefined);
+      rows.push(`| ${name} | ${first}/${other} | ${ratios.map((x) => (x === undefined ? 'n/a' : formatRatio(x))).join(', ')} | ${known.length > 0 ? formatRatio(median(known)) : 'n/a'} |`);
+    }
+  }
+  return ['| scenario | ratio | by round | median |', '|---|---|---|---:|', ...rows].join('\n');
+}
+
 export function markdownTable(scenarios: readonly ScenarioReport[]): string {
   const inbound = scenarios.filter((s) => s.kind === 'inbound');
   const delivery = scenarios.filter(isDelivery);
@@ -124,6 +164,8 @@ export function markdownTable(scenarios: readonly ScenarioReport[]): string {
   if (delivery.length > 0) tables.push(deliveryTable(delivery));
   if (idle.length > 0) tables.push(idleTable(idle));
   if (scale.length > 0) tables.push(queueScaleTable(scale));
+  const rounds = roundsTable(scenarios);
+  if (rounds) tables.push(rounds);
   return tables.join('\n\n');
 }
 
@@ -143,14 +185,14 @@ function idleTable(scenarios: readonly ScenarioReport[]): string {
     for (const run of s.runs) {
       const d = run.idle;
       if (!d) {
-        rows.push(`| ${s.name} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
+        rows.push(`| ${scenarioLabel(s)} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
         continue;
       }
       const lat = (p: typeof d.probeBefore): string =>
         p?.sessionMs ? `${formatMs(p.sessionMs.p50)} / ${formatMs(p.sessionMs.p99)}` : 'n/a';
       const verdict = run.system !== 'petrel' || d.rssPerSessionKb === undefined ? '' : d.rssPerSessionKb <= 25 ? 'met' : 'MISSED';
       rows.push(
-        `| ${s.name} | ${run.system} | ${d.opened}/${d.cappedAt ?? d.requested}${d.cappedAt !== undefined ? ` (capped: a process per session)` : ''}${run.error ? ` (${escapeCell(run.error)})` : ''} | ${formatKb(d.rssPerSessionKb)} | ` +
+        `| ${scenarioLabel(s)} | ${run.system} | ${d.opened}/${d.cappedAt ?? d.requested}${d.cappedAt !== undefined ? ` (capped: a process per session)` : ''}${run.error ? ` (${escapeCell(run.error)})` : ''} | ${formatKb(d.rssPerSessionKb)} | ` +
           `${formatKb(d.pssPerSessionKb)} | ${(d.rssIdleKb / 1024).toFixed(1)} | ${lat(d.probeBefore)} | ${lat(d.probeDuring)} | ` +
           `${formatMs(d.probeDuring?.bannerMs?.p99)} | ${verdict} |`,
       );
@@ -168,7 +210,7 @@ function queueScaleTable(scenarios: readonly ScenarioReport[]): string {
   for (const s of scenarios) {
     for (const run of s.runs) {
       const steps = run.queueScale ?? [];
-      if (steps.length === 0) rows.push(`| ${s.name} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
+      if (steps.length === 0) rows.push(`| ${scenarioLabel(s)} | ${run.system} | failed: ${escapeCell(run.error ?? 'no result')} | | | | | | | |`);
       const empty = steps.find((q) => q.target === 0)?.result?.rate;
       for (const q of steps) {
         const r = q.result;
@@ -177,7 +219,7 @@ function queueScaleTable(scenarios: readonly ScenarioReport[]): string {
           q.target >= 1_000_000 && empty && r ? (r.rate >= 0.8 * empty ? 'met' : 'MISSED') : q.target >= 1_000_000 ? 'n/a' : '';
         const queued = `${groupThousands(String(q.queued))}${q.fillTimedOut ? ` (of ${groupThousands(String(q.target))}: fill cut short)` : ''}`;
         rows.push(
-          `| ${s.name} | ${run.system} | ${queued} | ${formatSeconds(q.fillMs)} | ${formatSeconds(q.readyMs)} | ` +
+          `| ${scenarioLabel(s)} | ${run.system} | ${queued} | ${formatSeconds(q.fillMs)} | ${formatSeconds(q.readyMs)} | ` +
             `${r ? formatRate(r.rate) : `failed: ${escapeCell(q.error ?? 'no result')}`} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ${vs} | ${verdict} |`,
         );
       }
@@ -208,7 +250,7 @@ function deliveryTable(scenarios: readonly ScenarioReport[]): string {
       const d = run.delivery;
       const rate = d && !run.error ? formatRate(d.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
-        `| ${s.name} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ` +
+        `| ${scenarioLabel(s)} | ${run.system} | ${rate} | ${formatSeconds(d?.emptyMs)} | ${messagesCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ` +
           `${loopCell(run)} | ` +
           `${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
@@ -229,7 +271,7 @@ function inboundTable(scenarios: readonly ScenarioReport[]): string {
       const r = run.result;
       const rate = r && !run.error ? formatRate(r.rate) : `failed: ${escapeCell(run.error ?? 'no result')}`;
       rows.push(
-        `| ${s.name} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
+        `| ${scenarioLabel(s)} | ${run.system} | ${rate} | ${formatMs(r?.latencyMs.p50)} | ${formatMs(r?.latencyMs.p99)} | ` +
           `${outcomeCell(run)} | ${formatCpuMs(runCpuMsPerMessage(run))} | ${loopCell(run)} | ${run.durable ? 'yes' : 'no'} | ${escapeCell(ratios[i] ?? '')} |`,
       );
     });
@@ -261,7 +303,7 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
   const out: string[] = [];
   for (const s of scenarios) {
     for (const run of s.runs) {
-      const where = `${s.name} ${run.system}`;
+      const where = `${scenarioLabel(s)} ${run.system}`;
       if (run.error) out.push(`${where}: ${run.error}`);
       if (run.stopError) out.push(`${where}: stop failed: ${run.stopError}`);
       if (run.error && run.result && run.result.sent > 0) out.push(`${where}: measured ${formatRate(run.result.rate)} msgs/s before it failed`);

@@ -48,6 +48,12 @@ export interface BenchOptions {
   processes?: number;
   /** Warm-up messages before each measured run (default: a tenth of the run, 100 to 1000). */
   warmup?: number;
+  /**
+   * Run the scenarios this many times over (1 to 9, default 1), each round against every system, one
+   * scenario's rounds one after the other: the table then adds each ratio's median over the rounds, a
+   * figure the machine's other tenants move less than any one round's.
+   */
+  rounds?: number;
   /** Deadline of the whole bench in seconds; what was measured by then is reported. */
   timeout?: number;
   /** Install missing Debian packages (default true). */
@@ -203,7 +209,12 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   if (opts.processes !== undefined && opts.processes !== 1 && opts.processes !== 2) {
     throw new BenchError('ERR_BENCH_OPTIONS', `processes must be 1 or 2, got ${opts.processes}`);
   }
-  const loads = scenarioNames.map((n) => ({ spec: scenarioSpec(n), load: loadFor(n, opts) }));
+  const rounds = opts.rounds ?? 1;
+  if (!Number.isInteger(rounds) || rounds < 1 || rounds > 9) throw new BenchError('ERR_BENCH_OPTIONS', `rounds must be a whole number from 1 to 9, got ${rounds}`);
+  const loads = scenarioNames.flatMap((n) => {
+    const one = { spec: scenarioSpec(n), load: loadFor(n, opts) };
+    return Array.from({ length: rounds }, (_, r) => ({ ...one, round: rounds > 1 ? r + 1 : undefined }));
+  });
   const stem = reportStem(opts.report ?? join(root, 'bench', 'results'), startedAt);
   const profileDir = opts.profile ? `${stem}-profiles` : undefined;
   const targets = peerNames.map((n) => env.targets?.[n] ?? createTarget(n, profileDir ? { profileDir } : {}));
@@ -253,24 +264,23 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   const scenarios: ScenarioReport[] = [];
   let runsLeft = runs;
   try {
-    for (const [i, { spec, load }] of loads.entries()) {
+    for (const [i, { spec, load, round }] of loads.entries()) {
       const mine = perRun[i] ?? 0;
-      scenarios.push(
-        await runScenario(spec, load, targets, {
-          deadline,
-          runsLeft: () => runsLeft,
-          share: () => (budgetLeft > 0 ? mine / budgetLeft : 1),
-          signal: abort.signal,
-          execArgv: env.loadgenExecArgv,
-          onEvent: (e) => {
-            if (e.kind === 'done') {
-              runsLeft--;
-              budgetLeft = Math.max(0, budgetLeft - mine);
-            }
-            progress.onEvent(e);
-          },
-        }),
-      );
+      const report = await runScenario(spec, load, targets, {
+        deadline,
+        runsLeft: () => runsLeft,
+        share: () => (budgetLeft > 0 ? mine / budgetLeft : 1),
+        signal: abort.signal,
+        execArgv: env.loadgenExecArgv,
+        onEvent: (e) => {
+          if (e.kind === 'done') {
+            runsLeft--;
+            budgetLeft = Math.max(0, budgetLeft - mine);
+          }
+          progress.onEvent(e);
+        },
+      });
+      scenarios.push(round === undefined ? report : { ...report, round });
     }
   } finally {
     progress.finish();

@@ -99,6 +99,8 @@ export interface ScenarioReport {
   readonly description: string;
   readonly load: ScenarioLoad;
   readonly runs: TargetRun[];
+  /** With --rounds above 1: which round this is (1-based). */
+  readonly round?: number;
 }
 
 export interface ScenarioHooks {

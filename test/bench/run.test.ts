@@ -13,6 +13,7 @@ import { petrelTarget } from '../../bench/peers/petrel.js';
 import { waitPortClosed } from '../../bench/peers/process.js';
 import type { PeerTarget, RunningPeer } from '../../bench/peers/types.js';
 import { runBench } from '../../bench/run.js';
+import { formatRatio } from '../../bench/report.js';
 
 /** A target backed by an in-process smtp-server: lets runBench run without Postfix. */
 function smtpServerTarget(name: string, durable: boolean): PeerTarget & { starts: number; stops: number } {
@@ -124,6 +125,43 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     }
   });
 
+  it('--rounds runs each scenario that many times over and adds the median ratio', async () => {
+    const a = smtpServerTarget('alpha', true);
+    const b = smtpServerTarget('beta', false);
+    const roundsDir = await mkdtemp(join(tmpdir(), 'petrel-bench-rounds-'));
+    try {
+      let printed = '';
+      const report = await runBench(
+        { scenarios: ['inbound-reuse'], peers: ['alpha', 'beta'], messages: 30, concurrency: 2, warmup: 0, rounds: 3, report: roundsDir },
+        { targets: { alpha: a, beta: b }, out: (t) => (printed += t), progress: { isTTY: false, write: () => undefined }, handleSignals: false },
+      );
+      assert.equal(a.starts, 3, 'one start per round');
+      assert.equal(b.stops, 3);
+      assert.deepEqual(report.scenarios.map((s) => [s.name, s.round]), [
+        ['inbound-reuse', 1],
+        ['inbound-reuse', 2],
+        ['inbound-reuse', 3],
+      ]);
+      for (const n of [1, 2, 3]) assert.match(printed, new RegExp(`\\| inbound-reuse #${n} \\| alpha \\|`));
+      // The median of the three rounds' ratios, each round's ratio from its own two rates.
+      const ratios = report.scenarios.map((s) => (s.runs[0]?.result?.rate ?? 0) / (s.runs[1]?.result?.rate ?? 1));
+      const median = [...ratios].sort((x, y) => x - y)[1] ?? 0;
+      const row = /\| inbound-reuse \| alpha\/beta \| ([^|]+) \| ([^|]+) \|/.exec(printed);
+      assert.ok(row, printed);
+      assert.equal(row[1]?.split(',').length, 3, 'one ratio per round');
+      assert.equal(row[2]?.trim(), formatRatio(median));
+      const html = await readFile(join(roundsDir, (await readdir(roundsDir)).find((f) => f.endsWith('.html')) ?? ''), 'utf8');
+      assert.match(html, /<section id="inbound-reuse-3"><h2>inbound-reuse #3<\/h2>/);
+    } finally {
+      await rm(roundsDir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects a number of rounds outside 1 to 9', async () => {
+    await assert.rejects(runBench({ scenarios: ['inbound-reuse'], peers: ['sink'], install: false, rounds: 0 }), { code: 'ERR_BENCH_OPTIONS' });
+    await assert.rejects(runBench({ scenarios: ['inbound-reuse'], peers: ['sink'], install: false, rounds: 1.5 }), { code: 'ERR_BENCH_OPTIONS' });
+  });
+
   it('reports a target that fails to start and still runs the others', async () => {
     const good = smtpServerTarget('good', false);
     const broken: PeerTarget = {
@@ -162,6 +200,7 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
       queueCounts: [0, 100_000, 1_000_000],
       limits: false,
     });
+    assert.deepEqual(parseBenchArgs(['inbound-1conn', '--rounds', '3']), { scenarios: ['inbound-1conn'], peers: ['petrel', 'postfix', 'haraka', 'sink'], rounds: 3 });
     assert.equal(parseBenchArgs(['--help']), undefined);
     assert.throws(() => parseBenchArgs(['--messages', 'many']), { code: 'ERR_BENCH_OPTIONS' });
   });
