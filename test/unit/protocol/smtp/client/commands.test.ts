@@ -146,3 +146,18 @@ test('EHLO and HELO names: no line breaks, no spaces, ASCII only', () => {
   throwsBadArgument(() => ehlo('bücher.example'), /printable ASCII/);
   throwsBadArgument(() => helo('x'.repeat(256)));
 });
+
+test('an address checked once is judged the same way again: bad ones fail every time, SMTPUTF8 is asked per server', () => {
+  for (let i = 0; i < 2; i++) {
+    assert.throws(() => rcptTo('no-at-sign', {}, ALL), { code: 'SMTP_CLIENT_BAD_ARGUMENT' }, `attempt ${i + 1}`);
+    assert.throws(() => mailFrom('a@b.example\r\nRCPT TO:<x@y.example>', {}, ALL), /CR, LF or NUL/, `attempt ${i + 1}`);
+  }
+  // Valid, non-ASCII: fine for a server that offers SMTPUTF8, refused by one that does not, in either order.
+  assert.equal(rcptTo('用户@例子.example', {}, ALL), 'RCPT TO:<用户@例子.example>\r\n');
+  assert.throws(() => rcptTo('用户@例子.example', {}, NONE), /did not offer SMTPUTF8/);
+  assert.throws(() => mailFrom('jöran@example.org', {}, NONE), /did not offer SMTPUTF8/);
+  assert.equal(mailFrom('jöran@example.org', {}, ALL), 'MAIL FROM:<jöran@example.org> SMTPUTF8\r\n');
+  // Postmaster alone stays a valid forward-path, not a sender.
+  assert.equal(rcptTo('Postmaster', {}, NONE), 'RCPT TO:<Postmaster>\r\n');
+  assert.throws(() => mailFrom('Postmaster', {}, NONE), { code: 'SMTP_CLIENT_BAD_ARGUMENT' });
+});
