@@ -60,8 +60,8 @@ export function onTxReply(c: Ctx, r: ServerReply): Step {
   if (!cmd) return onFailure(c, 'mail', { kind: 'garbage', reason: 'reply to no command' });
   let next: TxState = { ...tx, got: tx.got + 1 };
   const ok = r.code >= 200 && r.code < 300;
-  // Words for a log line or a report, made only when a reply is a refusal.
-  const text = ok && cmd.stage !== 'data' ? '' : `SMTP error from remote mail server ${stageWords(cmd.stage)}: ${replyText(r)} (${who(c)})`;
+  // Words for a log line or a report, made only when the reply is not what was hoped for (the 354 to DATA is).
+  const text = (ok && cmd.stage !== 'data') || r.code === 354 ? '' : `SMTP error from remote mail server ${stageWords(cmd.stage)}: ${replyText(r)} (${who(c)})`;
   if (cmd.stage === 'mail' && !ok) {
     const v = judge('mail', { kind: 'reply', reply: r }, { lastHost: c.at >= c.targets.length - 1 });
     if (connectionLevel(v)) return onFailure(c, 'mail', { kind: 'reply', reply: r });
