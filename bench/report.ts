@@ -3,6 +3,7 @@
 import os from 'node:os';
 import { formatCpuMs, loopCell, runCpuMsPerMessage } from './efficiency.js';
 import type { MachineLimits } from './limits.js';
+import { percentile } from './loadgen/stats.js';
 import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
 import { runCommand } from './peers/process.js';
@@ -108,27 +109,15 @@ function isDelivery(s: ScenarioReport): boolean {
   return s.kind === 'drain' || s.kind === 'relay';
 }
 
-/**
- * The tables of all scenarios: inbound ones (rate and latency at the client), delivery ones (rate
- * at the sink, total time, messages delivered/accepted), idle-connections (memory per session,
- * latency of a new session) and queue-scale (rate and restart time by queue size). A failed
- * system shows its error.
- */
 /** A scenario's name as the tables and charts show it: with its round when the bench ran several. */
 export function scenarioLabel(s: Pick<ScenarioReport, 'name' | 'round'>): string {
   return s.round === undefined ? s.name : `${s.name} #${s.round}`;
 }
 
-const median = (xs: readonly number[]): number => {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
-};
-
 /**
  * With --rounds: for each scenario, Petrel's ratio against each other system in every round (each
- * round's two rates measured minutes apart at most), and the median of those ratios. A round where
- * either rate is missing counts as n/a and is left out of the median.
+ * round's two rates measured minutes apart at most), and the median of those ratios (nearest rank,
+ * as for latencies). A round where either rate is missing counts as n/a and is left out of it.
  */
 function roundsTable(scenarios: readonly ScenarioReport[]): string | undefined {
   const byName = new Map<string, ScenarioReport[]>();
@@ -148,12 +137,18 @@ function roundsTable(scenarios: readonly ScenarioReport[]): string | undefined {
         return a !== undefined && b !== undefined ? a / b : undefined;
       });
       const known = ratios.filter((x): x is number => x !== undefined);
-      rows.push(`| ${name} | ${first}/${other} | ${ratios.map((x) => (x === undefined ? 'n/a' : formatRatio(x))).join(', ')} | ${known.length > 0 ? formatRatio(median(known)) : 'n/a'} |`);
+      rows.push(`| ${name} | ${first}/${other} | ${ratios.map((x) => (x === undefined ? 'n/a' : formatRatio(x))).join(', ')} | ${known.length > 0 ? formatRatio(percentile([...known].sort((x, y) => x - y), 50)) : 'n/a'} |`);
     }
   }
   return ['| scenario | ratio | by round | median |', '|---|---|---|---:|', ...rows].join('\n');
 }
 
+/**
+ * The tables of all scenarios: inbound ones (rate and latency at the client), delivery ones (rate
+ * at the sink, total time, messages delivered/accepted), idle-connections (memory per session,
+ * latency of a new session) and queue-scale (rate and restart time by queue size). A failed
+ * system shows its error.
+ */
 export function markdownTable(scenarios: readonly ScenarioReport[]): string {
   const inbound = scenarios.filter((s) => s.kind === 'inbound');
   const delivery = scenarios.filter(isDelivery);
