@@ -1,6 +1,10 @@
 // The spool's LMDB databases as its writer and reader share them, and the tracker of group-commit batches.
 import type { Database, RootDatabase } from 'lmdb';
 import type { Envelope } from './envelope.js';
+import { CommitDeadline } from './deadline.js';
+
+/** spool_commit_timeout's default (config/schema.ts): how long a commit may wait for its sync. */
+export const DEFAULT_COMMIT_TIMEOUT_MS = 60_000;
 
 /** Databases of one spool; all writes to them share LMDB's batched transactions. */
 export interface SpoolDbs {
@@ -13,18 +17,25 @@ export interface SpoolDbs {
   readonly flushes: FlushTracker;
 }
 
-/** Groups commits by the flush that makes them durable; reports each group's size once flushed. */
+/**
+ * Groups commits by the flush that makes them durable: reports each group's size once flushed,
+ * and bounds the group's wait with the commit deadline (one watch per group, not per message).
+ */
 export class FlushTracker {
-  #current: { promise: PromiseLike<unknown>; count: number } | undefined;
+  #current: { promise: PromiseLike<unknown>; count: number; bounded: Promise<unknown> } | undefined;
   onBatch: ((size: number) => void) | undefined;
+  readonly deadline = new CommitDeadline(DEFAULT_COMMIT_TIMEOUT_MS);
 
-  add(flushed: PromiseLike<unknown>): void {
-    if (this.#current?.promise === flushed) {
-      this.#current.count++;
-      return;
+  /** Count a commit into the group of `flushed`; resolves with that flush, or fails past the deadline. */
+  add(flushed: PromiseLike<unknown>): Promise<unknown> {
+    const current = this.#current;
+    if (current?.promise === flushed) {
+      current.count++;
+      return current.bounded;
     }
-    const batch = { promise: flushed, count: 1 };
+    const batch = { promise: flushed, count: 1, bounded: this.deadline.watch(flushed) };
     this.#current = batch;
     flushed.then(() => this.onBatch?.(batch.count), () => undefined);
+    return batch.bounded;
   }
 }

@@ -129,6 +129,11 @@ export class Spool {
     this.#dbs.flushes.onBatch = f;
   }
 
+  /** spool_commit_timeout: how long a message's commit may wait for its sync before it fails. */
+  set commitTimeout(ms: number) {
+    this.#dbs.flushes.deadline.timeoutMs = ms;
+  }
+
   /** Start receiving a message; nothing is visible as queued until the writer commits. */
   beginMessage(id: string): MessageWriter {
     return new MessageWriter(this.#dbs, id, CHUNK_SIZE);
@@ -274,6 +279,7 @@ export class Spool {
   }
 
   async close(): Promise<void> {
+    this.#dbs.flushes.deadline.close();
     await this.#dbs.root.flushed;
     await this.#dbs.root.close();
     if (this.#lockFile) rmSync(this.#lockFile, { force: true });

@@ -130,9 +130,11 @@ export class MessageWriter implements MessageSink {
     if (!draft.frozen) void queue.put([envelope.receivedAt, this.id], true);
     if (this.#marked) void incoming.remove(this.id);
     try {
+      // Bounded by spool_commit_timeout: a sync that never comes fails the commit (the session
+      // answers 451) instead of holding the client.
       const own = (stored as { flushed?: PromiseLike<unknown> }).flushed;
-      if (own) this.#dbs.flushes.add(own);
-      await flushedOf(stored, root);
+      if (own) await Promise.all([stored, this.#dbs.flushes.add(own)]);
+      else await this.#dbs.flushes.deadline.watch(flushedOf(stored, root));
     } catch (e) {
       throw new WriterError(`spool commit of ${this.id} failed: ${(e as Error).message}`, { cause: e });
     }

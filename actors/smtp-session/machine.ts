@@ -68,7 +68,6 @@ export const sessionMachine = setup({
   },
   delays: {
     aclTimeout: ({ context }) => context.settings.timeouts.acl,
-    commitTimeout: ({ context }) => context.settings.timeouts.commit,
     tlsTimeout: ({ context }) => context.settings.timeouts.tlsHandshake,
     verifyTimeout: ({ context }) => context.settings.timeouts.verify,
   },
@@ -221,7 +220,7 @@ export const sessionMachine = setup({
     commitFailed: enqueueActions(({ context, event, enqueue }) => {
       enqueue.emit({ type: 'discardData' });
       enqueue.emit(wire(context, R.localError));
-      const why = event.type === 'SPOOL.FAILED' ? event.error : 'timed out';
+      const why = event.type === 'SPOOL.FAILED' ? event.error : 'unknown error';
       enqueue.emit({ type: 'log', level: 'error', msg: `spool commit failed: ${why}`, fields: { event: 'spool-error', id: context.tx.messageId } });
       enqueue.assign({ tx: emptyTransaction() });
     }),
@@ -325,13 +324,14 @@ export const sessionMachine = setup({
       },
       after: { aclTimeout: { target: 'idle', actions: ['discardData', 'aclFailed', 'resetTransaction'] } },
     },
+    // No delay of its own: the spool fails a commit not on disk within spool_commit_timeout
+    // (SPOOL.FAILED), with one timer for all commits in flight (docs/decisions/0002).
     committing: {
       entry: 'requestCommit',
       on: {
         'SPOOL.COMMITTED': { target: 'idle', actions: 'committed' },
         'SPOOL.FAILED': { target: 'idle', actions: 'commitFailed' },
       },
-      after: { commitTimeout: { target: 'idle', actions: 'commitFailed' } },
     },
     starttls: {
       entry: [{ type: 'say', params: R.tlsReady }, emit({ type: 'startTls' } as const)],

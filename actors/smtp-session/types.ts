@@ -74,7 +74,6 @@ export interface SessionSettings {
     readonly command: number;
     readonly data: number;
     readonly acl: number;
-    readonly commit: number;
     readonly tlsHandshake: number;
     /** The whole end-of-DATA verification (DKIM, ARC, DMARC); the verifier bounds each step itself too. */
     readonly verify: number;

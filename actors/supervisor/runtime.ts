@@ -124,6 +124,7 @@ export class Runtime {
     const report = await spool.recover();
     this.#spool = spool;
     spool.onCommitBatch = (n) => this.metrics.commitBatch.observe(n);
+    spool.commitTimeout = this.#config.spool_commit_timeout;
     this.metrics.setQueueSize(() => spool.count());
     this.#deps = this.#makeDeps();
     this.#startQueue(spool);
@@ -328,6 +329,7 @@ export class Runtime {
       await this.#listener.reconfigure(next.listen, next.smtp_accept_max, next.smtp_accept_max_per_host);
     }
     this.#config = { ...next, spool_directory: this.#config.spool_directory };
+    if (this.#spool) this.#spool.commitTimeout = next.spool_commit_timeout;
     this.#policy = policy;
     this.#delivery = delivery;
     this.#dns = dns;

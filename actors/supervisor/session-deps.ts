@@ -29,7 +29,6 @@ export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSetti
       command: c.smtp_receive_timeout,
       data: c.smtp_data_timeout,
       acl: c.acl_timeout,
-      commit: c.spool_commit_timeout,
       tlsHandshake: c.tls_handshake_timeout,
       // The verifier bounds each of its steps with auth_timeout; this covers them all, with room to spare.
       verify: 3 * c.auth_timeout + 5000,

@@ -16,7 +16,7 @@ function input(): SessionInput {
       hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
       maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
       aclStages: new Set(['rcpt']), dmarc: false, arc: true,
-      timeouts: { command: 300000, data: 300000, acl: 60000, commit: 60000, tlsHandshake: 30000, verify: 60000 },
+      timeouts: { command: 300000, data: 300000, acl: 60000, tlsHandshake: 30000, verify: 60000 },
     },
     ports: {
       tryAcl: () => ACCEPT,
