@@ -214,7 +214,7 @@ export const sessionMachine = setup({
     committed: enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'SPOOL.COMMITTED') return;
       enqueue.emit(wire(context, reply(250, '2.0.0', `OK id=${event.envelope.id}`)));
-      enqueue.emit(arrivalLog(context, event.envelope));
+      if (context.settings.logArrivals) enqueue.emit(arrivalLog(context, event.envelope));
       enqueue.assign({ tx: emptyTransaction(), session: { ...context.session, messages: context.session.messages + 1 } });
     }),
     commitFailed: enqueueActions(({ context, event, enqueue }) => {

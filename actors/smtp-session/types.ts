@@ -70,6 +70,8 @@ export interface SessionSettings {
   /** ARC validation is on (the arc facts of an unsealed message are known without the verifier). */
   readonly arc: boolean;
   readonly headerMax: number;
+  /** The logger writes info lines: the arrival line is built only then (it cost a few us per message). */
+  readonly logArrivals: boolean;
   readonly timeouts: {
     readonly command: number;
     readonly data: number;

@@ -11,8 +11,10 @@ import type { SessionSettings } from '../smtp-session/types.js';
 import type { CompiledPolicy } from './policy.js';
 import type { AuthWiring } from './auth-deps.js';
 
-export function sessionSettings(c: Config, policy: CompiledPolicy): SessionSettings {
+/** `logArrivals`: whether the logger writes info lines (the arrival line is not built when it would be dropped). */
+export function sessionSettings(c: Config, policy: CompiledPolicy, logArrivals: boolean): SessionSettings {
   return {
+    logArrivals,
     hostname: c.primary_hostname,
     banner: c.smtp_banner,
     messageSizeLimit: c.message_size_limit,
@@ -59,7 +61,7 @@ export function connectionDeps(d: SessionDepsInput): ConnectionDeps {
     spf: auth.spf,
   };
   return {
-    settings: sessionSettings(d.config, policy),
+    settings: sessionSettings(d.config, policy, d.logger.isLevelEnabled('info')),
     get spool() {
       if (!spool) throw new Error('spool is not open');
       return spool;

@@ -13,7 +13,7 @@ function input(): SessionInput {
   return {
     conn: { clientIp: '127.0.0.1', clientPort: 1234, serverIp: '127.0.0.1', serverPort: 25 },
     settings: {
-      hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
+      hostname: 'mx.test', banner: '$primary_hostname ESMTP', logArrivals: true, messageSizeLimit: 1e7, recipientsMax: 100,
       maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
       aclStages: new Set(['rcpt']), dmarc: false, arc: true,
       timeouts: { command: 300000, data: 300000, acl: 60000, tlsHandshake: 30000, verify: 60000 },

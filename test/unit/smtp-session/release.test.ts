@@ -25,7 +25,7 @@ function deps(): ConnectionDeps {
     settings: {
       hostname: 'mx.test', banner: '$primary_hostname ESMTP', messageSizeLimit: 1e7, recipientsMax: 100,
       maxSynprotErrors: 3, maxUnknownCommands: 3, bareNewline: 'reject', lineLengthLimit: 998, headerMax: 1e6,
-      aclStages: new Set(), dmarc: false, arc: false,
+      aclStages: new Set(), dmarc: false, arc: false, logArrivals: true,
       timeouts: { command: 60_000, data: 60_000, acl: 60_000, tlsHandshake: 30_000, verify: 60_000 },
     },
     spool: {} as SessionSpool,
