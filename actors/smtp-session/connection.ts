@@ -298,7 +298,8 @@ export class Connection {
         this.#lingerThenCut();
         return;
       case 'log':
-        this.#deps.logger[e.level]({ ...e.fields, ip: this.#facts.clientIp, port: this.#facts.clientPort }, e.msg);
+        // ip and port first: a spread followed by keys it lacks is slow on Node 20 (see types.ts).
+        this.#deps.logger[e.level]({ ip: this.#facts.clientIp, port: this.#facts.clientPort, ...e.fields }, e.msg);
         return;
     }
   }

@@ -114,16 +114,23 @@ export interface AcceptedRecipient {
   readonly params: RcptParams;
 }
 
+/*
+ * SessionState and Transaction have a fixed shape: every key is present from the start (undefined
+ * until known), because they are copied with a spread and a few keys changed on most steps. On
+ * Node 20, `{ ...o, k: v }` costs about 1 us when `k` is not already a key of `o` (the copy gets a
+ * map of its own), against about 50 ns when it is.
+ */
+
 /** What lasts for the whole connection. */
 export interface SessionState {
   readonly greeting: 'none' | 'helo' | 'ehlo';
   readonly heloName: string;
   readonly offer: Offer;
-  readonly tls?: TlsRecord;
-  readonly authenticatedId?: string;
+  readonly tls: TlsRecord | undefined;
+  readonly authenticatedId: string | undefined;
   readonly aclC: Readonly<Record<string, string>>;
   /** SPF for the HELO identity (RFC 7208 section 2.3), once an ACL asked; cleared by the next HELO/EHLO. */
-  readonly spfHelo?: SpfResult;
+  readonly spfHelo: SpfResult | undefined;
   readonly synprotErrors: number;
   readonly unknownCommands: number;
   readonly shuttingDown: boolean;
@@ -147,12 +154,12 @@ export interface Transaction {
   /** Controls set by ACLs during this transaction (dkim_disable_verify, dmarc_enable_forensic...). */
   readonly controls: readonly string[];
   /** Authentication results: SPF once an ACL asked, the rest at the end of DATA. */
-  readonly auth?: AuthFacts;
-  readonly messageId?: string;
+  readonly auth: AuthFacts | undefined;
+  readonly messageId: string | undefined;
   readonly receivedAt: number;
-  readonly data?: DataSummary;
+  readonly data: DataSummary | undefined;
   /** An ACL said discard at MAIL or predata: the whole message is answered 250 and not stored. */
-  readonly discardAll?: boolean;
+  readonly discardAll: boolean | undefined;
 }
 
 /**
@@ -169,7 +176,7 @@ export interface SessionContext {
   readonly session: SessionState;
   readonly tx: Transaction;
   /** The command being worked on and what it means. */
-  readonly decision?: Decision;
+  readonly decision: Decision | undefined;
   /** The one mutable part: per-session scratch shared by one event's guards and actions (see EventMemo). */
   readonly memo: EventMemo;
 }
