@@ -33,7 +33,7 @@ function* evaluateData(stage: DataStage, input: AclInput): Steps<AclResult> {
   let auth = input.auth;
   const learn = (found: FoundFacts): void => {
     if (found.spf === undefined && found.spfHelo === undefined) return;
-    auth = { ...auth, ...(found.spf ? { spf: found.spf } : {}), ...(found.spfHelo ? { spfHelo: found.spfHelo } : {}) };
+    auth = Object.assign({}, auth, found.spf ? { spf: found.spf } : undefined, found.spfHelo ? { spfHelo: found.spfHelo } : undefined);
   };
   const combined = (last: AclResult): AclResult => {
     const all = [...done, last];

@@ -124,7 +124,8 @@ export function standardVars(input: AclInput): Record<string, string> {
 function currentFacts(input: AclInput, state: RunState): AuthFacts | undefined {
   const f = state.found;
   if (f.spf === undefined && f.spfHelo === undefined) return input.auth;
-  return { ...input.auth, ...(f.spf ? { spf: f.spf } : {}), ...(f.spfHelo ? { spfHelo: f.spfHelo } : {}) };
+  // Object.assign: a spread of a non-empty object followed by new keys is slow on Node 20.
+  return Object.assign({}, input.auth, f.spf ? { spf: f.spf } : undefined, f.spfHelo ? { spfHelo: f.spfHelo } : undefined);
 }
 
 const lookupKey = (key: string, arg: string): string => `${key}\u0000${arg}`;

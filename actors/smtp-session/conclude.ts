@@ -31,8 +31,9 @@ export function conclude(c: SessionContext, e: SessionEvent, stage: AclStage): C
   let session: SessionState = merged.session;
   let tx: Transaction = merged.tx;
   // The data stage decides on the results of the message's verification: they stay with the transaction.
-  if (e.type === 'DATA.END') tx = { ...tx, data: e.summary, auth: { ...tx.auth, ...unverifiedFacts(c) } };
-  else if (e.type === 'VERIFY.DONE') tx = { ...tx, auth: { ...tx.auth, ...e.facts } };
+  // (The facts are merged with Object.assign: spreading a non-empty object and adding keys is slow on Node 20.)
+  if (e.type === 'DATA.END') tx = { ...tx, data: e.summary, auth: Object.assign({}, tx.auth, unverifiedFacts(c)) };
+  else if (e.type === 'VERIFY.DONE') tx = { ...tx, auth: Object.assign({}, tx.auth, e.facts) };
   const emits: SessionEmitted[] = [];
   for (const line of out.logwrites) emits.push({ type: 'log', level: 'info', msg: line, fields: { event: 'acl', stage } });
   const cls = verdictClass(out);

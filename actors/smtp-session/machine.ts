@@ -174,11 +174,11 @@ export const sessionMachine = setup({
     }),
     countRcpt: assign(({ context }) => ({ tx: { ...context.tx, rcptCommands: context.tx.rcptCommands + 1 } })),
     keepData: assign(({ context, event }) => {
-      if (event.type === 'VERIFY.DONE') return { tx: { ...context.tx, auth: { ...context.tx.auth, ...event.facts } } };
+      if (event.type === 'VERIFY.DONE') return { tx: { ...context.tx, auth: Object.assign({}, context.tx.auth, event.facts) } };
       if (event.type !== 'DATA.END') return {};
       // Going on to the verifier: its findings come later. Otherwise the facts are already known.
       const verify = mustVerify(context, event.summary);
-      return { tx: { ...context.tx, data: event.summary, ...(verify ? {} : { auth: { ...context.tx.auth, ...unverifiedFacts(context) } }) } };
+      return { tx: { ...context.tx, data: event.summary, ...(verify ? {} : { auth: Object.assign({}, context.tx.auth, unverifiedFacts(context)) }) } };
     }),
     requestVerify: enqueueActions(({ context, enqueue }) => {
       const seq = context.aclSeq + 1;
