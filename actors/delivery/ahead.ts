@@ -23,7 +23,8 @@ export function withPrefetch(c: Ctx, s: Step): Step {
   const begun = at('ahead') ? 2 : 1;
   const waiting = (at('later')?.length ?? 0) + Math.max(0, at('jobs').length - begun);
   if (waiting > 0 || at('sent') + begun >= c.settings.maxMessages) return s;
-  return { go: s.go, update: { ...s.update, asked: true }, effects: [...s.effects, { type: 'wantJob', ahead: true }] };
+  // Object.assign rather than a spread that adds `asked` (docs/decisions/0014); an `asked: false` in the update loses.
+  return { go: s.go, update: Object.assign({}, s.update, { asked: true }), effects: [...s.effects, { type: 'wantJob', ahead: true }] };
 }
 
 /**
@@ -32,10 +33,11 @@ export function withPrefetch(c: Ctx, s: Step): Step {
  */
 export function absorb(c: Ctx, phase: Phase, job: DeliveryJob | undefined): Step {
   if (!job) return { go: phase, update: { asked: false, dry: true }, effects: [] };
-  const update: Partial<Ctx> = { asked: false, later: [...(c.later ?? []), job] };
-  if (phase !== 'dot') return { go: phase, update, effects: [] };
-  const a = sendAhead({ ...c, ...update });
-  return { go: phase, update: { ...update, ...a.update }, effects: a.effects };
+  const later = [...(c.later ?? []), job];
+  if (phase !== 'dot') return { go: phase, update: { asked: false, later }, effects: [] };
+  const a = sendAhead({ ...c, asked: false, later });
+  // Literal keys before the spread (docs/decisions/0014): a.update's `later` still wins.
+  return { go: phase, update: { asked: false, later, ...a.update }, effects: a.effects };
 }
 
 /**

@@ -78,12 +78,13 @@ const stay = (phase: Phase): Step => ({ go: phase, update: {}, effects: [] });
 function stepReplies(c: Ctx, phase: Phase, replies: readonly ServerReply[]): Step {
   let ctx = c;
   let at = phase;
-  let update: Partial<Ctx> = {};
+  // Merged in place: each step's update may bring keys the merge lacks (docs/decisions/0014).
+  const update: Partial<Ctx> = {};
   const effects: Effect[] = [];
   let left = false;
   for (const reply of replies) {
     const s = resolved(ctx, at, { type: 'NET.REPLY', replies: [reply] });
-    update = { ...update, ...s.update };
+    Object.assign(update, s.update);
     ctx = { ...ctx, ...s.update };
     effects.push(...s.effects);
     at = s.go;

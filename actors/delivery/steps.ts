@@ -2,6 +2,7 @@
 // (a reply, a timeout, a closed connection) the next phase, the context update and the effects.
 // Pure; trouble.ts decides what failures mean, this module only applies its verdicts.
 import { ehlo, helo, quit, starttls } from '../../protocol/smtp/client/commands.js';
+import type { RcptToParams } from '../../protocol/smtp/client/commands.js';
 import type { Capabilities } from '../../protocol/smtp/client/ehlo.js';
 import { heloCapabilities, parseEhlo } from '../../protocol/smtp/client/ehlo.js';
 import { needsSmtpUtf8, planTransaction, smtpUtf8Problem } from '../../protocol/smtp/client/pipeline.js';
@@ -10,7 +11,7 @@ import type { ServerReply } from '../../protocol/smtp/client/replies.js';
 import { judge } from '../../protocol/smtp/client/trouble.js';
 import type { Failure, Stage, Verdict } from '../../protocol/smtp/client/trouble.js';
 import type { TlsRecord } from '../../store/envelope.js';
-import type { DeliveryJob, Destination, RecipientOutcome, RecipientResult } from './types.js';
+import type { DeliveryJob, Destination, JobRecipient, RecipientOutcome, RecipientResult } from './types.js';
 
 export type Phase =
   | 'connecting' | 'greeting' | 'ehlo' | 'helo' | 'starttls' | 'tls' | 'ready' | 'waiting' | 'idle'
@@ -45,6 +46,8 @@ export interface ConnState {
   readonly lost?: boolean;
 }
 
+// TxState and Ctx keep a fixed shape, every key set from creation (undefined until known): they are
+// copied with a spread and a few keys changed per reply (docs/decisions/0014).
 export interface TxState {
   readonly groups: readonly (readonly PlannedCommand[])[];
   readonly group: number;
@@ -55,14 +58,14 @@ export interface TxState {
   /** Outcomes decided so far, by position in the job. */
   readonly outcomes: ReadonlyMap<number, RecipientOutcome>;
   /** A transaction-wide verdict (MAIL or DATA refused): the rest of the replies are only read. */
-  readonly stop?: Verdict;
-  readonly stopText?: string;
+  readonly stop: Verdict | undefined;
+  readonly stopText: string | undefined;
   /** The server's reply that stopped the transaction (for Diagnostic-Code). */
-  readonly stopReply?: string;
+  readonly stopReply: string | undefined;
   /** Positions that got "too many recipients" (452): they go in a new transaction. */
-  readonly rest?: readonly number[];
+  readonly rest: readonly number[] | undefined;
   /** The server answered 354 and there was something to send. */
-  readonly dataAccepted?: boolean;
+  readonly dataAccepted: boolean | undefined;
 }
 
 export interface Ctx {
@@ -75,19 +78,19 @@ export interface Ctx {
   /** Jobs for this connection; the first is the one in hand. */
   readonly jobs: readonly DeliveryJob[];
   readonly conn: ConnState;
-  readonly tx?: TxState;
+  readonly tx: TxState | undefined;
   readonly sent: number;
   /** A wantJob asked while a transaction was under way has not been answered yet (ahead.ts). */
-  readonly asked?: boolean;
+  readonly asked: boolean | undefined;
   /** Jobs the queue handed over when asked ahead, not begun: they go back to the queue if the connection ends. */
-  readonly later?: readonly DeliveryJob[];
+  readonly later: readonly DeliveryJob[] | undefined;
   /** The queue had nothing more when asked ahead: not asked again until this message is done. */
-  readonly dry?: boolean;
+  readonly dry: boolean | undefined;
   /**
    * The transaction of `jobs[1]`, its commands sent right after the final dot of `jobs[0]`
    * (RFC 2920 section 3.1): its replies follow the reply to that dot.
    */
-  readonly ahead?: TxState;
+  readonly ahead: TxState | undefined;
 }
 
 export type Effect =
@@ -128,7 +131,10 @@ const who = (c: Ctx): string => `${target(c).host} [${target(c).ip}]:${target(c)
 export function initialContext(settings: DeliverySettings, dest: Destination, first: DeliveryJob): Ctx {
   const targets: Target[] = [];
   for (const h of dest.hosts) for (const ip of h.addresses) targets.push({ host: h.name, ip, port: h.port });
-  return { settings, dest, targets, at: 0, refusedSoFar: true, jobs: [first], conn: { noTls: false }, sent: 0 };
+  return {
+    settings, dest, targets, at: 0, refusedSoFar: true, jobs: [first], conn: { noTls: false }, tx: undefined, sent: 0,
+    asked: undefined, later: undefined, dry: undefined, ahead: undefined,
+  };
 }
 
 /** Connect to the current target. */
@@ -388,6 +394,10 @@ export function onIdle(e: { readonly type: string }): Step | undefined {
 
 const leave = (): Step => ({ go: 'quit', update: {}, effects: [{ type: 'send', text: quit() }] });
 
+/** A recipient's DSN parameters, as literals rather than spreads of optional parts (per recipient, docs/decisions/0014). */
+const rcptParams = (r: JobRecipient): RcptToParams =>
+  r.notify ? (r.orcpt ? { notify: r.notify, orcpt: r.orcpt } : { notify: r.notify }) : r.orcpt ? { orcpt: r.orcpt } : {};
+
 /** Start a transaction: checks that need no server round trip, then the first command group. */
 export function begin(c: Ctx, job: DeliveryJob): Step {
   const caps = c.conn.caps ?? heloCapabilities();
@@ -416,12 +426,15 @@ export function begin(c: Ctx, job: DeliveryJob): Step {
       ...(job.ret ? { ret: job.ret } : {}),
       ...(job.envid ? { envid: job.envid } : {}),
     },
-    recipients: sendable.map(({ r }) => ({ address: r.address, params: { ...(r.notify ? { notify: r.notify } : {}), ...(r.orcpt ? { orcpt: r.orcpt } : {}) } })),
+    recipients: sendable.map(({ r }) => ({ address: r.address, params: rcptParams(r) })),
   });
   // Plan positions are among the sendable recipients; map them back to positions in the job.
   const positions = sendable.map(({ i }) => i);
   const mapped = groups.map((g) => g.map((cmd) => (cmd.stage === 'rcpt' ? { ...cmd, rcptIndex: positions[cmd.rcptIndex] as number } : cmd)));
-  const tx: TxState = { groups: mapped, group: 0, got: 0, accepted: [], outcomes };
+  const tx: TxState = {
+    groups: mapped, group: 0, got: 0, accepted: [], outcomes,
+    stop: undefined, stopText: undefined, stopReply: undefined, rest: undefined, dataAccepted: undefined,
+  };
   // The job in hand is the first of `jobs` (onJob hands one over that is not there yet).
   const jobs = c.jobs[0] === job ? c.jobs : [job, ...c.jobs];
   return { go: 'transaction', update: { tx, jobs }, effects: [{ type: 'send', text: (mapped[0] ?? []).map((cmd) => cmd.line).join('') }] };

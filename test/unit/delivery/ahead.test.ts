@@ -19,7 +19,7 @@ const pipelining = parseEhlo({ code: 250, lines: ['mx.test', 'PIPELINING'], text
 /** A connection that has sent MAIL, RCPT and DATA for `first` (one message sent before it). */
 function underWay(caps = pipelining, extra: Partial<Ctx> = {}): Ctx {
   const c = initialContext(settings, dest, job('first'));
-  const tx = { groups: [[{ stage: 'mail' as const, line: 'MAIL FROM:<a@b.test>\r\n' }, { stage: 'rcpt' as const, line: 'RCPT TO:<first@d.test>\r\n', rcptIndex: 0 }, { stage: 'data' as const, line: 'DATA\r\n' }]], group: 0, got: 0, accepted: [], outcomes: new Map() };
+  const tx = { groups: [[{ stage: 'mail' as const, line: 'MAIL FROM:<a@b.test>\r\n' }, { stage: 'rcpt' as const, line: 'RCPT TO:<first@d.test>\r\n', rcptIndex: 0 }, { stage: 'data' as const, line: 'DATA\r\n' }]], group: 0, got: 0, accepted: [], outcomes: new Map(), stop: undefined, stopText: undefined, stopReply: undefined, rest: undefined, dataAccepted: undefined };
   return { ...c, sent: 1, conn: { noTls: false, caps }, tx, ...extra };
 }
 
