@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { startDaemon } from '../helpers/daemon.js';
@@ -78,4 +78,29 @@ test('a commit stuck behind the write lock is answered 451 after spool_commit_ti
   // The stuck message may land once the lock is gone (its 451 makes the client retry: RFC 5321
   // section 6.1 accepts that duplicate); it is never there twice.
   assert.ok(senders.filter((s) => s === 'stuck@client.test').length <= 1);
+});
+
+test('a spool_commit_timeout changed by SIGHUP applies to the next commits', { timeout: 60_000 }, async (t) => {
+  // Started with the default (1m): were the reload not applied, the commit would wait for the lock.
+  const d = await startDaemon();
+  t.after(async () => {
+    closeClients();
+    await d.stop();
+    d.cleanup();
+  });
+  const cfg = JSON.parse(readFileSync(d.configFile, 'utf8')) as Record<string, unknown>;
+  writeFileSync(d.configFile, JSON.stringify({ ...cfg, spool_commit_timeout: `${TIMEOUT_S}s` }, null, 2));
+  const n = d.logs.length;
+  d.child.kill('SIGHUP');
+  await d.waitForLog((l) => l.event === 'reload' && d.logs.indexOf(l) >= n, 5000);
+
+  const { c } = await connectEhlo(d.port);
+  const { released } = await holdWriteLock(d, HOLD_MS);
+  const t0 = performance.now();
+  const stuck = await sendMail(c, 'stuck@client.test', ['someone@localhost'], 'Subject: stuck\r\n\r\nafter the reload\r\n');
+  const waited = performance.now() - t0;
+  expectReply(stuck, 451, '4.3.0', 'end of data while the spool cannot commit, after the reload');
+  assert.ok(waited < HOLD_MS - 500, `answered after ${waited.toFixed(0)} ms: the reloaded timeout was not used`);
+  await released;
+  expectReply(await c.cmd('QUIT'), 221, undefined, 'QUIT');
 });
