@@ -41,10 +41,6 @@ export class CommitDeadline {
     this.#ms = ms;
   }
 
-  get timeoutMs(): number {
-    return this.#ms;
-  }
-
   /** Commits being waited for (settled ones at the head are dropped as they settle). */
   get pending(): number {
     return this.#queue.length - this.#head;
@@ -57,19 +53,16 @@ export class CommitDeadline {
       this.#queue.push(w);
       // After a reload that shortened the timeout, a new watch can be due before the one timed.
       if (!this.#timer || w.due < this.#timerDue) this.#arm(w.due);
+      // Whichever comes first, the commit or the expiry, settles the watch; the other is ignored.
+      const settle = (done: () => void): void => {
+        if (w.settled) return;
+        w.settled = true;
+        this.#trim();
+        done();
+      };
       p.then(
-        (v) => {
-          if (w.settled) return;
-          w.settled = true;
-          this.#trim();
-          resolve(v);
-        },
-        (e: unknown) => {
-          if (w.settled) return;
-          w.settled = true;
-          this.#trim();
-          reject(e instanceof Error ? e : new Error(String(e)));
-        },
+        (v) => settle(() => resolve(v)),
+        (e: unknown) => settle(() => reject(e instanceof Error ? e : new Error(String(e)))),
       );
     });
   }

@@ -123,7 +123,7 @@ export class MessageWriter implements MessageSink {
     if (this.#pendingBytes > 0 || this.#seq === 0) this.#flushChunk(this.#pendingBytes, true);
     // A message frozen on arrival (control = freeze) stays out of the queue index until thawed.
     // The new keys are written before the draft's, as literal keys: on Node 20, a spread followed by
-    // keys it lacks (or a spread of another object) costs microseconds (actors/smtp-session/types.ts).
+    // keys it lacks (or a spread of another object) costs microseconds (decision 0014).
     // The draft has none of these keys.
     const id = this.id;
     const size = this.#size;

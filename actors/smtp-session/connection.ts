@@ -298,7 +298,7 @@ export class Connection {
         this.#lingerThenCut();
         return;
       case 'log':
-        // ip and port first: a spread followed by keys it lacks is slow on Node 20 (see types.ts).
+        // ip and port first: a spread followed by keys it lacks is slow on Node 20 (decision 0014).
         this.#deps.logger[e.level]({ ip: this.#facts.clientIp, port: this.#facts.clientPort, ...e.fields }, e.msg);
         return;
     }

@@ -218,10 +218,10 @@ export const sessionMachine = setup({
       enqueue.assign({ tx: emptyTransaction(), session: { ...context.session, messages: context.session.messages + 1 } });
     }),
     commitFailed: enqueueActions(({ context, event, enqueue }) => {
+      if (event.type !== 'SPOOL.FAILED') return;
       enqueue.emit({ type: 'discardData' });
       enqueue.emit(wire(context, R.localError));
-      const why = event.type === 'SPOOL.FAILED' ? event.error : 'unknown error';
-      enqueue.emit({ type: 'log', level: 'error', msg: `spool commit failed: ${why}`, fields: { event: 'spool-error', id: context.tx.messageId } });
+      enqueue.emit({ type: 'log', level: 'error', msg: `spool commit failed: ${event.error}`, fields: { event: 'spool-error', id: context.tx.messageId } });
       enqueue.assign({ tx: emptyTransaction() });
     }),
     discardAll: enqueueActions(({ context, enqueue }) => {

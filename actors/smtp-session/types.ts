@@ -118,7 +118,7 @@ export interface AcceptedRecipient {
  * SessionState and Transaction have a fixed shape: every key is present from the start (undefined
  * until known), because they are copied with a spread and a few keys changed on most steps. On
  * Node 20, `{ ...o, k: v }` costs about 1 us when `k` is not already a key of `o` (the copy gets a
- * map of its own), against about 50 ns when it is.
+ * map of its own), against about 50 ns when it is (decision 0014).
  */
 
 /** What lasts for the whole connection. */
