@@ -259,6 +259,13 @@ function machineTable(m: MachineInfo): string {
   return `<table>${rows.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join('')}</table>`;
 }
 
+/** The warm-up before each measured run: its messages, and the time floor of inbound runs. */
+function warmupShape(load: ScenarioReport['load']): string {
+  const floor = load.warmupMs;
+  if (floor <= 0) return `warm-up ${load.warmupMessages} messages`;
+  return `warm-up ${load.warmupMessages} messages and at least ${floor / 1000} s`;
+}
+
 function scenarioSection(s: ScenarioReport): string {
   const load = s.load;
   const shape = [
@@ -269,6 +276,7 @@ function scenarioSection(s: ScenarioReport): string {
     load.messagesPerConnection === 1 ? 'one message per connection' : `up to ${load.messagesPerConnection} per connection`,
     ...(load.queueCounts ? [`queue sizes ${load.queueCounts.join(', ')}`] : []),
     ...(load.rate ? [`target rate ${load.rate}/s`] : []),
+    ...(load.warmupMessages > 0 || load.warmupMs > 0 ? [warmupShape(load)] : []),
   ].join(', ');
   let body: string;
   if (s.kind === 'inbound') body = inboundSection(s);

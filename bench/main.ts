@@ -26,6 +26,8 @@ options:
   --queue-counts LIST  queue-scale: queue sizes, comma-separated (default ${DEFAULT_QUEUE_COUNTS.join(',')})
   --processes 1|2      load generator processes (default 1)
   --warmup N           warm-up messages before each run
+  --warmup-seconds S   inbound scenarios: warm up for at least S seconds, sending past the warm-up
+                       messages if need be (default 5 unless --warmup is given; 0: messages only)
   --rounds N           run every scenario N times over, each time against every system (1 to 9,
                        default 1): the table adds each ratio's median over the rounds
   --timeout SECONDS    deadline of the whole bench
@@ -70,6 +72,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
         'no-limits': { type: 'boolean' },
         processes: { type: 'string' },
         warmup: { type: 'string' },
+        'warmup-seconds': { type: 'string' },
         timeout: { type: 'string' },
         rounds: { type: 'string' },
         report: { type: 'string' },
@@ -101,6 +104,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     limits: v['no-limits'] ? false : undefined,
     processes: number('processes', v.processes),
     warmup: number('warmup', v.warmup),
+    warmupSeconds: number('warmup-seconds', v['warmup-seconds']),
     timeout: number('timeout', v.timeout),
     rounds: number('rounds', v.rounds),
     report: v.report,

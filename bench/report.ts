@@ -34,6 +34,11 @@ export function formatRate(rate: number): string {
   return groupThousands(String(Math.round(rate)));
 }
 
+/** 12345 -> "12,345": a count of messages. */
+export function formatCount(n: number): string {
+  return groupThousands(String(Math.round(n)));
+}
+
 function groupThousands(digits: string): string {
   return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
@@ -291,8 +296,9 @@ export function machineLine(m: MachineInfo): string {
 const DIAGNOSIS_LINES = 12;
 
 /**
- * One line for each failure worth reading after the table: errors, the most frequent refusals, and
- * for delivery runs the figures behind the row and, when it failed, what the system's log said.
+ * One line for each failure worth reading after the table: errors, the most frequent refusals, the
+ * warm-up of inbound runs, and for delivery runs the figures behind the row and, when it failed,
+ * what the system's log said.
  */
 export function notes(scenarios: readonly ScenarioReport[]): string[] {
   const out: string[] = [];
@@ -304,6 +310,11 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       if (run.error && run.result && run.result.sent > 0) out.push(`${where}: measured ${formatRate(run.result.rate)} msgs/s before it failed`);
       for (const c of run.checks ?? []) out.push(`${where}: ${c}`);
       for (const e of run.result?.errors ?? []) out.push(`${where}: ${e.count} x ${e.message}`);
+      // The rate while warming up stays in view: it is what a freshly started system does.
+      const w = run.warmup;
+      if (w && w.ms !== undefined && w.sent > 0) {
+        out.push(`${where}: warm-up ${formatCount(w.sent)} messages in ${formatSeconds(w.ms)} s (${formatRate(w.rate)}/s)${w.failed > 0 ? `, ${w.failed} failed` : ''}`);
+      }
       const d = run.delivery;
       if (d) {
         const parts = [

@@ -49,6 +49,12 @@ export interface BenchOptions {
   /** Warm-up messages before each measured run (default: a tenth of the run, 100 to 1000). */
   warmup?: number;
   /**
+   * Inbound scenarios: the warm-up goes on, past its messages, until this many seconds have passed
+   * (default 5 unless --warmup is given; 0: messages only). A JIT-compiled server is not at its
+   * steady rate for its first few seconds (docs/decisions/0015).
+   */
+  warmupSeconds?: number;
+  /**
    * Run the scenarios this many times over (1 to 9, default 1), each round against every system, one
    * scenario's rounds one after the other: the table then adds each ratio's median over the rounds, a
    * figure the machine's other tenants move less than any one round's.
@@ -102,6 +108,8 @@ export interface BenchReport {
 }
 
 const DEFAULT_MESSAGES = 5000;
+/** Inbound runs warm up for at least this long (docs/decisions/0015). */
+export const DEFAULT_WARMUP_SECONDS = 5;
 // Time for starting, warming up and stopping one system, beyond the measured run itself.
 const OVERHEAD_PER_RUN_S = 60;
 const RUN_BUDGET_S = 120;
@@ -112,7 +120,7 @@ const DELIVERY_MESSAGES_PER_S = 50;
 
 /** Seconds one run of a scenario may take, starting and stopping included. */
 export function runBudgetS(spec: ScenarioSpec, load: ScenarioLoad, durationS: number | undefined): number {
-  if (spec.kind === 'inbound') return (durationS ?? RUN_BUDGET_S) + OVERHEAD_PER_RUN_S;
+  if (spec.kind === 'inbound') return (durationS ?? RUN_BUDGET_S) + Math.ceil(load.warmupMs / 1000) + OVERHEAD_PER_RUN_S;
   // Opening at 100 sessions/s or better, two probes, memory settling, stopping a system of
   // thousands of processes.
   if (spec.kind === 'idle') return Math.ceil((load.sessions ?? 10_000) / 100) + 2 * RUN_BUDGET_S / 2 + OVERHEAD_PER_RUN_S * 2;
@@ -140,7 +148,7 @@ function orderPeers(names: readonly string[]): string[] {
   return [...known, ...unique.filter((n) => !(PEER_NAMES as readonly string[]).includes(n))];
 }
 
-function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
+export function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
   const spec = scenarioSpec(name);
   // Delivery scenarios count messages: the queue is filled, or the sink must receive them all.
   const timed = spec.kind === 'inbound' || spec.kind === 'queue-scale';
@@ -156,6 +164,10 @@ function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
       : spec.kind === 'idle'
         ? (opts.warmup ?? 200)
         : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
+  // The time floor of the warm-up: inbound runs only (the delivery scenarios warm up by messages, and
+  // queue-scale's warm-up would change the queue it measures at). A --warmup count given alone is taken as meant.
+  const warmupMs =
+    spec.kind !== 'inbound' ? 0 : Math.round((opts.warmupSeconds ?? (opts.warmup !== undefined ? 0 : DEFAULT_WARMUP_SECONDS)) * 1000);
   // A size given on the command line applies to every scenario but idle-connections (whose probe is
   // fixed) and inbound-large (whose point is its size).
   const sized = opts.size !== undefined && spec.kind !== 'idle' && spec.name !== 'inbound-large';
@@ -173,6 +185,7 @@ function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
     recipients: spec.recipients,
     processes: opts.processes ?? 1,
     warmupMessages,
+    warmupMs,
     ...(spec.kind === 'idle' ? { sessions: opts.sessions ?? spec.sessions ?? 10_000 } : {}),
     ...(spec.kind === 'queue-scale' ? { queueCounts: opts.queueCounts ?? [...DEFAULT_QUEUE_COUNTS] } : {}),
   };
@@ -191,6 +204,9 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   if (peerNames.length === 0) throw new BenchError('ERR_BENCH_OPTIONS', 'no peers selected');
   positive('messages', opts.messages);
   positive('duration', opts.duration, false);
+  if (opts.warmupSeconds !== undefined && !(opts.warmupSeconds >= 0 && opts.warmupSeconds <= 600)) {
+    throw new BenchError('ERR_BENCH_OPTIONS', `warmup-seconds must be a number from 0 to 600, got ${opts.warmupSeconds}`);
+  }
   positive('concurrency', opts.concurrency);
   if (typeof opts.size === 'number') positive('size', opts.size);
   if (opts.size !== undefined) {

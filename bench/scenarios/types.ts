@@ -53,6 +53,8 @@ export interface ScenarioLoad {
   readonly recipients: number;
   readonly processes: number;
   readonly warmupMessages: number;
+  /** Inbound: the warm-up lasts at least this long (ms), sending past its messages if need be; 0: messages only. */
+  readonly warmupMs: number;
   /** idle-connections: sessions to hold open. */
   readonly sessions?: number;
   /** queue-scale: queue sizes to measure at. */
@@ -66,7 +68,8 @@ export interface TargetRun {
   readonly durable: boolean;
   readonly durability: string;
   readonly version?: string;
-  readonly warmup?: { readonly sent: number; readonly failed: number; readonly rate: number };
+  /** The warm-up before the measured run: messages sent and failed, their rate, and how long it took (ms). */
+  readonly warmup?: { readonly sent: number; readonly failed: number; readonly rate: number; readonly ms?: number };
   /** Inbound scenarios: what the load generator measured. */
   readonly result?: LoadResult;
   /** Delivery scenarios: what the sink received, and when. */

@@ -231,6 +231,7 @@ const LOAD: ScenarioLoad = {
   recipients: 1,
   processes: 1,
   warmupMessages: 0,
+  warmupMs: 0,
 };
 
 function delivery(rate: number, delivered = 5000, expected = 5000): DeliveryResult {

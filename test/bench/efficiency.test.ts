@@ -54,7 +54,7 @@ describe('CPU per message', () => {
     assert.equal(runCpuMsPerMessage({ ...measured, error: 'failed' }), undefined);
     const scenario: ScenarioReport = {
       name: 'inbound-reuse', kind: 'inbound', description: '',
-      load: { messages: 1000, durationMs: 0, concurrency: 20, messagesPerConnection: 100, size: 2048, recipients: 1, processes: 1, warmupMessages: 0 },
+      load: { messages: 1000, durationMs: 0, concurrency: 20, messagesPerConnection: 100, size: 2048, recipients: 1, processes: 1, warmupMessages: 0, warmupMs: 0 },
       runs: [measured, bare],
     };
     const lines = markdownTable([scenario]).split('\n');

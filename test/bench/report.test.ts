@@ -40,6 +40,7 @@ const LOAD: ScenarioLoad = {
   recipients: 1,
   processes: 1,
   warmupMessages: 500,
+  warmupMs: 5000,
 };
 
 describe('formatting', () => {

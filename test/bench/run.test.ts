@@ -12,8 +12,8 @@ import { parseBenchArgs } from '../../bench/main.js';
 import { petrelTarget } from '../../bench/peers/petrel.js';
 import { waitPortClosed } from '../../bench/peers/process.js';
 import type { PeerTarget, RunningPeer } from '../../bench/peers/types.js';
-import { runBench } from '../../bench/run.js';
-import { formatRatio } from '../../bench/report.js';
+import { DEFAULT_WARMUP_SECONDS, loadFor, runBench } from '../../bench/run.js';
+import { formatCount, formatRatio } from '../../bench/report.js';
 
 /** A target backed by an in-process smtp-server: lets runBench run without Postfix. */
 function smtpServerTarget(name: string, durable: boolean): PeerTarget & { starts: number; stops: number } {
@@ -123,6 +123,47 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     } finally {
       await rm(timedDir, { recursive: true, force: true });
     }
+  });
+
+  it('an inbound warm-up goes on past its messages until its time floor has passed', async () => {
+    const a = smtpServerTarget('alpha', true);
+    const warmDir = await mkdtemp(join(tmpdir(), 'petrel-bench-warm-'));
+    try {
+      let printed = '';
+      const report = await runBench(
+        { scenarios: ['inbound-1conn'], peers: ['alpha'], messages: 30, concurrency: 2, warmup: 8, warmupSeconds: 1, limits: false, report: warmDir },
+        { targets: { alpha: a }, out: (t) => (printed += t), progress: { isTTY: false, write: () => undefined }, handleSignals: false },
+      );
+      const run = report.scenarios[0]?.runs[0];
+      const w = run?.warmup;
+      assert.ok(w, 'a warm-up was recorded');
+      assert.ok((w.ms ?? 0) >= 950, `the warm-up lasted ${w.ms} ms`);
+      assert.ok(w.sent > 8, `it sent past its 8 messages: ${w.sent}`);
+      assert.equal(w.failed, 0);
+      assert.equal(run?.result?.sent, 30, 'the measured run is unchanged');
+      assert.match(printed, new RegExp(`inbound-1conn alpha: warm-up ${formatCount(w.sent)} messages in 1\\.\\d+ s \\([\\d,]+/s\\)`));
+      const html = await readFile(join(warmDir, (await readdir(warmDir)).find((f) => f.endsWith('.html')) ?? ''), 'utf8');
+      assert.match(html, /warm-up 8 messages and at least 1 s/);
+    } finally {
+      await rm(warmDir, { recursive: true, force: true });
+    }
+  });
+
+  it('inbound runs warm up for a time floor by default; a warm-up count given alone, or another kind of scenario, has none', () => {
+    assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
+    assert.equal(loadFor('inbound-reuse', { scenarios: [], peers: [], duration: 10 }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
+    assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50 }).warmupMs, 0);
+    assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50, warmupSeconds: 2 }).warmupMs, 2000);
+    assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmupSeconds: 0 }).warmupMs, 0);
+    assert.equal(loadFor('relay-through', { scenarios: [], peers: [] }).warmupMs, 0);
+    assert.equal(loadFor('queue-scale', { scenarios: [], peers: [] }).warmupMs, 0);
+    assert.equal(loadFor('idle-connections', { scenarios: [], peers: [] }).warmupMs, 0);
+  });
+
+  it('rejects a warm-up time that is negative or not a number', async () => {
+    await assert.rejects(runBench({ scenarios: ['inbound-reuse'], peers: ['sink'], install: false, warmupSeconds: -1 }), { code: 'ERR_BENCH_OPTIONS' });
+    assert.throws(() => parseBenchArgs(['--warmup-seconds', 'soon']), { code: 'ERR_BENCH_OPTIONS' });
+    assert.equal(parseBenchArgs(['inbound-1conn', '--warmup-seconds', '0'])?.warmupSeconds, 0);
   });
 
   it('--rounds runs each scenario that many times over and adds the median ratio', async () => {

@@ -109,7 +109,7 @@ describe('inbound-verify parts', { timeout: 30_000 }, () => {
     };
     try {
       const spec = scenarioSpec('inbound-verify');
-      const load: ScenarioLoad = { messages: 30, durationMs: 0, concurrency: 2, messagesPerConnection: 10, size: 2048, recipients: 1, processes: 1, warmupMessages: 0 };
+      const load: ScenarioLoad = { messages: 30, durationMs: 0, concurrency: 2, messagesPerConnection: 10, size: 2048, recipients: 1, processes: 1, warmupMessages: 0, warmupMs: 0 };
       const hooks = { deadline: Date.now() + 30_000, runsLeft: () => 1 };
       const message = signedBenchMessage(2048, PEM);
       const run = await runInboundTarget(spec, load, target, hooks, {
