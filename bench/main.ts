@@ -26,7 +26,7 @@ options:
   --queue-counts LIST  queue-scale: queue sizes, comma-separated (default ${DEFAULT_QUEUE_COUNTS.join(',')})
   --processes 1|2      load generator processes (default 1)
   --warmup N           warm-up messages before each run
-  --warmup-seconds S   inbound scenarios: warm up for at least S seconds, sending past the warm-up
+  --warmup-seconds S   inbound scenarios, queue-scale: warm up for at least S seconds, sending past the warm-up
                        messages if need be (default 5 unless --warmup is given; 0: messages only)
   --rounds N           run every scenario N times over, each time against every system (1 to 9,
                        default 1): the table adds each ratio's median over the rounds

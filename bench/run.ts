@@ -49,7 +49,7 @@ export interface BenchOptions {
   /** Warm-up messages before each measured run (default: a tenth of the run, 100 to 1000). */
   warmup?: number;
   /**
-   * Inbound scenarios: the warm-up goes on, past its messages, until this many seconds have passed
+   * Inbound scenarios and queue-scale: the warm-up goes on, past its messages, until this many seconds have passed
    * (default 5 unless --warmup is given; 0: messages only). A JIT-compiled server is not at its
    * steady rate for its first few seconds (docs/decisions/0015).
    */
@@ -108,7 +108,7 @@ export interface BenchReport {
 }
 
 const DEFAULT_MESSAGES = 5000;
-/** Inbound runs warm up for at least this long (docs/decisions/0015). */
+/** Inbound and queue-scale runs warm up for at least this long (docs/decisions/0015). */
 export const DEFAULT_WARMUP_SECONDS = 5;
 // Time for starting, warming up and stopping one system, beyond the measured run itself.
 const OVERHEAD_PER_RUN_S = 60;
@@ -124,7 +124,10 @@ export function runBudgetS(spec: ScenarioSpec, load: ScenarioLoad, durationS: nu
   // Opening at 100 sessions/s or better, two probes, memory settling, stopping a system of
   // thousands of processes.
   if (spec.kind === 'idle') return Math.ceil((load.sessions ?? 10_000) / 100) + 2 * RUN_BUDGET_S / 2 + OVERHEAD_PER_RUN_S * 2;
-  if (spec.kind === 'queue-scale') return queueScaleBudgetS(load.queueCounts ?? DEFAULT_QUEUE_COUNTS) + OVERHEAD_PER_RUN_S;
+  if (spec.kind === 'queue-scale') {
+    const counts = load.queueCounts ?? DEFAULT_QUEUE_COUNTS;
+    return queueScaleBudgetS(counts) + counts.length * Math.ceil(load.warmupMs / 1000) + OVERHEAD_PER_RUN_S;
+  }
   const messages = load.messages + load.warmupMessages;
   return DELIVERY_BASE_S + Math.ceil((2 * messages) / DELIVERY_MESSAGES_PER_S) + OVERHEAD_PER_RUN_S;
 }
@@ -164,10 +167,12 @@ export function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
       : spec.kind === 'idle'
         ? (opts.warmup ?? 200)
         : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
-  // The time floor of the warm-up: inbound runs only (the delivery scenarios warm up by messages, and
-  // queue-scale's warm-up would change the queue it measures at). A --warmup count given alone is taken as meant.
+  // The time floor of the warm-up: where an inbound rate is measured (the delivery scenarios warm up by
+  // messages that must also be delivered). A --warmup count given alone is taken as meant.
   const warmupMs =
-    spec.kind !== 'inbound' ? 0 : Math.round((opts.warmupSeconds ?? (opts.warmup !== undefined ? 0 : DEFAULT_WARMUP_SECONDS)) * 1000);
+    spec.kind !== 'inbound' && spec.kind !== 'queue-scale'
+      ? 0
+      : Math.round((opts.warmupSeconds ?? (opts.warmup !== undefined ? 0 : DEFAULT_WARMUP_SECONDS)) * 1000);
   // A size given on the command line applies to every scenario but idle-connections (whose probe is
   // fixed) and inbound-large (whose point is its size).
   const sized = opts.size !== undefined && spec.kind !== 'idle' && spec.name !== 'inbound-large';

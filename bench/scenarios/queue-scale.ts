@@ -8,6 +8,7 @@ import { describeError } from '../errors.js';
 import { runLoad, type LoadInput } from '../loadgen/index.js';
 import type { PeerTarget, QueueScaleHandle, RunningPeer } from '../peers/types.js';
 import { observe } from './observe.js';
+import { warmUp } from './warmup.js';
 import type { QueueScaleStep, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
 export const DEFAULT_QUEUE_COUNTS = [0, 100_000, 1_000_000] as const;
@@ -136,10 +137,11 @@ async function runStep(
       recipients: load.recipients,
       processes: load.processes,
     };
-    if (load.warmupMessages > 0) {
+    let warmup: QueueScaleStep['warmup'];
+    if (load.warmupMessages > 0 || load.warmupMs > 0) {
       phase('warmup');
       watch.mark('warm-up');
-      await runLoad({ ...input, messages: load.warmupMessages, timeoutMs: Math.max(1000, Math.min(30_000, left() / 4)) }, { signal: hooks.signal, execArgv: hooks.execArgv });
+      warmup = await warmUp(input, load, left, hooks);
     }
     phase('measure');
     watch.mark('measure');
@@ -154,7 +156,7 @@ async function runStep(
     );
     const observed = await watch.finish();
     await peer.stop();
-    return { step: { ...base, readyMs: Math.round(started.readyMs), result, ...observed }, version: peer.version };
+    return { step: { ...base, readyMs: Math.round(started.readyMs), warmup, result, ...observed }, version: peer.version };
   } catch (err) {
     const observed = watch ? await watch.finish() : {};
     await peer?.stop().catch(() => undefined);

@@ -255,6 +255,8 @@ export interface QueueScaleStep {
   readonly fillTimedOut: boolean;
   /** From spawning the daemon to its first 220 banner (ms). */
   readonly readyMs?: number;
+  /** The warm-up after the start, before the measured load (it adds to the queue too). */
+  readonly warmup?: TargetRun['warmup'];
   readonly result?: LoadResult;
   readonly resources?: ResourceSeries;
   readonly metrics?: MetricsSeries;

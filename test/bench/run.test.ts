@@ -149,14 +149,15 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     }
   });
 
-  it('inbound runs warm up for a time floor by default; a warm-up count given alone, or another kind of scenario, has none', () => {
+  it('inbound and queue-scale runs warm up for a time floor by default; a warm-up count given alone, or a delivery or idle scenario, has none', () => {
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
     assert.equal(loadFor('inbound-reuse', { scenarios: [], peers: [], duration: 10 }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50 }).warmupMs, 0);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50, warmupSeconds: 2 }).warmupMs, 2000);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmupSeconds: 0 }).warmupMs, 0);
     assert.equal(loadFor('relay-through', { scenarios: [], peers: [] }).warmupMs, 0);
-    assert.equal(loadFor('queue-scale', { scenarios: [], peers: [] }).warmupMs, 0);
+    assert.equal(loadFor('queue-scale', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
+    assert.equal(loadFor('outbound-drain', { scenarios: [], peers: [] }).warmupMs, 0);
     assert.equal(loadFor('idle-connections', { scenarios: [], peers: [] }).warmupMs, 0);
   });
 
