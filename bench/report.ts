@@ -297,8 +297,8 @@ const DIAGNOSIS_LINES = 12;
 
 /**
  * One line for each failure worth reading after the table: errors, the most frequent refusals, the
- * warm-up of inbound runs, and for delivery runs the figures behind the row and, when it failed,
- * what the system's log said.
+ * warm-ups of inbound runs and queue-scale steps, and for delivery runs the figures behind the row
+ * and, when it failed, what the system's log said.
  */
 export function notes(scenarios: readonly ScenarioReport[]): string[] {
   const out: string[] = [];

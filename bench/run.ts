@@ -49,9 +49,9 @@ export interface BenchOptions {
   /** Warm-up messages before each measured run (default: a tenth of the run, 100 to 1000). */
   warmup?: number;
   /**
-   * Inbound scenarios and queue-scale: the warm-up goes on, past its messages, until this many seconds have passed
-   * (default 5 unless --warmup is given; 0: messages only). A JIT-compiled server is not at its
-   * steady rate for its first few seconds (docs/decisions/0015).
+   * Inbound scenarios and queue-scale: the warm-up goes on, past its messages, until this many
+   * seconds have passed (default 5 unless --warmup is given; 0: messages only). A JIT-compiled
+   * server is not at its steady rate for its first few seconds (docs/decisions/0015).
    */
   warmupSeconds?: number;
   /**
