@@ -100,7 +100,11 @@ export class MetricsSampler {
       const text = await get(url, Math.max(2000, this.#intervalMs * 2));
       const values: Record<string, number> = {};
       for (const [k, v] of parsePrometheus(text)) if (keepSeries(k)) values[k] = v;
-      this.#samples.push({ t: Math.round(performance.now() - this.#t0), values });
+      const sample = { t: Math.round(performance.now() - this.#t0), values };
+      // A scrape asked for at a phase's start can finish after a periodic one begun before it: keep time order.
+      let i = this.#samples.length;
+      while (i > 0 && (this.#samples[i - 1] as MetricsSample).t > sample.t) i--;
+      this.#samples.splice(i, 0, sample);
     } catch (err) {
       this.#failures++;
       this.#lastError = err instanceof Error ? err.message : String(err);
@@ -210,19 +214,39 @@ const SESSIONS_BUSY = 'petrel_session_processes_busy_seconds_total';
 
 /**
  * The share of wall time the daemon's main event loop was busy between `from` and `to` (epoch ms),
- * from the samples inside that window: near 1 means one thread, not the machine, set the pace.
- * Undefined when fewer than two samples fall inside or the daemon does not export the counter.
+ * from its busy-seconds counter (`key`; `loops` caps the share). The counter is read at `from` and
+ * at `to` by linear interpolation between the samples around each, so a run of two seconds, which
+ * one-second scrapes may sample only once inside, still gets a figure (the spans around the ends
+ * can hold a moment of idleness, such as the load generator starting, so it may read a few points
+ * low). Without samples on both sides of the window, the first and last samples inside it are
+ * used. Undefined when neither works or the daemon does not export the counter.
  */
 export function loopBusyShare(m: MetricsSeries | undefined, from: number, to: number, key = LOOP_BUSY, loops = 1): number | undefined {
-  if (!m) return undefined;
-  const inside = m.samples.filter((x) => {
-    const at = m.startedAt + x.t;
-    return at >= from && at <= to && x.values[key] !== undefined;
-  });
-  const a = inside[0];
-  const b = inside[inside.length - 1];
-  if (!a || !b || b.t <= a.t) return undefined;
-  return Math.min(loops, Math.max(0, ((b.values[key] as number) - (a.values[key] as number)) / ((b.t - a.t) / 1000)));
+  if (!m || !(to > from)) return undefined;
+  const points: [number, number][] = [];
+  for (const x of m.samples) {
+    const v = x.values[key];
+    if (v !== undefined) points.push([m.startedAt + x.t, v]);
+  }
+  const share = (t0: number, v0: number, t1: number, v1: number): number | undefined =>
+    t1 > t0 ? Math.min(loops, Math.max(0, (v1 - v0) / ((t1 - t0) / 1000))) : undefined;
+  const a = counterAt(points, from);
+  const b = counterAt(points, to);
+  if (a !== undefined && b !== undefined) return share(from, a, to, b);
+  const inside = points.filter(([t]) => t >= from && t <= to);
+  const first = inside[0];
+  const last = inside[inside.length - 1];
+  return first && last ? share(first[0], first[1], last[0], last[1]) : undefined;
+}
+
+/** A counter's value at `t`, interpolated between the samples on either side; undefined outside them. */
+function counterAt(points: readonly (readonly [number, number])[], t: number): number | undefined {
+  for (let i = 1; i < points.length; i++) {
+    const [t0, v0] = points[i - 1] as readonly [number, number];
+    const [t1, v1] = points[i] as readonly [number, number];
+    if (t0 <= t && t <= t1) return t1 === t0 ? v1 : v0 + ((v1 - v0) * (t - t0)) / (t1 - t0);
+  }
+  return undefined;
 }
 
 /** The same for the delivery thread (delivery_thread); undefined when deliveries ran on the main thread. */

@@ -1,5 +1,5 @@
 // What the harness watches while a system runs: its process tree's CPU and RSS every 250 ms, and
-// its Prometheus metrics every second when it has them (Petrel).
+// its Prometheus metrics every second (and as the measured load begins) when it has them (Petrel).
 
 import { MetricsSampler, type MetricsSeries } from '../metrics.js';
 import type { RunningPeer } from '../peers/types.js';
@@ -21,14 +21,19 @@ export function observe(peer: () => RunningPeer | undefined): Observation {
   const hasMetrics = peer()?.metricsUrl?.() !== undefined;
   const metrics = hasMetrics ? new MetricsSampler(() => peer()?.metricsUrl?.(), METRICS_INTERVAL_MS).start() : undefined;
   let done: Promise<{ resources?: ResourceSeries; metrics?: MetricsSeries }> | undefined;
+  let atMeasure: Promise<void> | undefined;
   return {
     mark(label) {
       resources.mark(label);
+      // A sample as the measured load begins: a run of two seconds has room for only one or two of the
+      // periodic ones, and the loop-busy figure needs two inside its window.
+      if (metrics && label === 'measure') atMeasure = metrics.scrape();
     },
     finish() {
       done ??= (async () => {
         let m: MetricsSeries | undefined;
         if (metrics) {
+          await atMeasure;
           await metrics.scrape();
           m = await metrics.stop();
         }

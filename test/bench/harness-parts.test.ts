@@ -11,7 +11,9 @@ import { deriveMetrics, keepSeries, loopBusyShare, MetricsSampler, metricsSummar
 import type { MetricsSeries } from '../../bench/metrics.js';
 import { formatShare, loopCell, runLoopBusy } from '../../bench/efficiency.js';
 import type { TargetRun } from '../../bench/scenarios/types.js';
+import { observe } from '../../bench/scenarios/observe.js';
 import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
+import type { RunningPeer } from '../../bench/peers/types.js';
 import { envConfig, petrelTarget } from '../../bench/peers/petrel.js';
 import { progressBar } from '../../bench/progress.js';
 import { descendants, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
@@ -160,10 +162,15 @@ describe('Prometheus metrics', () => {
       url: 'http://127.0.0.1:1/metrics', intervalMs: 1000, startedAt: 1_000_000, failures: 0,
       samples: [0, 0.5, 1.4, 2.3].map((v, i) => ({ t: i * 1000, values: { [busy]: v } })),
     };
-    // Only the samples inside the window count: 1.8 busy seconds over 2 s.
+    // The counter at the window's ends: 1.8 busy seconds over 2 s.
     assert.ok(Math.abs((loopBusyShare(series, 1_001_000, 1_003_000) ?? 0) - 0.9) < 1e-9);
+    // A window with one sample inside is read between the samples around its ends (0.95 and 1.85).
+    assert.ok(Math.abs((loopBusyShare(series, 1_001_500, 1_002_500) ?? 0) - 0.9) < 1e-9);
+    assert.ok(Math.abs((loopBusyShare(series, 1_000_200, 1_000_700) ?? 0) - 0.5) < 1e-9, 'within one interval: its rate');
+    // Past the samples on either side, the first and last samples inside it count.
     assert.ok(Math.abs((loopBusyShare(series, 0, Infinity) ?? 0) - 2.3 / 3) < 1e-9);
-    assert.equal(loopBusyShare(series, 1_001_500, 1_002_500), undefined, 'one sample is no interval');
+    assert.ok(Math.abs((loopBusyShare(series, 1_001_500, 1_009_000) ?? 0) - 0.9) < 1e-9);
+    assert.equal(loopBusyShare(series, 1_002_500, 1_009_000), undefined, 'one sample and nothing after the end is no interval');
     assert.equal(loopBusyShare({ ...series, samples: series.samples.map((x) => ({ t: x.t, values: {} })) }, 0, Infinity), undefined);
     assert.equal(metricsSummary(series).loopBusyPct, 76.7);
     assert.ok(deriveMetrics(series).find((d) => d.name === 'main event loop busy')?.points.some(([, v]) => Math.abs(v - 90) < 1e-9));
@@ -184,6 +191,35 @@ describe('Prometheus metrics', () => {
     const three: MetricsSeries = { ...series, samples: both.samples.map((x, i) => ({ t: x.t, values: { ...x.values, [sessions]: i * 1.5 } })) };
     assert.equal(loopCell(run(three)), '90%, sessions 150%, thread 95%');
     assert.ok(deriveMetrics(three).find((d) => d.name === 'session processes busy (sum)')?.points.some(([, v]) => Math.abs(v - 150) < 1e-9));
+  });
+
+  it('scrapes once more as the measured load begins, so that a short run has two samples in its window', async () => {
+    const busy = 'petrel_event_loop_busy_seconds_total';
+    let n = 0;
+    const server = http.createServer((_req, res) => {
+      n++;
+      res.end(`${busy} ${n * 0.45}\n`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const peer = { pids: () => [], metricsUrl: () => `http://127.0.0.1:${port}/metrics` } as unknown as RunningPeer;
+      const watch = observe(() => peer);
+      await new Promise((r) => setTimeout(r, 150));
+      assert.equal(n, 1, 'the first periodic scrape; the next is a second away');
+      const from = Date.now();
+      watch.mark('measure');
+      await new Promise((r) => setTimeout(r, 300));
+      const to = Date.now();
+      assert.equal(n, 2, 'a scrape at the mark');
+      const { metrics } = await watch.finish();
+      assert.ok(metrics);
+      assert.deepEqual(metrics.samples.map((x) => x.t), [...metrics.samples.map((x) => x.t)].sort((a, b) => a - b), 'samples in time order');
+      // The sample at the mark and the last one at the end bracket a window of 0.3 s.
+      assert.notEqual(loopBusyShare(metrics, from, Math.max(to, metrics.startedAt + (metrics.samples.at(-1)?.t ?? 0))), undefined);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
   });
 
   it('counts failed scrapes instead of throwing', async () => {
