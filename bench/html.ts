@@ -259,7 +259,7 @@ function machineTable(m: MachineInfo): string {
   return `<table>${rows.map(([k, v]) => `<tr><th>${escapeXml(k)}</th><td>${escapeXml(v)}</td></tr>`).join('')}</table>`;
 }
 
-/** The warm-up before each measured run: its messages, and the time floor of inbound runs. */
+/** The warm-up before each measured run: its messages, and the time floor of inbound runs and queue-scale steps. */
 function warmupShape(load: ScenarioReport['load']): string {
   const floor = load.warmupMs;
   if (floor <= 0) return `warm-up ${load.warmupMessages} messages`;

@@ -311,13 +311,8 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       for (const c of run.checks ?? []) out.push(`${where}: ${c}`);
       for (const e of run.result?.errors ?? []) out.push(`${where}: ${e.count} x ${e.message}`);
       // The rate while warming up stays in view: it is what a freshly started system does.
-      const warm = (at: string, w: TargetRun['warmup']): void => {
-        if (w && w.ms !== undefined && w.sent > 0) {
-          out.push(`${at}: warm-up ${formatCount(w.sent)} messages in ${formatSeconds(w.ms)} s (${formatRate(w.rate)}/s)${w.failed > 0 ? `, ${w.failed} failed` : ''}`);
-        }
-      };
-      warm(where, run.warmup);
-      for (const q of run.queueScale ?? []) warm(`${where}, ${formatCount(q.queued)} queued`, q.warmup);
+      warmupNote(out, where, run.warmup);
+      for (const q of run.queueScale ?? []) warmupNote(out, `${where}, ${formatCount(q.queued)} queued`, q.warmup);
       const d = run.delivery;
       if (d) {
         const parts = [
@@ -340,6 +335,12 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
     }
   }
   return out;
+}
+
+/** One line for a warm-up that ran: its messages, duration and rate. */
+function warmupNote(out: string[], at: string, w: TargetRun['warmup']): void {
+  if (!w || w.ms === undefined || w.sent === 0) return;
+  out.push(`${at}: warm-up ${formatCount(w.sent)} messages in ${formatSeconds(w.ms)} s (${formatRate(w.rate)}/s)${w.failed > 0 ? `, ${w.failed} failed` : ''}`);
 }
 
 /** Where one profiled thread's time went: its largest layers and functions, and the flame graph's file. */

@@ -53,7 +53,7 @@ export interface ScenarioLoad {
   readonly recipients: number;
   readonly processes: number;
   readonly warmupMessages: number;
-  /** Inbound: the warm-up lasts at least this long (ms), sending past its messages if need be; 0: messages only. */
+  /** Inbound and queue-scale: the warm-up lasts at least this long (ms), sending past its messages if need be; 0: messages only. */
   readonly warmupMs: number;
   /** idle-connections: sessions to hold open. */
   readonly sessions?: number;

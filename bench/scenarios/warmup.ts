@@ -1,4 +1,4 @@
-// The warm-up before a measured inbound run: its messages, then more until its time floor has passed (docs/decisions/0015).
+// The warm-up before a measured inbound run or queue-scale step: its messages, then more until its time floor has passed (docs/decisions/0015).
 
 import { performance } from 'node:perf_hooks';
 import { runLoad, type LoadInput } from '../loadgen/index.js';
@@ -16,7 +16,7 @@ export async function warmUp(input: LoadInput, load: ScenarioLoad, left: () => n
   const started = performance.now();
   let sent = 0;
   let failed = 0;
-  // At most a quarter of the slot: the measured run must keep most of it.
+  // Each stretch gets at most a quarter of the slot's time left: the measured run must keep most of it.
   const cap = (): number => Math.max(1000, Math.min(30_000 + load.warmupMs, left() / 4));
   if (load.warmupMessages > 0) {
     const w = await runLoad({ ...input, messages: load.warmupMessages, timeoutMs: cap() }, { signal: hooks.signal, execArgv: hooks.execArgv });
