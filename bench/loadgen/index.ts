@@ -1,204 +1,27 @@
-// Load generator entry: forks the client processes, starts them together, merges what they measured.
+// Load generator entry: runs the load on client processes (clients.ts) and returns what they measured.
 
-import { fork, type ChildProcess } from 'node:child_process';
-import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
-import { LoadgenError } from '../errors.js';
-import {
-  planWorkers,
-  resolveLoadOptions,
-  type LoadInput,
-  type ParentMessage,
-  type WorkerMessage,
-  type WorkerResult,
-} from './options.js';
-import { mergeResults, type LoadResult } from './stats.js';
+import { LoadClients, type ClientSpawn, type RunHooks } from './clients.js';
+import type { LoadInput } from './options.js';
+import type { LoadResult } from './stats.js';
 
 export type { LoadInput, LoadOptions } from './options.js';
 export { LOAD_DEFAULTS } from './options.js';
 export type { LatencySummary, LoadResult } from './stats.js';
+export { LoadClients } from './clients.js';
+export type { ClientSpawn, LoadProgress, RunHooks } from './clients.js';
 
-/** Running totals, reported a few times a second while the load runs. */
-export interface LoadProgress {
-  readonly ok: number;
-  readonly failed: number;
-  readonly elapsedMs: number;
-  /** Accepted messages per second over roughly the last second. */
-  readonly currentRate: number;
-}
-
-export interface LoadHooks {
-  onProgress?: (p: LoadProgress) => void;
-  /** Aborting stops the run like its deadline does: what was measured is still returned. */
-  signal?: AbortSignal;
-  /** The compiled worker script; tests may point elsewhere. */
-  workerPath?: string;
-  /** Node options of the child processes, e.g. ['--cpu-prof'] to profile the client itself. */
-  execArgv?: string[];
-}
-
-// How long a child may take to load, and to report after being told to stop.
-const READY_TIMEOUT_MS = 15_000;
-const STOP_GRACE_MS = 3_000;
-
-class Child {
-  readonly proc: ChildProcess;
-  ok = 0;
-  failed = 0;
-  result: WorkerResult | undefined;
-  error: Error | undefined;
-  readonly ready: Promise<void>;
-  readonly finished: Promise<void>;
-
-  constructor(path: string, execArgv: string[]) {
-    // 'advanced' serialization sends the latency arrays as typed arrays, not as JSON text.
-    this.proc = fork(path, [], {
-      execArgv,
-      serialization: 'advanced',
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    let onReady: () => void = () => undefined;
-    this.ready = new Promise<void>((resolve) => (onReady = resolve));
-    this.finished = new Promise<void>((resolve) => {
-      this.proc.on('message', (msg: WorkerMessage) => {
-        if (msg.type === 'ready') onReady();
-        else if (msg.type === 'progress') {
-          this.ok = msg.ok;
-          this.failed = msg.failed;
-        } else if (msg.type === 'done') {
-          this.result = msg.result;
-          resolve();
-        } else if (msg.type === 'fatal') {
-          this.error = new LoadgenError('ERR_LOADGEN_WORKER', msg.message);
-          resolve();
-        }
-      });
-      this.proc.on('exit', (code, signal) => {
-        if (!this.result && !this.error) {
-          this.error = new LoadgenError('ERR_LOADGEN_WORKER', `load worker exited (${signal ?? code}) before reporting`);
-        }
-        onReady();
-        resolve();
-      });
-      this.proc.on('error', (err) => {
-        this.error ??= new LoadgenError('ERR_LOADGEN_WORKER', err.message, { cause: err });
-        resolve();
-      });
-    });
-  }
-
-  send(msg: ParentMessage): void {
-    if (this.proc.connected) this.proc.send(msg);
-  }
-
-  kill(): void {
-    if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
-  }
-}
-
-function defaultWorkerPath(): string {
-  return fileURLToPath(new URL('./worker.js', import.meta.url));
-}
+export type LoadHooks = RunHooks & ClientSpawn;
 
 /**
- * Runs one load against host:port and returns the merged measurement. Bounded by
- * `timeoutMs`: on expiry (or abort) the children are told to stop, report, and are killed if they
- * do not. Never leaves a child process behind.
+ * Runs one load against host:port on client processes of its own, and returns the merged
+ * measurement. Bounded by `timeoutMs`: on expiry (or abort) the children are told to stop, report,
+ * and are killed if they do not. Never leaves a child process behind.
  */
 export async function runLoad(input: LoadInput, hooks: LoadHooks = {}): Promise<LoadResult> {
-  const options = resolveLoadOptions(input);
-  const plans = planWorkers(options);
-  const children = plans.map(() => new Child(hooks.workerPath ?? defaultWorkerPath(), hooks.execArgv ?? []));
-  let timer: NodeJS.Timeout | undefined;
-  let ticker: NodeJS.Timeout | undefined;
-  let stopped = false;
-  let onStopped: () => void = () => undefined;
-  const stoppedThenGrace = new Promise<void>((resolve) => (onStopped = resolve)).then(() => delay(STOP_GRACE_MS));
-  const stop = (): void => {
-    if (stopped) return;
-    stopped = true;
-    for (const c of children) c.send({ type: 'stop' });
-    onStopped();
-  };
-  const onAbort = (): void => stop();
+  const clients = new LoadClients(hooks);
   try {
-    children.forEach((c, i) => c.send({ type: 'plan', plan: plans[i] as (typeof plans)[number] }));
-    await withTimeout(Promise.all(children.map((c) => c.ready)), READY_TIMEOUT_MS, 'load workers did not start');
-    const failedEarly = children.find((c) => c.error);
-    if (failedEarly?.error) throw failedEarly.error;
-
-    // One common start time, so per-second buckets of both processes line up.
-    const t0 = performance.timeOrigin + performance.now();
-    for (const c of children) c.send({ type: 'start', t0 });
-    timer = setTimeout(stop, options.timeoutMs);
-    if (hooks.signal?.aborted) stop();
-    hooks.signal?.addEventListener('abort', onAbort, { once: true });
-    if (hooks.onProgress) ticker = progressTicker(children, t0, hooks.onProgress);
-
-    const all = Promise.all(children.map((c) => c.finished));
-    // After a stop, the children get a grace period to report before they are killed.
-    await Promise.race([all, stoppedThenGrace]);
-    const results = children.flatMap((c) => (c.result ? [c.result] : []));
-    if (results.length === 0) {
-      const err = children.find((c) => c.error)?.error;
-      throw err ?? new LoadgenError('ERR_LOADGEN_WORKER', 'no load worker reported a result');
-    }
-    const merged = mergeResults(results, stopped || results.length < children.length);
-    // A process that died took its figures with it; say so beside the figures of the others.
-    const lost = children.flatMap((c) => (c.error ? [{ message: c.error.message, count: 1 }] : []));
-    return lost.length > 0 ? { ...merged, errors: [...lost, ...merged.errors] } : merged;
+    return await clients.run(input, hooks);
   } finally {
-    clearTimeout(timer);
-    clearInterval(ticker);
-    hooks.signal?.removeEventListener('abort', onAbort);
-    for (const c of children) {
-      if (c.proc.connected) c.proc.disconnect();
-    }
-    await Promise.race([Promise.all(children.map((c) => exited(c.proc))), delay(1000)]);
-    for (const c of children) c.kill();
-  }
-}
-
-function progressTicker(children: readonly Child[], t0: number, report: (p: LoadProgress) => void): NodeJS.Timeout {
-  // Seeded with the start, so that the first report already has a span to measure a rate over.
-  const history: Array<{ at: number; ok: number }> = [{ at: t0, ok: 0 }];
-  return setInterval(() => {
-    const at = performance.timeOrigin + performance.now();
-    let ok = 0;
-    let failed = 0;
-    for (const c of children) {
-      ok += c.ok;
-      failed += c.failed;
-    }
-    history.push({ at, ok });
-    while (history.length > 2 && (history[0]?.at ?? at) < at - 1000) history.shift();
-    const first = history[0] ?? { at, ok };
-    const span = at - first.at;
-    report({ ok, failed, elapsedMs: at - t0, currentRate: span > 0 ? ((ok - first.ok) * 1000) / span : 0 });
-  }, 500);
-}
-
-function exited(proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => proc.once('exit', () => resolve()));
-}
-
-/** An unref'd wait: while children run, their IPC channels keep the process alive anyway, and a
- * leftover grace timer must not hold up the exit of a bench that has finished. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
-
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      p,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new LoadgenError('ERR_LOADGEN_WORKER', `${what} within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
+    await clients.close();
   }
 }

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../errors.js';
-import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { LoadClients, runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RelayDiagnosis, RunningRelay } from '../peers/types.js';
 import { slotEndOf } from './common.js';
@@ -342,14 +342,24 @@ async function drain(r: Run): Promise<Measured> {
 
 /** Warm up (delivered and drained too), then the measured load, followed until the queue is empty. */
 async function relayThrough(r: Run): Promise<Measured> {
+  // The warm-up and the measured load share client processes: both sides are warm when measuring.
+  const clients = new LoadClients({ execArgv: r.hooks.execArgv });
+  try {
+    return await relayThroughOn(r, clients);
+  } finally {
+    await clients.close();
+  }
+}
+
+async function relayThroughOn(r: Run, clients: LoadClients): Promise<Measured> {
   const { relay, sink, hooks } = r;
   let warmup: DeliveryResult['warmup'];
   if (r.load.warmupMessages > 0) {
     r.phase('warmup');
     const before = sink.counter.mark();
-    const w = await runLoad(
+    const w = await clients.run(
       { ...r.input, messages: r.load.warmupMessages, timeoutMs: Math.max(1000, Math.min(30_000, r.left() / 4)) },
-      { signal: hooks.signal, execArgv: hooks.execArgv },
+      { signal: hooks.signal },
     );
     const watch = await watchDrain({
       relay,
@@ -383,9 +393,9 @@ async function relayThrough(r: Run): Promise<Measured> {
   })();
   let load: LoadResult;
   try {
-    load = await runLoad(
+    load = await clients.run(
       { ...r.input, messages: r.load.messages, timeoutMs: Math.max(1000, Math.min(FILL_TIMEOUT_MS, r.left() - STOP_RESERVE_MS)) },
-      { signal: hooks.signal, execArgv: hooks.execArgv },
+      { signal: hooks.signal },
     );
   } finally {
     sampling = false;

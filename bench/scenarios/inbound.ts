@@ -1,7 +1,7 @@
 // The inbound load against one system (inbound-1conn, inbound-reuse, and the Petrel variant scenarios): start, warm up, measure, stop.
 
 import { describeError } from '../errors.js';
-import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { LoadClients, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
 import { MIN_SLOT_MS, slotEndOf, STOP_RESERVE_MS } from './common.js';
 import { observe } from './observe.js';
@@ -40,6 +40,8 @@ export async function runInboundTarget(
   let watch: ReturnType<typeof observe> | undefined;
   let probe: InboundProbe | undefined;
   let result: LoadResult | undefined;
+  // The warm-up and the measured run share client processes: both sides are warm when measuring.
+  const clients = new LoadClients({ execArgv: hooks.execArgv });
   try {
     phase('start');
     peer = await target.start();
@@ -61,13 +63,13 @@ export async function runInboundTarget(
     if (load.warmupMessages > 0 || load.warmupMs > 0) {
       phase('warmup');
       watch.mark('warm-up');
-      warmup = await warmUp(input, load, left, hooks);
+      warmup = await warmUp(clients, input, load, left, hooks);
     }
     phase('measure');
     watch.mark('measure');
     const budget = load.durationMs > 0 ? load.durationMs + 15_000 : RUN_TIMEOUT_MS;
     const total = load.durationMs > 0 ? 0 : load.messages;
-    result = await runLoad(
+    result = await clients.run(
       {
         ...input,
         messages: load.messages,
@@ -76,11 +78,11 @@ export async function runInboundTarget(
       },
       {
         signal: hooks.signal,
-        execArgv: hooks.execArgv,
         onProgress: (progress) =>
           hooks.onEvent?.({ kind: 'progress', scenario: spec.name, system: target.name, progress, total }),
       },
     );
+    await clients.close();
     const checks = probe ? await probe.finish() : undefined;
     outcome = { ...base, version: peer.version, warmup, result, ...(checks ? { checks } : {}), ...(await watch.finish()) };
   } catch (err) {
@@ -97,6 +99,7 @@ export async function runInboundTarget(
     };
   }
   // Nothing above throws past its catch, so this always runs: the system never outlives its turn.
+  await clients.close();
   if (peer) {
     phase('stop');
     try {

@@ -5,7 +5,7 @@
 // it reached.
 
 import { describeError } from '../errors.js';
-import { runLoad, type LoadInput } from '../loadgen/index.js';
+import { LoadClients, type LoadInput } from '../loadgen/index.js';
 import type { PeerTarget, QueueScaleHandle, RunningPeer } from '../peers/types.js';
 import { observe } from './observe.js';
 import { warmUp } from './warmup.js';
@@ -121,6 +121,8 @@ async function runStep(
   const base = { target: count, queued: fill.queued, added: fill.added, fillMs: fill.ms, fillTimedOut: fill.timedOut };
   let peer: RunningPeer | undefined;
   let watch: ReturnType<typeof observe> | undefined;
+  // The warm-up and the measured run share client processes: both sides are warm when measuring.
+  const clients = new LoadClients({ execArgv: hooks.execArgv });
   try {
     phase('start');
     const started = await handle.start();
@@ -141,23 +143,24 @@ async function runStep(
     if (load.warmupMessages > 0 || load.warmupMs > 0) {
       phase('warmup');
       watch.mark('warm-up');
-      warmup = await warmUp(input, load, left, hooks);
+      warmup = await warmUp(clients, input, load, left, hooks);
     }
     phase('measure');
     watch.mark('measure');
     const total = load.durationMs > 0 ? 0 : load.messages;
-    const result = await runLoad(
+    const result = await clients.run(
       { ...input, messages: load.messages, durationMs: load.durationMs, timeoutMs: Math.max(1000, Math.min(load.durationMs > 0 ? load.durationMs + 15_000 : 120_000, left() - STOP_RESERVE_MS)) },
       {
         signal: hooks.signal,
-        execArgv: hooks.execArgv,
         onProgress: (progress) => hooks.onEvent?.({ kind: 'progress', scenario: spec.name, system: 'petrel', progress, total }),
       },
     );
+    await clients.close();
     const observed = await watch.finish();
     await peer.stop();
     return { step: { ...base, readyMs: Math.round(started.readyMs), warmup, result, ...observed }, version: peer.version };
   } catch (err) {
+    await clients.close();
     const observed = watch ? await watch.finish() : {};
     await peer?.stop().catch(() => undefined);
     return { step: { ...base, ...observed, error: describeError(err) } };

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { SMTPServer } from 'smtp-server';
-import { runLoad } from '../../bench/loadgen/index.js';
+import { LoadClients, runLoad } from '../../bench/loadgen/index.js';
 import { planWorkers, resolveLoadOptions } from '../../bench/loadgen/options.js';
 import { bodyText, MessageFactory } from '../../bench/loadgen/message.js';
 import { freePort } from '../../bench/peers/process.js';
@@ -143,6 +143,43 @@ describe('load generator against smtp-server', { timeout: 60_000 }, () => {
     assert.equal(temp.outcomes.temp, 6);
     assert.equal(temp.connections, 2, 'a refused transaction is reset, not a reason to reconnect');
     assert.equal(seen.messages.length, 0);
+  });
+
+  it('runs one load after another on the same client processes, and replaces one that died', async () => {
+    const clients = new LoadClients();
+    const alive = (pid: number): boolean => {
+      try {
+        process.kill(pid, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    try {
+      const first = await clients.run({ host: '127.0.0.1', port, messages: 9, concurrency: 4, processes: 2 });
+      const pids = clients.pids;
+      assert.equal(pids.length, 2);
+      const second = await clients.run({ host: '127.0.0.1', port, messages: 7, concurrency: 4, processes: 2 });
+      assert.deepEqual(clients.pids, pids, 'the second run used the processes of the first');
+      // Each run counts only its own messages.
+      assert.equal(first.sent, 9);
+      assert.equal(second.sent, 7);
+      assert.equal(second.outcomes.ok, 7);
+      assert.equal(seen.messages.length, 16);
+
+      process.kill(pids[0] as number, 'SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const third = await clients.run({ host: '127.0.0.1', port, messages: 5, concurrency: 4, processes: 2 });
+      assert.equal(third.sent, 5, 'a dead client is replaced before the next run');
+      assert.equal(clients.pids.length, 2);
+      assert.ok(!clients.pids.includes(pids[0] as number));
+    } finally {
+      const last = clients.pids;
+      await clients.close();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.deepEqual(last.filter(alive), [], 'close() leaves no client process');
+    }
+    await assert.rejects(clients.run({ host: '127.0.0.1', port, messages: 1 }), { code: 'ERR_LOADGEN_WORKER' });
   });
 
   it('counts connection errors when nothing listens', async () => {
