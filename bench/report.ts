@@ -297,7 +297,7 @@ const DIAGNOSIS_LINES = 12;
 
 /**
  * One line for each failure worth reading after the table: errors, the most frequent refusals, the
- * warm-ups of inbound runs and queue-scale steps, and for delivery runs the figures behind the row
+ * warm-ups of inbound runs, queue-scale steps and relay-through runs, and for delivery runs the figures behind the row
  * and, when it failed, what the system's log said.
  */
 export function notes(scenarios: readonly ScenarioReport[]): string[] {
@@ -314,6 +314,8 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       warmupNote(out, where, run.warmup);
       for (const q of run.queueScale ?? []) warmupNote(out, `${where}, ${formatCount(q.queued)} queued`, q.warmup);
       const d = run.delivery;
+      const dw = d?.warmup;
+      if (dw?.ms !== undefined) warmupNote(out, where, { sent: dw.sent, failed: dw.failed ?? 0, rate: dw.rate ?? 0, ms: dw.ms });
       if (d) {
         const parts = [
           `accepted ${d.accept.sent} at ${formatRate(d.accept.rate)}/s`,

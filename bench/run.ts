@@ -129,7 +129,8 @@ export function runBudgetS(spec: ScenarioSpec, load: ScenarioLoad, durationS: nu
     return queueScaleBudgetS(counts) + counts.length * Math.ceil(load.warmupMs / 1000) + OVERHEAD_PER_RUN_S;
   }
   const messages = load.messages + load.warmupMessages;
-  return DELIVERY_BASE_S + Math.ceil((2 * messages) / DELIVERY_MESSAGES_PER_S) + OVERHEAD_PER_RUN_S;
+  // A timed warm-up is accepted for its time, then delivered: up to as long again.
+  return DELIVERY_BASE_S + Math.ceil((2 * messages) / DELIVERY_MESSAGES_PER_S) + 2 * Math.ceil(load.warmupMs / 1000) + OVERHEAD_PER_RUN_S;
 }
 
 function defaultRoot(): string {
@@ -167,10 +168,11 @@ export function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
       : spec.kind === 'idle'
         ? (opts.warmup ?? 200)
         : (opts.warmup ?? Math.min(1000, Math.max(100, concurrency * 2, Math.round((durationMs > 0 ? 5000 : messages) / 10))));
-  // The time floor of the warm-up: where an inbound rate is measured (the delivery scenarios warm up by
-  // messages that must also be delivered). A --warmup count given alone is taken as meant.
+  // The time floor of the warm-up: where an inbound rate is measured, and before relay-through (whose
+  // warm-up is delivered too). outbound-drain restarts Petrel to release, so a warm-up would be lost on
+  // it. A --warmup count given alone is taken as meant.
   const warmupMs =
-    spec.kind !== 'inbound' && spec.kind !== 'queue-scale'
+    spec.kind !== 'inbound' && spec.kind !== 'queue-scale' && spec.kind !== 'relay'
       ? 0
       : Math.round((opts.warmupSeconds ?? (opts.warmup !== undefined ? 0 : DEFAULT_WARMUP_SECONDS)) * 1000);
   // A size given on the command line applies to every scenario but idle-connections (whose probe is

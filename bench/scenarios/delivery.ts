@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../errors.js';
 import { LoadClients, runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { warmUp } from './warmup.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RelayDiagnosis, RunningRelay } from '../peers/types.js';
 import { slotEndOf } from './common.js';
@@ -354,13 +355,11 @@ async function relayThrough(r: Run): Promise<Measured> {
 async function relayThroughOn(r: Run, clients: LoadClients): Promise<Measured> {
   const { relay, sink, hooks } = r;
   let warmup: DeliveryResult['warmup'];
-  if (r.load.warmupMessages > 0) {
+  if (r.load.warmupMessages > 0 || r.load.warmupMs > 0) {
     r.phase('warmup');
     const before = sink.counter.mark();
-    const w = await clients.run(
-      { ...r.input, messages: r.load.warmupMessages, timeoutMs: Math.max(1000, Math.min(30_000, r.left() / 4)) },
-      { signal: hooks.signal },
-    );
+    // Its messages, then more until the time floor has passed (decision 0015), all delivered before the measured load.
+    const w = await warmUp(clients, r.input, r.load, r.left, hooks);
     const watch = await watchDrain({
       relay,
       sink,
@@ -372,7 +371,7 @@ async function relayThroughOn(r: Run, clients: LoadClients): Promise<Measured> {
     });
     await sleep(COUNTER_SETTLE_MS);
     const got = sink.counter.messages - before;
-    warmup = { sent: w.sent, delivered: got };
+    warmup = { sent: w.sent, delivered: got, failed: w.failed, ms: w.ms, rate: w.rate };
     const problem = watch.problem ?? (w.sent === 0 ? 'nothing accepted' : mismatch(got, w.sent));
     if (problem) return { error: `warm-up: ${problem}` };
   }

@@ -193,7 +193,8 @@ export interface DeliveryResult {
   readonly probes: number;
   /** The accepting side: the fill (drain) or the measured load (relay), as the load generator saw it. */
   readonly accept: Omit<LoadResult, 'perSecond'>;
-  readonly warmup?: { readonly sent: number; readonly delivered: number };
+  /** The warm-up before the measured load (relay): accepted, then delivered and drained; ms and rate of its accepting side. */
+  readonly warmup?: { readonly sent: number; readonly delivered: number; readonly failed?: number; readonly ms?: number; readonly rate?: number };
   /** True when the deadline or an abort ended the run before the queue was empty. */
   readonly timedOut: boolean;
 }

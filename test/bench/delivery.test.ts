@@ -441,13 +441,33 @@ describe('delivery scenarios end to end (stand-in relay, real smtp-sink)', { tim
     assert.ok((d?.delivery?.emptyMs ?? -1) >= (d?.delivery?.lastDeliveryMs ?? Infinity) - 50);
     assert.equal(r?.error, undefined);
     assert.equal(r?.delivery?.delivered, 300);
-    assert.deepEqual(r?.delivery?.warmup, { sent: 40, delivered: 40 });
+    // A warm-up count given alone: exactly those messages, no time floor.
+    assert.equal(r?.delivery?.warmup?.sent, 40);
+    assert.equal(r?.delivery?.warmup?.delivered, 40);
+    assert.equal(r?.delivery?.warmup?.failed, 0);
     assert.equal(
       r?.delivery?.perSecond.reduce((a, b) => a + b, 0),
       300,
       'per-second samples add up to the deliveries',
     );
     assert.match(report.table, /\| outbound-drain \| standin \| [\d,.]+ \| [\d.]+ \| 300\/300 \| ([\d.]+|-) \| - \| no \| {2}\|/);
+  });
+
+  it('warms relay-through up past its messages until its time floor has passed, all delivered', async () => {
+    let printed = '';
+    const report = await runBench(
+      { scenarios: ['relay-through'], peers: ['standin'], messages: 100, warmup: 20, warmupSeconds: 1, concurrency: 4, report: dir },
+      { targets: { standin: standInRelay() }, out: (t) => (printed += t), progress: { write: () => true }, handleSignals: false },
+    );
+    const r = report.scenarios[0]?.runs[0];
+    assert.equal(r?.error, undefined);
+    const w = r?.delivery?.warmup;
+    assert.ok(w, 'a warm-up was recorded');
+    assert.ok((w.ms ?? 0) >= 950, `the warm-up lasted ${w.ms} ms`);
+    assert.ok(w.sent > 20, `it sent past its 20 messages: ${w.sent}`);
+    assert.equal(w.delivered, w.sent, 'every warm-up message reached the sink before the measured load');
+    assert.equal(r?.delivery?.delivered, 100, 'the measured load is unchanged');
+    assert.match(printed, /relay-through standin: warm-up [\d,]+ messages in 1\.\d+ s \([\d,]+\/s\)/);
   });
 
   it('reports a mismatch when messages never reach the sink', async () => {

@@ -149,13 +149,14 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     }
   });
 
-  it('inbound and queue-scale runs warm up for a time floor by default; a warm-up count given alone, or a delivery or idle scenario, has none', () => {
+  it('inbound, queue-scale and relay-through runs warm up for a time floor by default; a warm-up count given alone, outbound-drain or idle-connections has none', () => {
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
     assert.equal(loadFor('inbound-reuse', { scenarios: [], peers: [], duration: 10 }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50 }).warmupMs, 0);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmup: 50, warmupSeconds: 2 }).warmupMs, 2000);
     assert.equal(loadFor('inbound-1conn', { scenarios: [], peers: [], warmupSeconds: 0 }).warmupMs, 0);
-    assert.equal(loadFor('relay-through', { scenarios: [], peers: [] }).warmupMs, 0);
+    assert.equal(loadFor('relay-through', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
+    assert.equal(loadFor('relay-through', { scenarios: [], peers: [], warmup: 50 }).warmupMs, 0);
     assert.equal(loadFor('queue-scale', { scenarios: [], peers: [] }).warmupMs, DEFAULT_WARMUP_SECONDS * 1000);
     assert.equal(loadFor('outbound-drain', { scenarios: [], peers: [] }).warmupMs, 0);
     assert.equal(loadFor('idle-connections', { scenarios: [], peers: [] }).warmupMs, 0);
