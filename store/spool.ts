@@ -5,18 +5,13 @@ import { join } from 'node:path';
 import type { RootDatabase } from 'lmdb';
 import { open } from 'lmdb';
 import type { Envelope } from './envelope.js';
-import { FlushTracker } from './dbs.js';
+import { EDIT_MARK, FlushTracker, readMark } from './dbs.js';
 import type { SpoolDbs } from './dbs.js';
 import { MessageWriter, flushedOf } from './writer.js';
 
 export const SPOOL_FORMAT = 1;
 
-/**
- * Root key of the edit mark: a random number that another process (petrel queue freeze, delete...) changes
- * with each edit of queued messages. The daemon holds the envelopes of messages under delivery; while the
- * mark stands where it was when it read one, nobody else has changed it, and it need not read it again.
- */
-const EDIT_MARK = 'edited';
+const MARKS_DB = 'marks';
 /** The largest chunk of message data stored under one key. */
 export const CHUNK_SIZE = 64 * 1024;
 
@@ -89,6 +84,7 @@ export class Spool {
       data: root.openDB<Buffer, [string, number]>({ name: 'data', encoding: 'binary' }),
       incoming: root.openDB<{ started: number; pid: number }, string>({ name: 'incoming' }),
       queue: root.openDB<true, [number, string]>({ name: 'queue' }),
+      marks: marksDb(root, opts.readOnly ?? false),
       flushes: new FlushTracker(),
     };
     const format = root.get('format') as number | undefined;
@@ -101,9 +97,9 @@ export class Spool {
     return new Spool(dir, dbs, lockFile);
   }
 
-  /** The edit mark (EDIT_MARK): read it before the envelopes it vouches for. */
+  /** The edit mark (EDIT_MARK), 0 before the first edit: read it before the envelopes it vouches for. */
   editMark(): number {
-    return (this.#dbs.root.get(EDIT_MARK) as number | undefined) ?? 0;
+    return readMark(this.#dbs);
   }
 
   /** Remove what a previous process left half-written: data of messages never acknowledged. */
@@ -240,12 +236,30 @@ export class Spool {
    * until they are on disk: a recipient's outcome, a report it caused and the removal of a
    * finished message are recorded together or not at all. `edit`: the changes come from outside the
    * daemon (petrel queue), which must then read again the envelopes it holds (editMark).
+   * `ifMark`: only if the edit mark still has this value when the transaction commits; resolves
+   * false, with nothing written, if an edit came first.
    */
-  async apply(changes: readonly SpoolChange[], opts: { readonly edit?: boolean } = {}): Promise<void> {
-    const { data, messages, queue, root } = this.#dbs;
+  async apply(changes: readonly SpoolChange[], opts: { readonly edit?: boolean; readonly ifMark?: number } = {}): Promise<boolean> {
+    const { marks, root } = this.#dbs;
+    if (opts.ifMark !== undefined && marks) {
+      // A mark of 0 means no edit yet: the condition is then that the mark's entry does not exist.
+      const write = (): void => void this.#write(changes, false);
+      const applied = opts.ifMark === 0 ? marks.ifNoExists(EDIT_MARK, write) : marks.ifVersion(EDIT_MARK, opts.ifMark, write);
+      await flushedOf(applied, root);
+      return applied;
+    }
+    const last = this.#write(changes, opts.edit ?? false);
+    if (last) await flushedOf(last, root);
+    else await root.flushed;
+    return true;
+  }
+
+  /** Issue the writes of `changes` (in order); the promise of the last one. */
+  #write(changes: readonly SpoolChange[], edit: boolean): Promise<boolean> | undefined {
+    const { data, messages, queue, marks } = this.#dbs;
     let last: Promise<boolean> | undefined;
     // An edit from outside the daemon moves the mark ahead of the changes: whoever sees a change sees the mark moved.
-    if (opts.edit) last = root.put(EDIT_MARK, randomInt(1, 2 ** 47));
+    if (edit && marks) last = marks.put(EDIT_MARK, true, randomInt(1, 2 ** 47));
     for (const c of changes) {
       if (c.kind === 'insert') {
         const env = c.envelope;
@@ -274,8 +288,7 @@ export class Spool {
         if (c.envelope.due !== undefined && !c.envelope.frozen) last = queue.put([c.envelope.due, id], true);
       }
     }
-    if (last) await flushedOf(last, root);
-    else await root.flushed;
+    return last;
   }
 
   async close(): Promise<void> {
@@ -284,6 +297,19 @@ export class Spool {
     await this.#dbs.root.close();
     if (this.#lockFile) rmSync(this.#lockFile, { force: true });
   }
+}
+
+/**
+ * The marks database. A read-only look opens it only if a writer created it: lmdb-js cannot open a
+ * missing database without a write transaction, and fails in a way that spoils the environment.
+ */
+function marksDb(root: RootDatabase, readOnly: boolean): SpoolDbs['marks'] {
+  if (readOnly) {
+    let found = false;
+    for (const key of root.getKeys({ start: MARKS_DB, end: `${MARKS_DB}\u0000` })) found ||= key === MARKS_DB;
+    if (!found) return undefined;
+  }
+  return root.openDB<true, string>({ name: MARKS_DB, useVersions: true });
 }
 
 /** One daemon per spool: a pid file, taken over only when its process is gone. */

@@ -1,6 +1,7 @@
 // Streams one message's data into the spool in chunks, then commits it durably (acknowledged means durable).
 import type { Envelope } from './envelope.js';
 import type { RootDatabase } from 'lmdb';
+import { readMark } from './dbs.js';
 import type { SpoolDbs } from './dbs.js';
 
 /** How many octets may be waiting for LMDB before the writer asks its caller to pause. */
@@ -28,6 +29,8 @@ export interface MessageSink {
   drain(): Promise<void>;
   commit(draft: EnvelopeDraft): Promise<Envelope>;
   abort(): Promise<void>;
+  /** The spool's edit mark as the message was committed (Spool.editMark), where this process's spool is written. */
+  readonly editMark?: number;
 }
 
 /** What a session needs of a spool. */
@@ -48,11 +51,20 @@ export class MessageWriter implements MessageSink {
   #state: 'open' | 'committed' | 'aborted' = 'open';
   #failure: Error | undefined;
   #waiters: (() => void)[] = [];
+  #markAtCommit = 0;
 
   constructor(dbs: SpoolDbs, id: string, chunkSize: number) {
     this.#dbs = dbs;
     this.id = id;
     this.#chunkSize = chunkSize;
+  }
+
+  /**
+   * The edit mark read just before the commit's writes (0 until then). Whoever holds the committed
+   * envelope compares the mark with this: an edit of the message after its commit moved it.
+   */
+  get editMark(): number {
+    return this.#markAtCommit;
   }
 
   /** Octets written so far. */
@@ -132,6 +144,8 @@ export class MessageWriter implements MessageSink {
       ? { format: 1, id, size, chunks, ...draft }
       : { format: 1, id, size, chunks, due: draft.receivedAt, ...draft };
     const { messages, queue, incoming, root } = this.#dbs;
+    // Read before the message exists for anyone else: an edit that touches it later moves the mark past this.
+    this.#markAtCommit = readMark(this.#dbs);
     // LMDB applies these in order within batched transactions: once the envelope is on disk,
     // every chunk before it is too.
     const stored = messages.put(this.id, envelope);

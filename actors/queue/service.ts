@@ -34,6 +34,16 @@ interface Work {
   routes: Map<number, { router: string; transport: string }>;
 }
 
+/** What one recording of results wrote. */
+interface Recorded {
+  readonly env: Envelope;
+  readonly applied: ReturnType<typeof applyResults>;
+  readonly changes: readonly SpoolChange[];
+}
+
+/** Tries at recording one job's results before an edit that keeps coming first is written over. */
+const RECORD_ATTEMPTS = 4;
+
 interface DestState {
   readonly dest: Destination;
   readonly jobs: DeliveryJob[];
@@ -92,9 +102,13 @@ export class QueueService {
    * A message was just accepted: deliver it now rather than at the next look at the index. The
    * envelope, when the caller has it as stored, saves reading it back.
    */
-  submit(id: string, envelope?: Envelope): void {
+  /**
+   * A message to work on now: by id, or with its envelope as just committed and the edit mark read at
+   * that commit (MessageSink.editMark), so that an edit in between is not missed.
+   */
+  submit(id: string, envelope?: Envelope, editMark?: number): void {
     if (this.#stopping || this.#settings().queueOnly) return;
-    void this.#take(id, envelope);
+    void this.#take(id, envelope, editMark);
   }
 
   /** Something changed in the index (a retry forced, a message thawed): look now. */
@@ -188,11 +202,13 @@ export class QueueService {
   }
 
   /** Start work on a message: route its due recipients and hand them out. */
-  async #take(id: string, known?: Envelope): Promise<void> {
+  async #take(id: string, known?: Envelope, knownMark?: number): Promise<void> {
     if (this.#work.has(id) || this.#stopping) return;
     // The mark first: an edit after this read moves it, so the envelope is read again before results are recorded.
     const mark = this.#spool.editMark();
-    const env = known ?? this.#spool.envelope(id);
+    // A just-committed envelope is the spool's unless the mark moved since its commit (petrel queue
+    // froze or deleted the message in between): then, as without one, the spool's is read.
+    const env = known && knownMark === mark ? known : this.#spool.envelope(id);
     if (!env || env.frozen) return;
     const work: Work = { env, mark, open: new Set(), chain: Promise.resolve(), routes: new Map() };
     this.#work.set(id, work);
@@ -362,38 +378,14 @@ export class QueueService {
   /** Record results of one job (or of routing) durably, then release the message when all are in. */
   #record(work: Work, results: readonly RecipientResult[]): void {
     work.chain = work.chain.then(async () => {
-      const s = this.#settings();
-      const now = Date.now();
-      // petrel queue freeze/delete may have acted meanwhile: a deleted message stays deleted
-      // (Spool.apply skips it) and a frozen one stays frozen. Only then is the envelope read again
-      // (decoding it cost the main loop about 20 us per message); otherwise ours is the spool's.
-      const mark = this.#spool.editMark();
-      let current: Envelope | undefined = work.env;
-      if (mark !== work.mark) {
-        current = this.#spool.envelope(work.env.id);
-        work.mark = mark;
-      }
-      if (current?.frozen) work.env = { ...work.env, frozen: true };
-      const applied = applyResults(work.env, results, {
-        now,
-        rulesFor: (d) => s.rulesFor(d),
-        delayWarnings: s.delayWarnings,
-        describe: (i) => work.routes.get(i) ?? {},
-      });
       for (const r of results) work.open.delete(r.index);
       const last = work.open.size === 0;
-      // While jobs of this pass are still out, the message stays due now: a crash retries it.
-      let env = applied.envelope;
-      if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
-      if (env.frozen) env = { ...env, due: undefined };
-      const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due, ...(current ? { chunks: current.chunks } : {}) } : { kind: 'update', envelope: env }];
-      // Reports see the recipients as just recorded (Last-Attempt-Date, the reply).
-      for (const req of applied.reports) changes.push(...this.#reports(applied.envelope, req, now));
-      try {
-        await this.#spool.apply(changes);
-      } catch (e) {
-        this.#log.error({ event: 'spool-error', id: env.id, err: (e as Error).message }, `${env.id} could not record delivery results: ${(e as Error).message}`);
+      let recorded: Recorded | undefined;
+      for (let attempt = 1; !recorded; attempt++) {
+        // After a few edits in a row have each come first, the last attempt writes without the condition.
+        recorded = await this.#recordOnce(work, results, last, attempt < RECORD_ATTEMPTS);
       }
+      const { env, applied, changes } = recorded;
       work.env = env;
       for (const l of applied.logs) {
         this.#log[l.level](l.fields, l.msg);
@@ -408,6 +400,44 @@ export class QueueService {
         if (this.#cursor && this.#work.size < SCAN_BATCH / 2) this.kick();
       }
     });
+  }
+
+  /**
+   * One try at recording results: undefined when `petrel queue` edited the spool after the mark was
+   * read, so that the write, made conditional on the mark inside LMDB's transaction, did not happen.
+   */
+  async #recordOnce(work: Work, results: readonly RecipientResult[], last: boolean, conditional: boolean): Promise<Recorded | undefined> {
+    const s = this.#settings();
+    const now = Date.now();
+    // petrel queue freeze/delete may have acted meanwhile: a deleted message stays deleted
+    // (Spool.apply skips it) and a frozen one stays frozen. Only then is the envelope read again
+    // (decoding it cost the main loop about 20 us per message); otherwise ours is the spool's.
+    const mark = this.#spool.editMark();
+    let current: Envelope | undefined = work.env;
+    if (mark !== work.mark) {
+      current = this.#spool.envelope(work.env.id);
+      work.mark = mark;
+    }
+    const base = current?.frozen ? { ...work.env, frozen: true } : work.env;
+    const applied = applyResults(base, results, {
+      now,
+      rulesFor: (d) => s.rulesFor(d),
+      delayWarnings: s.delayWarnings,
+      describe: (i) => work.routes.get(i) ?? {},
+    });
+    // While jobs of this pass are still out, the message stays due now: a crash retries it.
+    let env = applied.envelope;
+    if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
+    if (env.frozen) env = { ...env, due: undefined };
+    const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due, ...(current ? { chunks: current.chunks } : {}) } : { kind: 'update', envelope: env }];
+    // Reports see the recipients as just recorded (Last-Attempt-Date, the reply).
+    for (const req of applied.reports) changes.push(...this.#reports(applied.envelope, req, now));
+    try {
+      if (!(await this.#spool.apply(changes, conditional ? { ifMark: mark } : {}))) return undefined;
+    } catch (e) {
+      this.#log.error({ event: 'spool-error', id: env.id, err: (e as Error).message }, `${env.id} could not record delivery results: ${(e as Error).message}`);
+    }
+    return { env, applied, changes };
   }
 
   /** The report(s) owed: to the sender, or to postmaster when the failing message is a report. */

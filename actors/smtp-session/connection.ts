@@ -246,7 +246,7 @@ export class Connection {
         rx.commit(omit.length > 0 ? { ...e.draft, omit } : e.draft).then(
           (envelope) => {
             this.#send({ type: 'SPOOL.COMMITTED', envelope });
-            if (!e.hold) this.#deps.committed(envelope);
+            if (!e.hold) this.#deps.committed(envelope, rx.editMark);
             this.#deps.metrics?.messages.inc({ outcome: 'accepted' });
             this.#deps.metrics?.commitSeconds.observe((performance.now() - started) / 1000);
           },

@@ -35,8 +35,11 @@ export interface ConnectionDeps {
   tryAcl(request: AclRequest): AclOutcome | undefined;
   newMessage(): { id: string; time: number };
   offer(clientIp: string, tls: boolean): Offer;
-  /** A message is durably queued (its envelope as stored): delivery may start. */
-  committed(envelope: Envelope): void;
+  /**
+   * A message is durably queued (its envelope as stored): delivery may start. `editMark`: the spool's
+   * edit mark as it was committed, when this process wrote it (MessageSink.editMark).
+   */
+  committed(envelope: Envelope, editMark?: number): void;
   /** The current TLS server context, or undefined when no certificate is configured. */
   tlsContext(): SecureContext | undefined;
   /** Absent: no message verification (the data ACL sees no DKIM, ARC or DMARC results). */

@@ -133,6 +133,11 @@ export class Receiver {
     return { headers: this.#fields, bodyHashes: this.#hasher ? this.#hasher.digest() : [] };
   }
 
+  /** The spool's edit mark as the message was committed, where this process writes the spool (MessageSink.editMark). */
+  get editMark(): number | undefined {
+    return this.#writer.editMark;
+  }
+
   /**
    * Offsets in the stored data of Authentication-Results fields that claim `authservId` (RFC 8601 section 5:
    * such fields from outside our trust boundary must not survive). Our own trace header is never among them.

@@ -27,7 +27,7 @@ export interface AuthWiringDeps {
   readonly inspection: () => InspectionHub;
   newId(): string;
   /** Where generated messages (DMARC failure reports) are stored. */
-  spool(): { apply(changes: readonly SpoolChange[]): Promise<void> } | undefined;
+  spool(): { apply(changes: readonly SpoolChange[]): Promise<unknown> } | undefined;
   /** A message we generated is durable: deliver it. */
   submit(id: string): void;
 }

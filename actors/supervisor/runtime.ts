@@ -114,7 +114,7 @@ export class Runtime {
       inspection: () => self.inspection,
       auth: this.#auth,
       newId: this.#newId,
-      committed: (envelope) => this.#queue?.submit(envelope.id, envelope),
+      committed: (envelope, editMark) => this.#queue?.submit(envelope.id, envelope, editMark),
     });
   }
 
@@ -264,7 +264,7 @@ export class Runtime {
       logger: this.logger,
       listener: () => this.#listener,
       beginMessage: (id) => spool.beginMessage(id),
-      committed: (envelope) => this.#queue?.submit(envelope.id, envelope),
+      committed: (envelope, editMark) => this.#queue?.submit(envelope.id, envelope, editMark),
       insert: async (envelope, data) => {
         await spool.apply([{ kind: 'insert', envelope, data }]);
         this.#queue?.submit(envelope.id);

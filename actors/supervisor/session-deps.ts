@@ -49,8 +49,8 @@ export interface SessionDepsInput {
   inspection(): InspectionHub;
   readonly auth: AuthWiring;
   newId(): string;
-  /** A message is durably queued: hand it to whoever delivers. */
-  committed(envelope: Envelope): void;
+  /** A message is durably queued: hand it to whoever delivers, with the edit mark read at its commit. */
+  committed(envelope: Envelope, editMark?: number): void;
 }
 
 export function connectionDeps(d: SessionDepsInput): ConnectionDeps {

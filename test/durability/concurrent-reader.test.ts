@@ -83,7 +83,7 @@ async function alongside(t: { after: (fn: () => void) => void }, mode: 'read' | 
       assert.equal(mine(), MESSAGES);
       const watching = reader(join(dir, 'spool'), script, 2500, mode);
       // As the queue records results: many removals in flight at once, each awaited on its own.
-      const pending: Promise<void>[] = [];
+      const pending: Promise<boolean>[] = [];
       for (let i = 0; i < ids.length; i++) {
         pending.push(spool.apply([{ kind: 'remove', id: ids[i] as string, due: base + i }]));
         if (i % 20 === 19) await new Promise((r) => setImmediate(r));

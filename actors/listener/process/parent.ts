@@ -31,8 +31,8 @@ export interface SessionProcessesOptions {
   listener(): ListenerService | undefined;
   /** A writer into the daemon's spool, for a message a process receives. */
   beginMessage(id: string): MessageWriter;
-  /** A process's message is durable: hand it to the queue. */
-  committed(envelope: Envelope): void;
+  /** A process's message is durable: hand it to the queue, with the edit mark read at its commit. */
+  committed(envelope: Envelope, editMark: number): void;
   /** Store and queue a message a process generated (a DMARC failure report). */
   insert(envelope: Envelope, data: Buffer): Promise<void>;
   /** How long a process must wait for its start (ms); default 30 s. */
@@ -178,7 +178,7 @@ export class SessionProcesses {
         w.commit(m.draft).then(
           (envelope) => {
             child.writers.delete(m.id);
-            this.#o.committed(envelope);
+            this.#o.committed(envelope, w.editMark);
             this.#post(child, { op: 'stored', id: m.id, envelope });
           },
           (e: unknown) => {
