@@ -8,6 +8,7 @@ import { LoadClients, runLoad } from '../../bench/loadgen/index.js';
 import { planWorkers, resolveLoadOptions } from '../../bench/loadgen/options.js';
 import { bodyText, MessageFactory } from '../../bench/loadgen/message.js';
 import { freePort } from '../../bench/peers/process.js';
+import { alive } from '../helpers/integration.js';
 
 /** What the in-process server saw. */
 interface Seen {
@@ -147,14 +148,6 @@ describe('load generator against smtp-server', { timeout: 60_000 }, () => {
 
   it('runs one load after another on the same client processes, and replaces one that died', async () => {
     const clients = new LoadClients();
-    const alive = (pid: number): boolean => {
-      try {
-        process.kill(pid, 0);
-        return true;
-      } catch {
-        return false;
-      }
-    };
     try {
       const first = await clients.run({ host: '127.0.0.1', port, messages: 9, concurrency: 4, processes: 2 });
       const pids = clients.pids;

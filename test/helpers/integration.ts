@@ -168,3 +168,13 @@ export async function until(pred: () => boolean | Promise<boolean>, timeoutMs = 
 export function message(subject = 'test', body = 'hello'): string {
   return `From: <sender@example.test>\r\nTo: <rcpt@example.test>\r\nSubject: ${subject}\r\n\r\n${body}\r\n`;
 }
+
+/** Whether a process of this id exists (signal 0 checks without sending anything). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

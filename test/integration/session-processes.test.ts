@@ -12,7 +12,7 @@ import { assertAlive, assertAllOnceAtSink, smtpSource, startDeliveryDaemon, star
 import type { DeliveryDaemon } from '../helpers/delivery.js';
 import { adminBase, PETREL, startDaemon } from '../helpers/daemon.js';
 import type { Daemon } from '../helpers/daemon.js';
-import { queueList, until } from '../helpers/integration.js';
+import { alive, queueList, until } from '../helpers/integration.js';
 import { RawClient, sendMail } from '../helpers/smtp-client.js';
 
 const MESSAGES = 1000;
@@ -22,15 +22,6 @@ async function sessionPids(d: Daemon): Promise<number[]> {
   const line = await d.waitForLog((l) => l.event === 'session-processes', 15_000);
   return line.pids as number[];
 }
-
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 /** Which process logged the arrival of this queue id. */
 function arrivalPid(d: Daemon, id: string): number | undefined {
