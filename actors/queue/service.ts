@@ -100,11 +100,8 @@ export class QueueService {
 
   /**
    * A message was just accepted: deliver it now rather than at the next look at the index. The
-   * envelope, when the caller has it as stored, saves reading it back.
-   */
-  /**
-   * A message to work on now: by id, or with its envelope as just committed and the edit mark read at
-   * that commit (MessageSink.editMark), so that an edit in between is not missed.
+   * envelope as just committed, with the edit mark read at that commit (MessageSink.editMark), saves
+   * reading it back unless an edit came in between.
    */
   submit(id: string, envelope?: Envelope, editMark?: number): void {
     if (this.#stopping || this.#settings().queueOnly) return;
