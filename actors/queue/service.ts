@@ -8,41 +8,16 @@ import type { Envelope, RecipientRecord } from '../../store/envelope.js';
 import type { Metrics } from '../../net/admin/metrics.js';
 import type { InspectionHub } from '../inspection.js';
 import { inspectOption } from '../inspection.js';
-import type { Spool, SpoolChange } from '../../store/spool.js';
+import type { Spool } from '../../store/spool.js';
 import type { Route } from '../../routing/routers.js';
 import { route } from '../../routing/routers.js';
 import type { DeliveryJob, Destination, JobRecipient, RecipientResult } from '../delivery/types.js';
 import { destinationKey } from '../delivery/types.js';
-import { applyResults } from './outcomes.js';
-import type { ReportRequest } from './outcomes.js';
-import { reportMessage } from './reports.js';
+import { RECORD_ATTEMPTS, recordOnce } from './record.js';
+import type { Recorded, Work } from './record.js';
 import { queueMachine } from './machine.js';
 import type { QueueEmitted } from './machine.js';
 import type { DeliveryRunnerFactory, IdleConnection, LocalDelivery, QueueSettings } from './ports.js';
-
-interface Work {
-  env: Envelope;
-  /** The spool's edit mark when `env` was last read (Spool.editMark): while it stands, `env` is what the spool holds. */
-  mark: number;
-  /**
-   * Recipients (by index) handed out in this pass and not yet heard of: the pass is over when
-   * none is left, however the results arrive (a job split by a 452 reports in parts).
-   */
-  open: Set<number>;
-  /** Updates of one message are applied one after the other. */
-  chain: Promise<void>;
-  routes: Map<number, { router: string; transport: string }>;
-}
-
-/** What one recording of results wrote. */
-interface Recorded {
-  readonly env: Envelope;
-  readonly applied: ReturnType<typeof applyResults>;
-  readonly changes: readonly SpoolChange[];
-}
-
-/** Tries at recording one job's results before an edit that keeps coming first is written over. */
-const RECORD_ATTEMPTS = 4;
 
 interface DestState {
   readonly dest: Destination;
@@ -380,7 +355,8 @@ export class QueueService {
       let recorded: Recorded | undefined;
       for (let attempt = 1; !recorded; attempt++) {
         // After a few edits in a row have each come first, the last attempt writes without the condition.
-        recorded = await this.#recordOnce(work, results, last, attempt < RECORD_ATTEMPTS);
+        const deps = { spool: this.#spool, settings: this.#settings(), newId: this.#newId, log: this.#log };
+        recorded = await recordOnce(deps, work, results, last, attempt < RECORD_ATTEMPTS);
       }
       const { env, applied, changes } = recorded;
       work.env = env;
@@ -397,60 +373,6 @@ export class QueueService {
         if (this.#cursor && this.#work.size < SCAN_BATCH / 2) this.kick();
       }
     });
-  }
-
-  /**
-   * One try at recording results: undefined when `petrel queue` edited the spool after the mark was
-   * read, so that the write, made conditional on the mark inside LMDB's transaction, did not happen.
-   */
-  async #recordOnce(work: Work, results: readonly RecipientResult[], last: boolean, conditional: boolean): Promise<Recorded | undefined> {
-    const s = this.#settings();
-    const now = Date.now();
-    // petrel queue freeze/delete may have acted meanwhile: a deleted message stays deleted
-    // (Spool.apply skips it) and a frozen one stays frozen. Only then is the envelope read again
-    // (decoding it cost the main loop about 20 us per message); otherwise ours is the spool's.
-    const mark = this.#spool.editMark();
-    let current: Envelope | undefined = work.env;
-    if (mark !== work.mark) {
-      current = this.#spool.envelope(work.env.id);
-      work.mark = mark;
-    }
-    const base = current?.frozen ? { ...work.env, frozen: true } : work.env;
-    const applied = applyResults(base, results, {
-      now,
-      rulesFor: (d) => s.rulesFor(d),
-      delayWarnings: s.delayWarnings,
-      describe: (i) => work.routes.get(i) ?? {},
-    });
-    // While jobs of this pass are still out, the message stays due now: a crash retries it.
-    let env = applied.envelope;
-    if (!last && !applied.done) env = { ...env, due: Math.min(env.due ?? now, now) };
-    if (env.frozen) env = { ...env, due: undefined };
-    const changes: SpoolChange[] = [applied.done ? { kind: 'remove', id: env.id, due: current?.due, ...(current ? { chunks: current.chunks } : {}) } : { kind: 'update', envelope: env }];
-    // Reports see the recipients as just recorded (Last-Attempt-Date, the reply).
-    for (const req of applied.reports) changes.push(...this.#reports(applied.envelope, req, now));
-    try {
-      if (!(await this.#spool.apply(changes, conditional ? { ifMark: mark } : {}))) return undefined;
-    } catch (e) {
-      this.#log.error({ event: 'spool-error', id: env.id, err: (e as Error).message }, `${env.id} could not record delivery results: ${(e as Error).message}`);
-    }
-    return { env, applied, changes };
-  }
-
-  /** The report(s) owed: to the sender, or to postmaster when the failing message is a report. */
-  #reports(env: Envelope, req: ReportRequest, now: number): SpoolChange[] {
-    const s = this.#settings();
-    const rs = { hostname: s.hostname, from: s.dsnFrom, returnLimit: s.returnLimit, now, newId: this.#newId };
-    try {
-      if (env.sender !== '') return [reportMessage(this.#spool, env, req, env.sender, rs)];
-      // A report that cannot be delivered goes to postmaster, once: never about a report to postmaster.
-      const postmaster = `postmaster@${s.hostname}`;
-      if (req.kind !== 'failure' || !env.reportOf || env.recipients.some((r) => r.address.toLowerCase() === postmaster.toLowerCase())) return [];
-      return [reportMessage(this.#spool, { ...env, sender: postmaster }, req, postmaster, rs)];
-    } catch (e) {
-      this.#log.error({ event: 'report-error', id: env.id, err: (e as Error).message }, `${env.id} report could not be built: ${(e as Error).message}`);
-      return [];
-    }
   }
 }
 
