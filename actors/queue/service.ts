@@ -353,9 +353,9 @@ export class QueueService {
       for (const r of results) work.open.delete(r.index);
       const last = work.open.size === 0;
       let recorded: Recorded | undefined;
+      const deps = { spool: this.#spool, settings: this.#settings(), newId: this.#newId, log: this.#log };
       for (let attempt = 1; !recorded; attempt++) {
         // After a few edits in a row have each come first, the last attempt writes without the condition.
-        const deps = { spool: this.#spool, settings: this.#settings(), newId: this.#newId, log: this.#log };
         recorded = await recordOnce(deps, work, results, last, attempt < RECORD_ATTEMPTS);
       }
       const { env, applied, changes } = recorded;

@@ -82,7 +82,7 @@ class Child {
     });
   }
 
-  /** Forget the last run's figures and wait for this one's. */
+  /** Forget the last run's figures and wait for this one's (only on a reusable process: run() replaces the others first). */
   begin(): void {
     this.ok = 0;
     this.failed = 0;
@@ -90,11 +90,6 @@ class Child {
     this.error = undefined;
     this.ready = new Promise<void>((resolve) => (this.#onReady = resolve));
     this.finished = new Promise<void>((resolve) => (this.#onFinished = resolve));
-    if (!this.reusable) {
-      this.error = new LoadgenError('ERR_LOADGEN_WORKER', 'load worker is gone');
-      this.#onReady();
-      this.#onFinished();
-    }
   }
 
   send(msg: ParentMessage): void {

@@ -82,7 +82,6 @@ export async function runInboundTarget(
           hooks.onEvent?.({ kind: 'progress', scenario: spec.name, system: target.name, progress, total }),
       },
     );
-    await clients.close();
     const checks = probe ? await probe.finish() : undefined;
     outcome = { ...base, version: peer.version, warmup, result, ...(checks ? { checks } : {}), ...(await watch.finish()) };
   } catch (err) {

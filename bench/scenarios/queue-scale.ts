@@ -155,14 +155,14 @@ async function runStep(
         onProgress: (progress) => hooks.onEvent?.({ kind: 'progress', scenario: spec.name, system: 'petrel', progress, total }),
       },
     );
-    await clients.close();
     const observed = await watch.finish();
     await peer.stop();
     return { step: { ...base, readyMs: Math.round(started.readyMs), warmup, result, ...observed }, version: peer.version };
   } catch (err) {
-    await clients.close();
     const observed = watch ? await watch.finish() : {};
     await peer?.stop().catch(() => undefined);
     return { step: { ...base, ...observed, error: describeError(err) } };
+  } finally {
+    await clients.close();
   }
 }
