@@ -6,30 +6,45 @@ import { loopBusyShare, sessionsBusyShare, threadBusyShare } from './metrics.js'
 import type { TargetRun } from './scenarios/index.js';
 
 /**
- * CPU milliseconds (every core, the system's whole process tree) per message between `from` and `to`
- * (epoch ms). Each sample gives the CPU share since the previous one; the part of that interval inside
- * the window counts. A window the samples cover only in part is scaled up from what they cover;
- * undefined when they cover none of it.
+ * The average of one figure of the samples between `from` and `to` (epoch ms). Each sample gives the
+ * figure since the previous one; the part of that interval inside the window counts, weighted by its
+ * length. Undefined when the samples that carry the figure cover none of the window.
  */
-export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number, to: number, messages: number): number | undefined {
-  if (!series || messages <= 0 || !(to > from)) return undefined;
-  let cpuMs = 0;
+export function windowAverage(
+  series: ResourceSeries | undefined,
+  from: number,
+  to: number,
+  pick: (s: ResourceSeries['samples'][number]) => number | undefined,
+): number | undefined {
+  if (!series || !(to > from)) return undefined;
+  let sum = 0;
   let covered = 0;
   let previous: number | undefined;
   for (const s of series.samples) {
     const at = series.startedAt + s.t;
-    if (previous !== undefined) {
+    const v = pick(s);
+    if (previous !== undefined && v !== undefined) {
       const start = Math.max(previous, from);
       const end = Math.min(at, to);
       if (end > start) {
-        cpuMs += (s.cpu / 100) * (end - start);
+        sum += v * (end - start);
         covered += end - start;
       }
     }
     previous = at;
   }
-  if (covered === 0) return undefined;
-  return (cpuMs * ((to - from) / covered)) / messages;
+  return covered === 0 ? undefined : sum / covered;
+}
+
+/**
+ * CPU milliseconds (every core, the system's whole process tree) per message between `from` and `to`
+ * (epoch ms). A window the samples cover only in part is scaled up from what they cover; undefined
+ * when they cover none of it.
+ */
+export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number, to: number, messages: number): number | undefined {
+  if (messages <= 0) return undefined;
+  const cpu = windowAverage(series, from, to, (s) => s.cpu);
+  return cpu === undefined ? undefined : ((cpu / 100) * (to - from)) / messages;
 }
 
 /** The measured window of a run (epoch ms) and the messages in it: its load (inbound), or release to an empty queue (delivery). */
@@ -46,6 +61,25 @@ function measuredWindow(run: TargetRun): { from: number; to: number; messages: n
 export function runCpuMsPerMessage(run: TargetRun): number | undefined {
   const w = measuredWindow(run);
   return w && cpuMsPerMessage(run.resources, w.from, w.to, w.messages);
+}
+
+/**
+ * How busy the whole machine was over the measured window, as a share of all its cores: near 1, the
+ * system and the load generator were competing for the cores, and the rate is the machine's as much
+ * as the system's.
+ */
+export function runMachineBusy(run: TargetRun): number | undefined {
+  const w = measuredWindow(run);
+  const cores = run.resources?.cores;
+  if (!w || !cores) return undefined;
+  const v = windowAverage(run.resources, w.from, w.to, (s) => s.machine);
+  return v === undefined ? undefined : v / 100 / cores;
+}
+
+/** The load generator's CPU over the measured window, in percent of one core. */
+export function runLoadCpu(run: TargetRun): number | undefined {
+  const w = measuredWindow(run);
+  return w && windowAverage(run.loadResources, w.from, w.to, (s) => s.cpu);
 }
 
 /** How busy Petrel's main event loop was over the same window as the CPU figure (Petrel only: the peers export no such counter). */

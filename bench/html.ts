@@ -139,8 +139,27 @@ function inboundSection(s: ScenarioReport): string {
     }),
     latencyBars(`${scenarioLabel(s)}: end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.result?.latencyMs }))),
     ...cpuRssCharts(scenarioLabel(s), s.runs.map((r) => ({ name: r.system, r: r.resources }))),
+    ...machineCharts(scenarioLabel(s), s.runs),
   ];
   return figures(charts) + metricsCharts(scenarioLabel(s), petrelMetrics(s.runs));
+}
+
+/**
+ * Beside each system's own CPU: the whole machine's and the load generator's, on the same scale
+ * (percent of one core), so that a run bounded by the machine rather than by the system shows.
+ */
+function machineCharts(title: string, runs: readonly TargetRun[]): string[] {
+  const machine: Series[] = [];
+  const load: Series[] = [];
+  for (const r of runs) {
+    const m = (r.resources?.samples ?? []).flatMap((x) => (x.machine === undefined ? [] : [[x.t / 1000, x.machine] as [number, number]]));
+    if (m.length > 0) machine.push({ name: r.system, points: m });
+    const l = r.loadResources?.samples.slice(1).map((x) => [x.t / 1000, x.cpu] as [number, number]) ?? [];
+    if (l.length > 0) load.push({ name: r.system, points: l });
+  }
+  const chart = (what: string, series: Series[]): string[] =>
+    series.length === 0 ? [] : [lineChart({ title: `${title}: CPU of ${what}`, xLabel: 's since start', yLabel: '% of one core', series })];
+  return [...chart('the whole machine', machine), ...chart('the load generator', load)];
 }
 
 function deliverySection(s: ScenarioReport): string {

@@ -2,14 +2,18 @@
 
 import os from 'node:os';
 import { formatCpuMs, loopCell, runCpuMsPerMessage } from './efficiency.js';
+import { formatKb, formatMs, formatRate, formatRatio, formatSeconds, groupThousands, scenarioLabel } from './format.js';
 import type { MachineLimits } from './limits.js';
 import { percentile } from './loadgen/stats.js';
 import { harakaVersion } from './peers/haraka.js';
 import { postfixVersion } from './peers/install.js';
 import { runCommand } from './peers/process.js';
 import type { ScenarioReport, TargetRun } from './scenarios/index.js';
-import type { ThreadProfile } from './profile/collect.js';
-import { groupsLine } from './profile/cpuprofile.js';
+import { notes } from './notes.js';
+
+// Callers read the formatting helpers and the notes from here as well.
+export { formatCount, formatKb, formatMs, formatRate, formatRatio, formatSeconds, scenarioLabel } from './format.js';
+export { notes, profileLine, shareNote } from './notes.js';
 
 /** The machine a report was measured on: ratios from one run count, absolute numbers do not. */
 export interface MachineInfo {
@@ -25,49 +29,6 @@ export interface MachineInfo {
   readonly gitRevision: string | undefined;
   readonly gitDirty: boolean | undefined;
   readonly loadAverage: readonly number[];
-}
-
-/** 12345.6 -> "12,346"; small rates keep one decimal so that 0.4/s does not read as 0. */
-export function formatRate(rate: number): string {
-  if (!Number.isFinite(rate)) return 'n/a';
-  if (rate < 10) return rate.toFixed(1);
-  return groupThousands(String(Math.round(rate)));
-}
-
-/** 12345 -> "12,345": a count of messages. */
-export function formatCount(n: number): string {
-  return groupThousands(String(Math.round(n)));
-}
-
-function groupThousands(digits: string): string {
-  return digits.replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-}
-
-/** Latency in ms: three significant digits are plenty given the noise of a shared machine. */
-export function formatMs(ms: number | null | undefined): string {
-  if (ms === null || ms === undefined || !Number.isFinite(ms)) return 'n/a';
-  if (ms >= 100) return groupThousands(String(Math.round(ms)));
-  if (ms >= 10) return ms.toFixed(1);
-  return ms.toFixed(2);
-}
-
-/** 2.43 -> "2.4x", 17.2 -> "17x", 0.0463 -> "0.046x". */
-export function formatRatio(ratio: number): string {
-  if (!Number.isFinite(ratio) || ratio <= 0) return 'n/a';
-  if (ratio >= 10) return `${Math.round(ratio)}x`;
-  if (ratio >= 1) return `${ratio.toFixed(1)}x`;
-  // 0.996 rounds up to 1.0: written like the ratios of 1 and above.
-  const rounded = Number(ratio.toPrecision(2));
-  return rounded >= 1 ? `${rounded.toFixed(1)}x` : `${rounded}x`;
-}
-
-/** Seconds to three significant digits at most: "4.21", "17.3", "123". */
-export function formatSeconds(ms: number | undefined): string {
-  if (ms === undefined || !Number.isFinite(ms) || ms < 0) return 'n/a';
-  const s = ms / 1000;
-  if (s >= 100) return groupThousands(String(Math.round(s)));
-  if (s >= 10) return s.toFixed(1);
-  return s.toFixed(2);
 }
 
 /**
@@ -112,11 +73,6 @@ function outcomeCell(run: TargetRun): string {
 
 function isDelivery(s: ScenarioReport): boolean {
   return s.kind === 'drain' || s.kind === 'relay';
-}
-
-/** A scenario's name as the tables and charts show it: with its round when the bench ran several. */
-export function scenarioLabel(s: Pick<ScenarioReport, 'name' | 'round'>): string {
-  return s.round === undefined ? s.name : `${s.name} #${s.round}`;
 }
 
 /**
@@ -167,12 +123,6 @@ export function markdownTable(scenarios: readonly ScenarioReport[]): string {
   const rounds = roundsTable(scenarios);
   if (rounds) tables.push(rounds);
   return tables.join('\n\n');
-}
-
-/** kB with one decimal below 100, whole above. */
-export function formatKb(kb: number | undefined): string {
-  if (kb === undefined || !Number.isFinite(kb)) return 'n/a';
-  return kb >= 100 ? groupThousands(String(Math.round(kb))) : kb.toFixed(1);
 }
 
 function idleTable(scenarios: readonly ScenarioReport[]): string {
@@ -290,67 +240,6 @@ export function machineLine(m: MachineInfo): string {
     `load ${m.loadAverage.map((l) => l.toFixed(2)).join(' ')}`,
   ];
   return parts.join(', ');
-}
-
-// Lines of a system's log quoted after the table; the JSON report has them all.
-const DIAGNOSIS_LINES = 12;
-
-/**
- * One line for each failure worth reading after the table: errors, the most frequent refusals, the
- * warm-ups of inbound runs, queue-scale steps and relay-through runs, and for delivery runs the figures behind the row
- * and, when it failed, what the system's log said.
- */
-export function notes(scenarios: readonly ScenarioReport[]): string[] {
-  const out: string[] = [];
-  for (const s of scenarios) {
-    for (const run of s.runs) {
-      const where = `${scenarioLabel(s)} ${run.system}`;
-      if (run.error) out.push(`${where}: ${run.error}`);
-      if (run.stopError) out.push(`${where}: stop failed: ${run.stopError}`);
-      if (run.error && run.result && run.result.sent > 0) out.push(`${where}: measured ${formatRate(run.result.rate)} msgs/s before it failed`);
-      for (const c of run.checks ?? []) out.push(`${where}: ${c}`);
-      for (const e of run.result?.errors ?? []) out.push(`${where}: ${e.count} x ${e.message}`);
-      // The rate while warming up stays in view: it is what a freshly started system does.
-      warmupNote(out, where, run.warmup);
-      for (const q of run.queueScale ?? []) warmupNote(out, `${where}, ${formatCount(q.queued)} queued`, q.warmup);
-      const d = run.delivery;
-      const dw = d?.warmup;
-      if (dw?.ms !== undefined) warmupNote(out, where, { sent: dw.sent, failed: dw.failed ?? 0, rate: dw.rate ?? 0, ms: dw.ms });
-      if (d) {
-        const parts = [
-          `accepted ${d.accept.sent} at ${formatRate(d.accept.rate)}/s`,
-          `first at the sink after ${formatSeconds(d.firstDeliveryMs)} s, last after ${formatSeconds(d.lastDeliveryMs)} s`,
-          `queue empty after ${formatSeconds(d.emptyMs)} s${d.emptySource === 'log' ? ` (its log; a count said 0 after ${formatSeconds(d.emptySeenMs)} s)` : ''}`,
-        ];
-        if (d.releaseMs !== undefined) parts.splice(1, 0, `release took ${formatSeconds(d.releaseMs)} s`);
-        out.push(`${where}: ${parts.join(', ')}`);
-        for (const e of d.accept.errors) out.push(`${where}: ${e.count} x ${e.message}`);
-      }
-      for (const t of run.profile ?? []) out.push(`${where}: ${profileLine(t)}`);
-      const g = run.diagnosis;
-      if (g) {
-        if (g.keptDir) out.push(`${where}: files kept in ${g.keptDir}`);
-        if (g.deliveredLogged !== undefined) out.push(`${where}: its log counts ${g.deliveredLogged} deliveries`);
-        for (const line of g.lines.slice(0, DIAGNOSIS_LINES)) out.push(`${where}: log: ${line}`);
-        if (g.lines.length > DIAGNOSIS_LINES) out.push(`${where}: (${g.lines.length - DIAGNOSIS_LINES} more lines in the JSON report)`);
-      }
-    }
-  }
-  return out;
-}
-
-/** One line for a warm-up that ran: its messages, duration and rate. */
-function warmupNote(out: string[], at: string, w: TargetRun['warmup']): void {
-  if (!w || w.ms === undefined || w.sent === 0) return;
-  out.push(`${at}: warm-up ${formatCount(w.sent)} messages in ${formatSeconds(w.ms)} s (${formatRate(w.rate)}/s)${w.failed > 0 ? `, ${w.failed} failed` : ''}`);
-}
-
-/** Where one profiled thread's time went: its largest layers and functions, and the flame graph's file. */
-export function profileLine(t: ThreadProfile): string {
-  const s = t.summary;
-  const daemon = t.daemon > 1 ? ` (daemon start ${t.daemon})` : '';
-  const fns = s.top.slice(0, 3).map((f) => `${f.name}${f.where ? ` ${f.where}` : ''} ${Math.round(f.share * 100)}%`).join(', ');
-  return `profile of the ${t.thread}${daemon}: ${formatRate(s.busyMs)} ms busy; ${groupsLine(s)}; own time first: ${fns}` + (t.flameFile ? `; flame graph ${t.flameFile}` : '');
 }
 
 /** The machine's limits in one line. */

@@ -1,4 +1,4 @@
-// CPU and memory of a system under test, from /proc: its whole process tree, sampled every 250 ms.
+// CPU and memory of a system under test, from /proc: its whole process tree, and how busy the whole machine was, sampled every 250 ms.
 
 import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -91,6 +91,38 @@ export function descendants(stats: readonly ProcStat[], roots: readonly number[]
   return out;
 }
 
+/** Clock ticks of all cores together, from the first line of /proc/stat. */
+export interface MachineTicks {
+  /** Ticks not spent idle or waiting for I/O. */
+  readonly busy: number;
+  readonly total: number;
+  /** Cores counted (the per-core "cpuN" lines). */
+  readonly cores: number;
+}
+
+/**
+ * Parses /proc/stat: "cpu  user nice system idle iowait irq softirq steal guest guest_nice". Guest time
+ * is already counted in user and nice, so only the first eight fields add up to the total.
+ */
+export function parseMachineTicks(text: string): MachineTicks | undefined {
+  const m = /^cpu\s+([\d\s]+)$/m.exec(text);
+  if (!m) return undefined;
+  const f = (m[1] ?? '').trim().split(/\s+/).slice(0, 8).map(Number);
+  if (f.length < 4 || f.some((n) => !Number.isFinite(n))) return undefined;
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  const cores = (text.match(/^cpu\d+\s/gm) ?? []).length;
+  return { busy: total - idle, total, cores: Math.max(1, cores) };
+}
+
+function readMachineTicks(): MachineTicks | undefined {
+  try {
+    return parseMachineTicks(readFileSync('/proc/stat', 'latin1'));
+  } catch {
+    return undefined;
+  }
+}
+
 /** One sample of a process tree. */
 export interface ResourceSample {
   /** ms since the sampler started. */
@@ -100,6 +132,11 @@ export interface ResourceSample {
   /** Resident memory of the tree, in kB (shared pages counted once per process). */
   readonly rssKb: number;
   readonly processes: number;
+  /**
+   * How busy the whole machine was since the previous sample (every process, the kernel's own work
+   * included), in percent of one core like `cpu`: 200 = two cores busy.
+   */
+  readonly machine?: number;
 }
 
 /** What a run's sampler saw. */
@@ -113,6 +150,8 @@ export interface ResourceSeries {
   /** CPU seconds the tree used over the whole series. */
   readonly cpuSeconds: number;
   readonly peakRssKb: number;
+  /** Cores of the machine, the scale of the samples' `machine` figure. */
+  readonly cores?: number;
 }
 
 /** Sum of RSS and CPU ticks of a tree right now (one read of the process table). */
@@ -165,6 +204,7 @@ export class ResourceSampler {
   readonly #marks: Array<{ t: number; label: string }> = [];
   #timer: NodeJS.Timeout | undefined;
   #last: { at: number; ticks: number; roots: string } | undefined;
+  #machine: MachineTicks | undefined;
   #cpuTicks = 0;
   #peak = 0;
 
@@ -209,7 +249,18 @@ export class ResourceSampler {
     }
     this.#last = { at: now, ticks: u.ticks, roots: key };
     this.#peak = Math.max(this.#peak, u.rssKb);
-    this.#samples.push({ t: Math.round(now - this.#t0), cpu, rssKb: u.rssKb, processes: u.processes });
+    const machine = this.#machineSince();
+    this.#samples.push({ t: Math.round(now - this.#t0), cpu, rssKb: u.rssKb, processes: u.processes, ...(machine !== undefined ? { machine } : {}) });
+  }
+
+  /** The machine's busy share since the last sample, scaled to percent of one core; undefined at the first. */
+  #machineSince(): number | undefined {
+    const m = readMachineTicks();
+    const last = this.#machine;
+    if (m) this.#machine = m;
+    if (!m || !last || m.total <= last.total) return undefined;
+    const share = Math.max(0, m.busy - last.busy) / (m.total - last.total);
+    return Math.round(share * m.cores * 1000) / 10;
   }
 
   /** Takes a last sample and returns the series. */
@@ -224,6 +275,7 @@ export class ResourceSampler {
       marks: this.#marks,
       cpuSeconds: Math.round((this.#cpuTicks / CLK_TCK) * 100) / 100,
       peakRssKb: this.#peak,
+      ...(this.#machine ? { cores: this.#machine.cores } : {}),
     };
   }
 }

@@ -46,7 +46,7 @@ export async function runInboundTarget(
     phase('start');
     peer = await target.start();
     const running = peer;
-    watch = observe(() => running);
+    watch = observe(() => running, () => clients.pids);
     if (extras.probe) probe = await extras.probe(running);
     const input: LoadInput = {
       host: peer.host,

@@ -84,6 +84,8 @@ export interface TargetRun {
   readonly resources?: ResourceSeries;
   /** Its Prometheus metrics, every second (Petrel). */
   readonly metrics?: MetricsSeries;
+  /** Inbound scenarios: CPU and RSS of the load generator's processes, sampled like `resources`. */
+  readonly loadResources?: ResourceSeries;
   /**
    * What the scenario checked on the system while or after it ran, one line each (the bytes a viewer
    * received, the Authentication-Results of a queued message); the notes under the table list them.

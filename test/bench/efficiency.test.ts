@@ -1,9 +1,10 @@
 // CPU per message from a run's resource samples (bench/efficiency.ts): only the measured window counts,
-// partly covered sample intervals count in part, and the table shows it for each system.
+// partly covered sample intervals count in part, and the table shows it for each system. Likewise the
+// machine's busy share and the load generator's CPU, in the notes under the table.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { cpuMsPerMessage, formatCpuMs, runCpuMsPerMessage } from '../../bench/efficiency.js';
-import { markdownTable } from '../../bench/report.js';
+import { cpuMsPerMessage, formatCpuMs, runCpuMsPerMessage, runLoadCpu, runMachineBusy, windowAverage } from '../../bench/efficiency.js';
+import { markdownTable, notes } from '../../bench/report.js';
 import type { ResourceSeries } from '../../bench/resources.js';
 import type { ScenarioReport, TargetRun } from '../../bench/scenarios/index.js';
 
@@ -61,5 +62,40 @@ describe('CPU per message', () => {
     assert.match(lines[2] ?? '', /^\| inbound-reuse \| petrel \| 1,000 \| .* \| 1000\/0 \| 1\.50 \| - \| yes \|/);
     assert.match(lines[3] ?? '', /^\| inbound-reuse \| other \| 1,000 \| .* \| 1000\/0 \| - \| - \| no \|/);
     assert.equal(formatCpuMs(12.345), '12.3');
+  });
+
+  it('averages the machine and the load generator over the measured window only, and says so under the table', () => {
+    const result = {
+      sent: 1000, failed: 0, outcomes: { ok: 1000, temp: 0, perm: 0, error: 0 }, aborted: 0, elapsedMs: 1000,
+      startedAt: T0 + 250, endedAt: T0 + 1250, rate: 1000, latencyMs: { p50: 1, p90: 2, p99: 3, max: 4, mean: 1 },
+      perSecond: [], connections: 1000, pipelinedSessions: 1000, processes: 1, timedOut: false, errors: [],
+    };
+    // Two cores: 60% of one core before the window, 190% (95% of the machine) inside it, 40% after it.
+    const own = series([0, 60, 150, 150, 150, 150, 0]);
+    const resources: ResourceSeries = {
+      ...own,
+      cores: 2,
+      samples: own.samples.map((x, i) => (i === 0 ? x : { ...x, machine: i === 1 ? 60 : i <= 5 ? 190 : 40 })),
+    };
+    const loadResources = series([0, 10, 50, 50, 40, 40, 5]);
+    const run: TargetRun = { system: 'petrel', description: '', durable: true, durability: 'yes', result, resources, loadResources };
+    assert.equal(runMachineBusy(run), 0.95);
+    assert.equal(runLoadCpu(run), 45);
+    assert.equal(windowAverage(loadResources, T0 + 250, T0 + 750, (x) => x.cpu), 50);
+    // Samples without the figure (the first of a series) count for nothing.
+    assert.equal(windowAverage(resources, T0, T0 + 250, (x) => x.machine), 60);
+    // Without the cores (an older report) or without a window, nothing is claimed.
+    assert.equal(runMachineBusy({ ...run, resources: own }), undefined);
+    assert.equal(runMachineBusy({ ...run, error: 'failed' }), undefined);
+    assert.equal(runLoadCpu({ ...run, loadResources: undefined }), undefined);
+    const scenario: ScenarioReport = {
+      name: 'inbound-1conn', kind: 'inbound', description: '',
+      load: { messages: 1000, durationMs: 0, concurrency: 20, messagesPerConnection: 1, size: 2048, recipients: 1, processes: 1, warmupMessages: 0, warmupMs: 0 },
+      runs: [run, { ...run, system: 'other', loadResources: undefined }, { ...run, system: 'bare', resources: undefined }],
+    };
+    const n = notes([scenario]);
+    assert.ok(n.includes("inbound-1conn petrel: while measured, the machine's 2 cores were 95% busy, the load generator taking 45% of one core"), n.join('\n'));
+    assert.ok(n.includes("inbound-1conn other: while measured, the machine's 2 cores were 95% busy"), n.join('\n'));
+    assert.ok(!n.some((l) => l.startsWith('inbound-1conn bare:')), n.join('\n'));
   });
 });

@@ -3,6 +3,7 @@
 
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
 import { measureLimits, parseOpensslSpeed } from '../../bench/limits.js';
@@ -16,7 +17,7 @@ import { hardFdLimit, withFdLimit } from '../../bench/peers/process.js';
 import type { RunningPeer } from '../../bench/peers/types.js';
 import { envConfig, petrelTarget } from '../../bench/peers/petrel.js';
 import { progressBar } from '../../bench/progress.js';
-import { descendants, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
+import { descendants, parseMachineTicks, parseProcStat, ResourceSampler, statusKb, treePssKb, treeUsage } from '../../bench/resources.js';
 import { barChart, lineChart, niceStep, tickLabel } from '../../bench/svg.js';
 
 describe('size specs', () => {
@@ -62,6 +63,13 @@ describe('/proc sampling', () => {
     assert.equal(statusKb('Name:\tnode\nVmRSS:\t  123456 kB\n', 'VmRSS'), 123_456);
   });
 
+  it('parses /proc/stat: busy and total ticks of all cores, and how many cores', () => {
+    const text = 'cpu  100 5 50 800 20 0 25 0 30 0\ncpu0 50 2 25 400 10 0 12 0 15 0\ncpu1 50 3 25 400 10 0 13 0 15 0\nintr 123\n';
+    // Guest time (30) is inside user already; idle and iowait are not busy.
+    assert.deepEqual(parseMachineTicks(text), { busy: 100 + 5 + 50 + 25, total: 100 + 5 + 50 + 800 + 20 + 25, cores: 2 });
+    assert.equal(parseMachineTicks('intr 1 2 3\n'), undefined);
+  });
+
   it('finds a tree of processes from the parent links', () => {
     const p = (pid: number, ppid: number) => ({ pid, ppid, ticks: 0, rssKb: 1 });
     const tree = descendants([p(1, 0), p(10, 1), p(11, 10), p(12, 11), p(20, 1)], [10]);
@@ -81,6 +89,9 @@ describe('/proc sampling', () => {
     assert.ok(s.samples.every((x) => x.rssKb > 10_000 && x.processes >= 1));
     assert.ok(s.cpuSeconds > 0.1, `cpu ${s.cpuSeconds}`);
     assert.ok(s.samples.some((x) => x.cpu > 30));
+    // This process kept a core busy, so the machine was at least that busy (percent of one core).
+    assert.ok(s.samples.some((x) => (x.machine ?? 0) > 30), s.samples.map((x) => x.machine).join(' '));
+    assert.equal(s.cores, parseMachineTicks(readFileSync('/proc/stat', 'latin1'))?.cores);
     assert.equal(s.marks[0]?.label, 'done');
     assert.ok((treePssKb([process.pid]) ?? 0) > 1000);
     assert.ok(treeUsage([process.pid]).rssKb > 10_000);

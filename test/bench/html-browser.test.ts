@@ -196,6 +196,9 @@ function expectedCharts(scenarios: readonly ScenarioReport[]): Map<string, Expec
       );
       const lat = s.runs.flatMap((r) => (r.result ? [r.result.latencyMs.p50, r.result.latencyMs.p90, r.result.latencyMs.p99] : []));
       out.set(`${s.name}: end of data to reply`, { bars: lat.filter(finite).length });
+      // The whole machine from the second sample on (a share needs two), and the load generator's processes likewise.
+      out.set(`${s.name}: CPU of the whole machine`, lines(s.runs.map((r) => [r.system, (r.resources?.samples ?? []).filter((x) => x.machine !== undefined).length])));
+      out.set(`${s.name}: CPU of the load generator`, lines(s.runs.map((r) => [r.system, Math.max(0, (r.loadResources?.samples.length ?? 0) - 1)])));
     } else if (s.kind === 'idle') {
       const mem = s.runs.flatMap((r) => [r.idle?.rssPerSessionKb, r.idle?.pssPerSessionKb]);
       out.set(`${s.name}: memory per idle session`, { bars: mem.filter(finite).length });
@@ -477,6 +480,8 @@ describe('the bench HTML report in headless Chromium', { timeout: 150_000 }, () 
         assert.equal(r.error, undefined, `${s.name} ${r.system}: ${r.error}`);
         assert.ok((r.resources?.samples.length ?? 0) >= 4, `${s.name} ${r.system}: CPU/RSS sampled`);
         if (s.kind === 'inbound') {
+          assert.ok((r.loadResources?.samples.length ?? 0) >= 4, `${s.name} ${r.system}: the load generator sampled`);
+          assert.ok(r.resources?.samples.some((x) => (x.machine ?? 0) > 0), `${s.name} ${r.system}: the machine's CPU sampled`);
           assert.ok((r.result?.sent ?? 0) > 0 && r.result?.failed === 0, `${s.name} ${r.system}: messages accepted`);
           assert.ok((r.result?.perSecond.length ?? 0) >= 2, `${s.name} ${r.system}: throughput over ${r.result?.perSecond.length} seconds`);
         } else {
