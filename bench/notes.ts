@@ -59,13 +59,14 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
 /**
  * How busy the machine was while the run was measured, and what the load generator took of it: a
  * system whose rate is bounded by the machine shows it here (both figures are in the JSON samples).
+ * The load generator is left out where it sent nothing in the window (outbound-drain's release).
  */
 export function shareNote(run: TargetRun): string | undefined {
   const busy = runMachineBusy(run);
   if (busy === undefined) return undefined;
   const load = runLoadCpu(run);
   const cores = run.resources?.cores ?? 0;
-  return `while measured, the machine's ${cores} cores were ${Math.round(busy * 100)}% busy` + (load === undefined ? '' : `, the load generator taking ${Math.round(load)}% of one core`);
+  return `while measured, the machine's ${cores} cores were ${Math.round(busy * 100)}% busy` + (load === undefined || load < 1 ? '' : `, the load generator taking ${Math.round(load)}% of one core`);
 }
 
 /** One line for a warm-up that ran: its messages, duration and rate. */

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describeError } from '../errors.js';
-import { LoadClients, runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
+import { LoadClients, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { warmUp } from './warmup.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RelayDiagnosis, RunningRelay } from '../peers/types.js';
@@ -216,12 +216,15 @@ export async function runDeliveryTarget(
   let sink: CountingSink | undefined;
   let relay: RunningRelay | undefined;
   let outcome: TargetRun;
+  // One set of client processes for the system's turn: relay-through's warm-up and measured load
+  // share them, so both sides are warm when measuring; the machine's samples watch them.
+  const clients = new LoadClients({ execArgv: hooks.execArgv });
   try {
     phase('start');
     sink = await startCountingSink();
     relay = await target.startRelay({ sinkPort: sink.port, hold: spec.kind === 'drain' });
     const running = relay;
-    watch = observe(() => running);
+    watch = observe(() => running, () => clients.pids);
     base = { ...base, description: relay.info.description, version: relay.version };
     const input: LoadInput = {
       host: relay.host,
@@ -238,12 +241,13 @@ export async function runDeliveryTarget(
       w.mark(p);
       phase(p);
     };
-    const run = { spec, load, hooks, relay, sink, input, left, phase: marked, onProgress };
+    const run = { spec, load, hooks, relay, sink, clients, input, left, phase: marked, onProgress };
     outcome = { ...base, ...(spec.kind === 'drain' ? await drain(run) : await relayThrough(run)) };
   } catch (err) {
     outcome = { ...base, error: describeError(err) };
   }
   if (watch) outcome = { ...outcome, ...(await watch.finish()) };
+  await clients.close();
   // A failure is a finding: what the system said goes into the report (its files are kept). An
   // abort is not, and leaves nothing behind.
   if (outcome.error && relay && !outcome.diagnosis && !hooks.signal?.aborted) {
@@ -270,6 +274,7 @@ interface Run {
   hooks: ScenarioHooks;
   relay: RunningRelay;
   sink: CountingSink;
+  clients: LoadClients;
   input: LoadInput;
   left: () => number;
   phase: (p: ScenarioPhase) => void;
@@ -287,11 +292,10 @@ function acceptPart(r: LoadResult): Omit<LoadResult, 'perSecond'> {
 async function drain(r: Run): Promise<Measured> {
   const { relay, sink, hooks } = r;
   r.phase('fill');
-  const fill = await runLoad(
+  const fill = await r.clients.run(
     { ...r.input, messages: r.load.messages, timeoutMs: Math.max(1000, Math.min(FILL_TIMEOUT_MS, r.left() - STOP_RESERVE_MS)) },
     {
       signal: hooks.signal,
-      execArgv: hooks.execArgv,
       onProgress: (progress) => hooks.onEvent?.({ kind: 'progress', scenario: r.spec.name, system: relay.info.name, progress, total: r.load.messages }),
     },
   );
@@ -343,17 +347,7 @@ async function drain(r: Run): Promise<Measured> {
 
 /** Warm up (delivered and drained too), then the measured load, followed until the queue is empty. */
 async function relayThrough(r: Run): Promise<Measured> {
-  // The warm-up and the measured load share client processes: both sides are warm when measuring.
-  const clients = new LoadClients({ execArgv: r.hooks.execArgv });
-  try {
-    return await relayThroughOn(r, clients);
-  } finally {
-    await clients.close();
-  }
-}
-
-async function relayThroughOn(r: Run, clients: LoadClients): Promise<Measured> {
-  const { relay, sink, hooks } = r;
+  const { relay, sink, hooks, clients } = r;
   let warmup: DeliveryResult['warmup'];
   if (r.load.warmupMessages > 0 || r.load.warmupMs > 0) {
     r.phase('warmup');

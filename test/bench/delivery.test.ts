@@ -467,6 +467,9 @@ describe('delivery scenarios end to end (stand-in relay, real smtp-sink)', { tim
     assert.ok(w.sent > 20, `it sent past its 20 messages: ${w.sent}`);
     assert.equal(w.delivered, w.sent, 'every warm-up message reached the sink before the measured load');
     assert.equal(r?.delivery?.delivered, 100, 'the measured load is unchanged');
+    // The warm-up and the measured load ran on client processes the harness watched.
+    assert.ok((r?.loadResources?.samples.length ?? 0) >= 4, `load generator samples: ${r?.loadResources?.samples.length}`);
+    assert.ok(r?.loadResources?.samples.some((x) => x.cpu > 0), 'the load generator used some CPU');
     assert.match(printed, /relay-through standin: warm-up [\d,]+ messages in 1\.\d+ s \([\d,]+\/s\)/);
   });
 

@@ -97,5 +97,8 @@ describe('CPU per message', () => {
     assert.ok(n.includes("inbound-1conn petrel: while measured, the machine's 2 cores were 95% busy, the load generator taking 45% of one core"), n.join('\n'));
     assert.ok(n.includes("inbound-1conn other: while measured, the machine's 2 cores were 95% busy"), n.join('\n'));
     assert.ok(!n.some((l) => l.startsWith('inbound-1conn bare:')), n.join('\n'));
+    // A load generator that sent nothing in the window (outbound-drain's release) is not mentioned.
+    const idle = notes([{ ...scenario, runs: [{ ...run, loadResources: series([0, 0, 0, 0, 0, 0, 0]) }] }]);
+    assert.ok(idle.includes("inbound-1conn petrel: while measured, the machine's 2 cores were 95% busy"), idle.join('\n'));
   });
 });
