@@ -1,7 +1,7 @@
 // The notes printed under the bench's table: errors, refusals, warm-ups, the machine's busy share,
 // delivery figures, profiles and what a failing system's log said.
 
-import { runLoadCpu, runMachineBusy } from './efficiency.js';
+import { runLoadCpu, runMachineBusy, type Measured } from './efficiency.js';
 import { formatCount, formatRate, formatSeconds, scenarioLabel } from './format.js';
 import type { ThreadProfile } from './profile/collect.js';
 import { groupsLine } from './profile/cpuprofile.js';
@@ -29,7 +29,11 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
       warmupNote(out, where, run.warmup);
       const share = shareNote(run);
       if (share) out.push(`${where}: ${share}`);
-      for (const q of run.queueScale ?? []) warmupNote(out, `${where}, ${formatCount(q.queued)} queued`, q.warmup);
+      for (const q of run.queueScale ?? []) {
+        warmupNote(out, `${where}, ${formatCount(q.queued)} queued`, q.warmup);
+        const stepShare = shareNote(q);
+        if (stepShare) out.push(`${where}, ${formatCount(q.queued)} queued: ${stepShare}`);
+      }
       const d = run.delivery;
       const dw = d?.warmup;
       if (dw?.ms !== undefined) warmupNote(out, where, { sent: dw.sent, failed: dw.failed ?? 0, rate: dw.rate ?? 0, ms: dw.ms });
@@ -61,7 +65,7 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
  * system whose rate is bounded by the machine shows it here (both figures are in the JSON samples).
  * The load generator is left out where it sent nothing in the window (outbound-drain's release).
  */
-export function shareNote(run: TargetRun): string | undefined {
+export function shareNote(run: Measured): string | undefined {
   const busy = runMachineBusy(run);
   if (busy === undefined) return undefined;
   const load = runLoadCpu(run);

@@ -128,7 +128,7 @@ async function runStep(
     const started = await handle.start();
     peer = started.peer;
     const running = peer;
-    watch = observe(() => running);
+    watch = observe(() => running, () => clients.pids);
     const input: LoadInput = {
       host: peer.host,
       port: peer.port,

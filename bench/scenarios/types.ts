@@ -263,5 +263,7 @@ export interface QueueScaleStep {
   readonly result?: LoadResult;
   readonly resources?: ResourceSeries;
   readonly metrics?: MetricsSeries;
+  /** The load generator's processes, as for an inbound run. */
+  readonly loadResources?: ResourceSeries;
   readonly error?: string;
 }
