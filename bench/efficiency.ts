@@ -47,10 +47,10 @@ export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number
   return cpu === undefined ? undefined : ((cpu / 100) * (to - from)) / messages;
 }
 
-/** The measured window of a run (epoch ms) and the messages in it: its load (inbound), or release to an empty queue (delivery). */
 /** What the window and share figures read of a run: a TargetRun, or one step of queue-scale. */
 export type Measured = Pick<TargetRun, 'error' | 'result' | 'delivery' | 'resources' | 'loadResources'>;
 
+/** The measured window of a run (epoch ms) and the messages in it: its load (inbound), or release to an empty queue (delivery). */
 function measuredWindow(run: Measured): { from: number; to: number; messages: number } | undefined {
   if (run.error) return undefined;
   const r = run.result;

@@ -172,6 +172,7 @@ function deliverySection(s: ScenarioReport): string {
     }),
     latencyBars(`${scenarioLabel(s)}: accepting, end of data to reply`, s.runs.map((r) => ({ name: r.system, l: r.delivery?.accept.latencyMs }))),
     ...cpuRssCharts(scenarioLabel(s), s.runs.map((r) => ({ name: r.system, r: r.resources }))),
+    ...machineCharts(scenarioLabel(s), s.runs),
   ];
   return figures(charts) + metricsCharts(scenarioLabel(s), petrelMetrics(s.runs));
 }

@@ -11,9 +11,10 @@ import type { ScenarioReport, TargetRun } from './scenarios/index.js';
 const DIAGNOSIS_LINES = 12;
 
 /**
- * One line for each failure worth reading after the table: errors, the most frequent refusals, the
- * warm-ups of inbound runs, queue-scale steps and relay-through runs, and for delivery runs the figures behind the row
- * and, when it failed, what the system's log said.
+ * One line for each thing worth reading after the table: errors, the most frequent refusals, the
+ * warm-ups of inbound runs, queue-scale steps and relay-through runs, how busy the machine was while
+ * each was measured, and for delivery runs the figures behind the row and, when it failed, what the
+ * system's log said.
  */
 export function notes(scenarios: readonly ScenarioReport[]): string[] {
   const out: string[] = [];

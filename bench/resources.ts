@@ -102,12 +102,13 @@ export interface MachineTicks {
 
 /**
  * Parses /proc/stat: "cpu  user nice system idle iowait irq softirq steal guest guest_nice". Guest time
- * is already counted in user and nice, so only the first eight fields add up to the total.
+ * is already counted in user and nice. Steal (a virtual machine's time given to other guests) was
+ * neither ours to use nor idle, so it counts in neither figure.
  */
 export function parseMachineTicks(text: string): MachineTicks | undefined {
   const m = /^cpu\s+([\d\s]+)$/m.exec(text);
   if (!m) return undefined;
-  const f = (m[1] ?? '').trim().split(/\s+/).slice(0, 8).map(Number);
+  const f = (m[1] ?? '').trim().split(/\s+/).slice(0, 7).map(Number);
   if (f.length < 4 || f.some((n) => !Number.isFinite(n))) return undefined;
   const total = f.reduce((a, b) => a + b, 0);
   const idle = (f[3] ?? 0) + (f[4] ?? 0);

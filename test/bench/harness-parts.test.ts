@@ -64,8 +64,8 @@ describe('/proc sampling', () => {
   });
 
   it('parses /proc/stat: busy and total ticks of all cores, and how many cores', () => {
-    const text = 'cpu  100 5 50 800 20 0 25 0 30 0\ncpu0 50 2 25 400 10 0 12 0 15 0\ncpu1 50 3 25 400 10 0 13 0 15 0\nintr 123\n';
-    // Guest time (30) is inside user already; idle and iowait are not busy.
+    const text = 'cpu  100 5 50 800 20 0 25 9 30 0\ncpu0 50 2 25 400 10 0 12 4 15 0\ncpu1 50 3 25 400 10 0 13 5 15 0\nintr 123\n';
+    // Guest time (30) is inside user already; idle and iowait are not busy; steal (9) is in neither figure.
     assert.deepEqual(parseMachineTicks(text), { busy: 100 + 5 + 50 + 25, total: 100 + 5 + 50 + 800 + 20 + 25, cores: 2 });
     assert.equal(parseMachineTicks('intr 1 2 3\n'), undefined);
   });
