@@ -16,7 +16,8 @@ import { sinkArgs, SinkCounter } from '../../bench/peers/sink.js';
 import type { PeerTarget, RelayStartOptions, RunningRelay } from '../../bench/peers/types.js';
 import { formatSeconds, markdownTable, notes } from '../../bench/report.js';
 import { runBench, runBudgetS } from '../../bench/run.js';
-import { deliveryFigures, DeliverySampler, emptyMoment, mismatch, probeDue, type DeliveryResult } from '../../bench/scenarios/delivery.js';
+import type { DeliveryResult } from '../../bench/scenarios/delivery.js';
+import { deliveryFigures, DeliverySampler, emptyMoment, mismatch, probeDue } from '../../bench/scenarios/follow.js';
 import { appliesTo, scenarioSpec, type ScenarioLoad, type ScenarioReport, type TargetRun } from '../../bench/scenarios/index.js';
 
 describe('smtp-sink counters', () => {
