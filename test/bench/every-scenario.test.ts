@@ -2,7 +2,7 @@
 // within the bench's deadline, and the bench leaves no process and no listening port behind.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,18 +32,39 @@ function listeningPorts(): Set<number> {
   return out;
 }
 
+/**
+ * Processes by command name (/proc/PID/comm) among those a bench starts outside its own tree:
+ * Postfix's master daemonizes, and its children are the master's.
+ */
+function daemonsRunning(): string[] {
+  const names = new Set(['master', 'qmgr', 'pickup', 'smtpd', 'cleanup', 'smtp-sink']);
+  const out: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'latin1').trim();
+      if (names.has(comm)) out.push(comm);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return out.sort();
+}
+
 const DEADLINE_S = 420;
 
 describe('every bench scenario against Petrel, Postfix and smtp-sink', { timeout: (DEADLINE_S + 60) * 1000 }, () => {
   let dir = '';
   let report: BenchReport;
   let portsBefore = new Set<number>();
+  let daemonsBefore: string[] = [];
   let printed = '';
   let tookMs = 0;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'petrel-every-scenario-'));
     portsBefore = listeningPorts();
+    daemonsBefore = daemonsRunning();
     const started = Date.now();
     report = await runBench(
       {
@@ -98,6 +119,7 @@ describe('every bench scenario against Petrel, Postfix and smtp-sink', { timeout
       left = treeUsage([process.pid]).processes - 1;
     }
     assert.equal(left, 0, 'processes started by the bench are gone');
+    assert.deepEqual(daemonsRunning(), daemonsBefore, 'no Postfix or smtp-sink process outlived the bench');
     const extra = [...listeningPorts()].filter((p) => !portsBefore.has(p));
     assert.deepEqual(extra, [], 'ports the bench listened on are closed');
   });
