@@ -84,7 +84,7 @@ export interface TargetRun {
   readonly resources?: ResourceSeries;
   /** Its Prometheus metrics, every second (Petrel). */
   readonly metrics?: MetricsSeries;
-  /** Inbound scenarios: CPU and RSS of the load generator's processes, sampled like `resources`. */
+  /** Inbound and delivery scenarios: CPU and RSS of the load generator's processes, sampled like `resources`. */
   readonly loadResources?: ResourceSeries;
   /**
    * What the scenario checked on the system while or after it ran, one line each (the bytes a viewer
