@@ -113,12 +113,12 @@ describe('every bench scenario against Petrel, Postfix and smtp-sink', { timeout
 
   it('leaves no process and no listening port behind', async () => {
     // Stops are awaited by the bench; a process that is being reaped still gets a moment.
-    let left = treeUsage([process.pid]).processes - 1;
-    for (let i = 0; i < 20 && left > 0; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      left = treeUsage([process.pid]).processes - 1;
-    }
-    assert.equal(left, 0, 'processes started by the bench are gone');
+    const settled = (): boolean =>
+      treeUsage([process.pid]).processes === 1 &&
+      daemonsRunning().join() === daemonsBefore.join() &&
+      [...listeningPorts()].every((p) => portsBefore.has(p));
+    for (let i = 0; i < 20 && !settled(); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.equal(treeUsage([process.pid]).processes - 1, 0, 'processes started by the bench are gone');
     assert.deepEqual(daemonsRunning(), daemonsBefore, 'no Postfix or smtp-sink process outlived the bench');
     const extra = [...listeningPorts()].filter((p) => !portsBefore.has(p));
     assert.deepEqual(extra, [], 'ports the bench listened on are closed');
