@@ -48,10 +48,10 @@ export function cpuMsPerMessage(series: ResourceSeries | undefined, from: number
 }
 
 /** What the window and share figures read of a run: a TargetRun, or one step of queue-scale. */
-export type Measured = Pick<TargetRun, 'error' | 'result' | 'delivery' | 'resources' | 'loadResources'>;
+export type MeasuredRun = Pick<TargetRun, 'error' | 'result' | 'delivery' | 'resources' | 'loadResources'>;
 
 /** The measured window of a run (epoch ms) and the messages in it: its load (inbound), or release to an empty queue (delivery). */
-function measuredWindow(run: Measured): { from: number; to: number; messages: number } | undefined {
+function measuredWindow(run: MeasuredRun): { from: number; to: number; messages: number } | undefined {
   if (run.error) return undefined;
   const r = run.result;
   if (r) return { from: r.startedAt, to: r.endedAt, messages: r.sent - r.failed };
@@ -71,7 +71,7 @@ export function runCpuMsPerMessage(run: TargetRun): number | undefined {
  * system and the load generator were competing for the cores, and the rate is the machine's as much
  * as the system's.
  */
-export function runMachineBusy(run: Measured): number | undefined {
+export function runMachineBusy(run: MeasuredRun): number | undefined {
   const w = measuredWindow(run);
   const cores = run.resources?.cores;
   if (!w || !cores) return undefined;
@@ -80,7 +80,7 @@ export function runMachineBusy(run: Measured): number | undefined {
 }
 
 /** The load generator's CPU over the measured window, in percent of one core. */
-export function runLoadCpu(run: Measured): number | undefined {
+export function runLoadCpu(run: MeasuredRun): number | undefined {
   const w = measuredWindow(run);
   return w && windowAverage(run.loadResources, w.from, w.to, (s) => s.cpu);
 }

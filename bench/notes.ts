@@ -1,7 +1,7 @@
 // The notes printed under the bench's table: errors, refusals, warm-ups, the machine's busy share,
 // delivery figures, profiles and what a failing system's log said.
 
-import { runLoadCpu, runMachineBusy, type Measured } from './efficiency.js';
+import { runLoadCpu, runMachineBusy, type MeasuredRun } from './efficiency.js';
 import { formatCount, formatRate, formatSeconds, scenarioLabel } from './format.js';
 import type { ThreadProfile } from './profile/collect.js';
 import { groupsLine } from './profile/cpuprofile.js';
@@ -66,7 +66,7 @@ export function notes(scenarios: readonly ScenarioReport[]): string[] {
  * system whose rate is bounded by the machine shows it here (both figures are in the JSON samples).
  * The load generator is left out where it sent nothing in the window (outbound-drain's release).
  */
-export function shareNote(run: Measured): string | undefined {
+export function shareNote(run: MeasuredRun): string | undefined {
   const busy = runMachineBusy(run);
   if (busy === undefined) return undefined;
   const load = runLoadCpu(run);

@@ -209,9 +209,13 @@ export class ResourceSampler {
   #cpuTicks = 0;
   #peak = 0;
 
-  constructor(roots: () => readonly number[], intervalMs = 250) {
+  readonly #withMachine: boolean;
+
+  /** `machine`: also sample the whole machine's busy share (one sampler per run is enough). */
+  constructor(roots: () => readonly number[], intervalMs = 250, opts: { machine?: boolean } = {}) {
     this.#roots = roots;
     this.#intervalMs = intervalMs;
+    this.#withMachine = opts.machine ?? true;
   }
 
   start(): this {
@@ -250,7 +254,7 @@ export class ResourceSampler {
     }
     this.#last = { at: now, ticks: u.ticks, roots: key };
     this.#peak = Math.max(this.#peak, u.rssKb);
-    const machine = this.#machineSince();
+    const machine = this.#withMachine ? this.#machineSince() : undefined;
     this.#samples.push({ t: Math.round(now - this.#t0), cpu, rssKb: u.rssKb, processes: u.processes, ...(machine !== undefined ? { machine } : {}) });
   }
 

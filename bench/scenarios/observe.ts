@@ -29,7 +29,8 @@ export interface Observed {
  */
 export function observe(peer: () => RunningPeer | undefined, loadPids?: () => readonly number[]): Observation {
   const resources = new ResourceSampler(() => peer()?.pids?.() ?? [], RESOURCE_INTERVAL_MS).start();
-  const load = loadPids ? new ResourceSampler(loadPids, RESOURCE_INTERVAL_MS).start() : undefined;
+  // The machine's share is in the system's samples; the load generator's need only their own CPU.
+  const load = loadPids ? new ResourceSampler(loadPids, RESOURCE_INTERVAL_MS, { machine: false }).start() : undefined;
   const hasMetrics = peer()?.metricsUrl?.() !== undefined;
   const metrics = hasMetrics ? new MetricsSampler(() => peer()?.metricsUrl?.(), METRICS_INTERVAL_MS).start() : undefined;
   let done: Promise<Observed> | undefined;
