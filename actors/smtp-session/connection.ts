@@ -45,6 +45,8 @@ export class Connection {
   #facts: ConnectionFacts;
   readonly #onEnd: () => void;
   #ended = false;
+  /** The socket is a TLSSocket (STARTTLS or implicit TLS). */
+  #tls = false;
   /** Cuts a client that stays after our last reply; cleared when the socket closes, so that it does not hold the session. */
   #linger: NodeJS.Timeout | undefined;
 
@@ -291,11 +293,7 @@ export class Connection {
       case 'close':
         this.#mode = 'closed';
         this.#flush();
-        // Once our last reply and FIN are with the kernel, which still delivers them, the socket goes: waiting
-        // to read the client's own close (often a reset after QUIT) cost an error object per connection.
-        this.#socket.once('finish', () => this.#socket.destroy());
-        this.#socket.end();
-        this.#lingerThenCut();
+        this.#closeAfterReply();
         return;
       case 'log':
         // ip and port first: a spread followed by keys it lacks is slow on Node 20 (decision 0014).
@@ -346,6 +344,28 @@ export class Connection {
     if (!this.#socket.destroyed && this.#socket.writable) this.#socket.write(text);
   }
 
+  /**
+   * Close after the last reply. Once that reply and the FIN are with the kernel, which still delivers
+   * them, the socket goes: waiting to read the client's own close (often a reset after QUIT) cost an
+   * error object per connection.
+   * - Plain TCP with the reply wholly written: closed at once. The kernel sends the reply, then the FIN,
+   *   in this turn (a close is graceful while nothing unread waits in the kernel, as after an end()).
+   *   An end() first would send the FIN from libuv's next poll round instead, after a shutdown request,
+   *   a wait for writability and a syscall of its own, and often a second wake-up of the client.
+   * - Otherwise (a reply still queued, or TLS with its close_notify): end(), and destroy once it
+   *   finished; cut after LINGER_MS if it never does.
+   */
+  #closeAfterReply(): void {
+    const s = this.#socket;
+    if (!this.#tls && s.writableLength === 0) {
+      s.destroy();
+      return;
+    }
+    s.once('finish', () => s.destroy());
+    s.end();
+    this.#lingerThenCut();
+  }
+
   #upgrade(done: (tls: TlsRecord) => void): void {
     const context = this.#deps.tlsContext();
     if (!context) {
@@ -356,6 +376,7 @@ export class Connection {
     const raw = this.#socket;
     const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
     this.#socket = secure;
+    this.#tls = true;
     secure.on('error', (err) => {
       this.#actor?.send({ type: 'TLS.FAILED', reason: err.message });
       secure.destroy();
