@@ -1,5 +1,5 @@
-// Postfix 3.7 as a durable peer: smtpd -> cleanup (fsync) -> queue -> discard transport (inbound
-// scenarios), or -> smtp client relaying to a sink (delivery scenarios), optionally held first.
+// Postfix 3.7 as a durable peer: smtpd -> cleanup (fsync) -> hold queue (inbound scenarios: stored,
+// not delivered), or -> smtp client relaying to a sink (delivery scenarios), optionally held first.
 
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -10,7 +10,7 @@ import type { PeerInfo, PeerTarget, RelayDiagnosis, RelayStartOptions, RunningPe
 
 const INFO: PeerInfo = {
   name: 'postfix',
-  description: 'Postfix 3.7: smtpd -> cleanup -> queue, discard transport for example.com',
+  description: 'Postfix 3.7: smtpd -> cleanup -> hold queue (stored, not delivered, as Petrel keeps its inbound mail)',
   durable: true,
   durability: 'yes, queue file fsynced by cleanup before the 250',
 };
@@ -21,16 +21,21 @@ const RELAY_INFO: PeerInfo = {
 };
 
 const HOST = '127.0.0.1';
+/** The HOLD action (access(5)) for the bench's clients: the whole message goes on the hold queue. */
+const HOLD_ALL = `check_client_access inline:{ ${HOST}=HOLD }`;
 const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 15_000;
-// What is still queued is delivered by the discard transport within seconds; waiting for it keeps
-// that work from running during the next target's measurement.
-const DRAIN_TIMEOUT_MS = 20_000;
 const QUEUES = ['maildrop', 'incoming', 'active', 'deferred', 'hold'];
 
 /** What Postfix does with mail for example.com. */
 export type PostfixMode =
-  | { readonly kind: 'discard' }
+  /**
+   * Inbound scenarios: store, durably, and do no more. Every accepted message goes on hold, so no
+   * queue manager or delivery agent runs during the measurement: the work Petrel does there too,
+   * whose inbound runs keep their mail queued (queue_only, no queue runs). With the discard
+   * transport instead, Postfix delivered as it accepted and was measured doing more than Petrel.
+   */
+  | { readonly kind: 'store' }
   /** Relay to the sink on 127.0.0.1:sinkPort; with hold, every accepted message goes on hold. */
   | { readonly kind: 'relay'; readonly sinkPort: number; readonly hold: boolean };
 
@@ -39,8 +44,9 @@ export type PostfixMode =
  * throttle 20 concurrent sessions and the measurement would show Postfix's policy, not its speed.
  * Every mode sets the same keys, so that what one run set never leaks into the next.
  */
-export function postfixSettings(mode: PostfixMode = { kind: 'discard' }, maxSessions?: number): string[] {
+export function postfixSettings(mode: PostfixMode = { kind: 'store' }, maxSessions?: number): string[] {
   const relay = mode.kind === 'relay';
+  const hold = mode.kind === 'store' || mode.hold;
   // One smtpd process per session: idle-connections needs as many processes as sessions, and some
   // for cleanup, qmgr and the probes.
   const processes = maxSessions !== undefined ? Math.max(100, maxSessions + 200) : 100;
@@ -55,9 +61,10 @@ export function postfixSettings(mode: PostfixMode = { kind: 'discard' }, maxSess
       : 'transport_maps = inline:{ example.com=discard:peer }',
     // HOLD (access(5)) puts the whole message on the hold queue and lets evaluation go on, so
     // the relay check of smtpd_relay_restrictions still applies. Released by postsuper -H ALL.
-    relay && mode.hold
-      ? `smtpd_recipient_restrictions = check_client_access inline:{ ${HOST}=HOLD }`
-      : 'smtpd_recipient_restrictions =',
+    hold ? `smtpd_recipient_restrictions = ${HOLD_ALL}` : 'smtpd_recipient_restrictions =',
+    // Tens of thousands of held files (a run and its warm-up) are spread over subdirectories, as
+    // Postfix does for its deferred queue, rather than kept in one directory.
+    'hash_queue_names = deferred, defer, hold',
     'defer_transports =',
     // Petrel opens up to 20 connections per destination (remote_max_parallel_per_host).
     'smtp_destination_concurrency_limit = 20',
@@ -181,7 +188,7 @@ async function waitUntil(check: () => Promise<boolean> | boolean, timeoutMs: num
 }
 
 /** Writes the peer's main.cf settings and replaces every smtpd inet listener by ours. */
-async function configure(port: number, mode: PostfixMode = { kind: 'discard' }, maxSessions?: number): Promise<void> {
+async function configure(port: number, mode: PostfixMode = { kind: 'store' }, maxSessions?: number): Promise<void> {
   await postconf(['-e', ...postfixSettings(mode, maxSessions)]);
   const master = await postconf(['-M']);
   const stale: string[] = [];
@@ -194,7 +201,7 @@ async function configure(port: number, mode: PostfixMode = { kind: 'discard' }, 
   await postconf(['-F', '*/*/chroot = n']);
 }
 
-/** Files still queued (all queues); the discard transport empties them within seconds. */
+/** Files in any of Postfix's queues. */
 export async function queuedFiles(): Promise<number> {
   const dir = (await postconf(['-h', 'queue_directory'])).trim();
   let n = 0;
@@ -207,6 +214,22 @@ export async function queuedFiles(): Promise<number> {
     }
   }
   return n;
+}
+
+/**
+ * A run starts from an empty queue, and what is queued when it stops is the run's own to delete. What
+ * is queued before is not the bench's (this is the system's Postfix), unless a run of the bench left it.
+ */
+async function requireEmptyQueue(why: string): Promise<void> {
+  const before = await queuedFiles();
+  if (before > 0) {
+    throw new PeerError('ERR_PEER_START', `the Postfix queue holds ${before} messages; it must be empty (${why}); postsuper -d ALL deletes them`);
+  }
+}
+
+/** Deletes every queued message (what the run that is stopping accepted). */
+async function deleteQueued(): Promise<void> {
+  if ((await queuedFiles()) > 0) await mustRun(POSTSUPER_BIN, ['-d', 'ALL'], { timeoutMs: 60_000 });
 }
 
 /** Stops Postfix and waits until its master has exited; aborts it (then kills it) if it lingers. */
@@ -264,14 +287,20 @@ export function postfixTarget(): PeerTarget {
     ...INFO,
     maxIdleSessions: POSTFIX_MAX_IDLE_SESSIONS,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
+      await requireEmptyQueue('the inbound scenarios keep what they accept on hold and delete it afterwards');
       const port = opts.port ?? (await freePort(HOST));
-      await bringUp(port, { kind: 'discard' }, opts.maxSessions);
+      await bringUp(port, { kind: 'store' }, opts.maxSessions);
       let stopped = false;
       const stop = async (): Promise<void> => {
         if (stopped) return;
         stopped = true;
-        await waitUntil(async () => (await queuedFiles()) === 0, DRAIN_TIMEOUT_MS);
-        await stopPostfix(port);
+        // Held, never to be delivered: accepted by this run (the queue was empty at start), so it
+        // goes, and the next run starts from an empty queue as Petrel's fresh spool does.
+        try {
+          await deleteQueued();
+        } finally {
+          await stopPostfix(port);
+        }
       };
       let pid: number | undefined;
       try {
@@ -292,15 +321,8 @@ export function postfixTarget(): PeerTarget {
     },
 
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
-      // The scenario counts messages in the queue: it must start empty. What is there is not the
-      // bench's to delete (this is the system's Postfix), unless a run of the bench left it.
-      const before = await queuedFiles();
-      if (before > 0) {
-        throw new PeerError(
-          'ERR_PEER_START',
-          `the Postfix queue holds ${before} messages; the delivery scenarios need it empty (postsuper -d ALL deletes them)`,
-        );
-      }
+      // The scenario counts messages in the queue: it must start empty.
+      await requireEmptyQueue('the delivery scenarios count what is queued');
       const port = opts.port ?? (await freePort(HOST));
       await bringUp(port, { kind: 'relay', sinkPort: opts.sinkPort, hold: opts.hold });
       let stopped = false;
@@ -309,8 +331,11 @@ export function postfixTarget(): PeerTarget {
         stopped = true;
         // Whatever is left was accepted during this run (the queue was empty at start): without
         // the sink it could only wait, so it goes, and the next run starts from an empty queue.
-        if ((await queuedFiles()) > 0) await runCommand(POSTSUPER_BIN, ['-d', 'ALL'], { timeoutMs: 60_000 });
-        await stopPostfix(port);
+        try {
+          await deleteQueued();
+        } finally {
+          await stopPostfix(port);
+        }
       };
       let pid: number | undefined;
       try {

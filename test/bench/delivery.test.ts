@@ -101,19 +101,21 @@ describe('hold and release configuration', () => {
     assert.deepEqual(c.smtp_transport, { connection_max_messages: 1 });
   });
 
-  it('Postfix: discard, relay, relay on hold; every mode sets the same keys', () => {
+  it('Postfix: store (inbound), relay, relay on hold; every mode sets the same keys', () => {
     const keys = (lines: string[]): string[] => lines.map((l) => l.split('=')[0]?.trim() ?? '');
-    const discard = postfixSettings();
+    const store = postfixSettings();
     const relay = postfixSettings({ kind: 'relay', sinkPort: 2700, hold: false });
     const hold = postfixSettings({ kind: 'relay', sinkPort: 2700, hold: true });
-    assert.deepEqual(keys(relay), keys(discard));
-    assert.deepEqual(keys(hold), keys(discard));
-    assert.ok(discard.includes('transport_maps = inline:{ example.com=discard:peer }'));
-    assert.ok(discard.includes('smtpd_recipient_restrictions ='));
+    assert.deepEqual(keys(relay), keys(store));
+    assert.deepEqual(keys(hold), keys(store));
+    assert.deepEqual(postfixSettings({ kind: 'store' }), store);
+    // Inbound: every accepted message is held, so no queue manager or delivery runs while measured.
+    assert.ok(store.includes('smtpd_recipient_restrictions = check_client_access inline:{ 127.0.0.1=HOLD }'));
     assert.ok(relay.includes('transport_maps = inline:{ example.com=smtp:[127.0.0.1]:2700 }'));
     assert.ok(relay.includes('smtpd_recipient_restrictions ='));
     assert.ok(hold.includes('smtpd_recipient_restrictions = check_client_access inline:{ 127.0.0.1=HOLD }'));
-    for (const s of [discard, relay, hold]) {
+    for (const s of [store, relay, hold]) {
+      assert.ok(s.includes('hash_queue_names = deferred, defer, hold'));
       assert.ok(s.includes('smtp_destination_concurrency_limit = 20'));
       assert.ok(s.includes('defer_transports ='));
       assert.ok(s.includes('default_process_limit = 100'));
