@@ -45,8 +45,6 @@ export class Connection {
   #facts: ConnectionFacts;
   readonly #onEnd: () => void;
   #ended = false;
-  /** The socket is a TLSSocket (STARTTLS or implicit TLS). */
-  #tls = false;
   /** Cuts a client that stays after our last reply; cleared when the socket closes, so that it does not hold the session. */
   #linger: NodeJS.Timeout | undefined;
 
@@ -357,7 +355,7 @@ export class Connection {
    */
   #closeAfterReply(): void {
     const s = this.#socket;
-    if (!this.#tls && s.writableLength === 0) {
+    if (!(s instanceof TLSSocket) && s.writableLength === 0) {
       s.destroy();
       return;
     }
@@ -376,7 +374,6 @@ export class Connection {
     const raw = this.#socket;
     const secure = new TLSSocket(raw, { isServer: true, secureContext: context });
     this.#socket = secure;
-    this.#tls = true;
     secure.on('error', (err) => {
       this.#actor?.send({ type: 'TLS.FAILED', reason: err.message });
       secure.destroy();
