@@ -293,6 +293,7 @@ function scenarioSection(s: ScenarioReport): string {
       : load.durationMs > 0 ? `for ${load.durationMs / 1000} s` : `${load.messages} messages`,
     `concurrency ${load.concurrency}`,
     `size ${load.sizeSpec ?? `${load.size} B`}`,
+    ...(load.recipients > 1 ? [`${load.recipients} recipients per message`] : []),
     load.messagesPerConnection === 1 ? 'one message per connection' : `up to ${load.messagesPerConnection} per connection`,
     ...(load.queueCounts ? [`queue sizes ${load.queueCounts.join(', ')}`] : []),
     ...(load.rate ? [`target rate ${load.rate}/s`] : []),

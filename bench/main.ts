@@ -21,6 +21,8 @@ options:
   --duration SECONDS   run for a time instead of a message count (inbound scenarios, queue-scale)
   --concurrency C      simultaneous sessions (default 20)
   --size SPEC          message size: 2048, 2K, 100K, or a mix such as 70%2K,25%20K,5%500K (default 2K)
+  --recipients N       recipients per message, 1 to 100 (default 1; idle-connections and the
+                       signing and verifying scenarios keep 1)
   --rate R             target rate of the load in messages/s (default: as fast as the system answers)
   --sessions N         idle-connections: sessions held open (default 10000)
   --queue-counts LIST  queue-scale: queue sizes, comma-separated (default ${DEFAULT_QUEUE_COUNTS.join(',')})
@@ -67,6 +69,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
         concurrency: { type: 'string' },
         size: { type: 'string' },
         rate: { type: 'string' },
+        recipients: { type: 'string' },
         sessions: { type: 'string' },
         'queue-counts': { type: 'string' },
         'no-limits': { type: 'boolean' },
@@ -99,6 +102,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions | undefine
     concurrency: number('concurrency', v.concurrency),
     size: v.size === undefined ? undefined : /^\d+$/.test(v.size.trim()) ? Number(v.size) : v.size,
     rate: number('rate', v.rate),
+    recipients: number('recipients', v.recipients),
     sessions: number('sessions', v.sessions),
     queueCounts: v['queue-counts'] === undefined ? undefined : v['queue-counts'].split(',').map((c) => countOf(c)),
     limits: v['no-limits'] ? false : undefined,

@@ -21,6 +21,7 @@ import {
   type ScenarioSpec,
 } from './scenarios/index.js';
 import { DEFAULT_QUEUE_COUNTS, queueScaleBudgetS } from './scenarios/queue-scale.js';
+import type { ScenarioKind } from './scenarios/types.js';
 
 export interface BenchOptions {
   /** Scenario names (see SCENARIOS); empty means all of them. */
@@ -36,6 +37,8 @@ export interface BenchOptions {
   size?: number | string;
   /** Target rate of the load (messages per second); absent: as fast as the system answers. */
   rate?: number;
+  /** Recipients per message (1 to MAX_RECIPIENTS), where the scenario's messages come from the load generator. */
+  recipients?: number;
   /** idle-connections: sessions held open (default 10,000). */
   sessions?: number;
   /** queue-scale: queue sizes (default 0, 100000, 1000000). */
@@ -108,6 +111,10 @@ export interface BenchReport {
 }
 
 const DEFAULT_MESSAGES = 5000;
+/** Within every system's default limit on recipients per message (Petrel's recipients_max is 100). */
+export const MAX_RECIPIENTS = 100;
+/** The scenario kinds whose envelope is the load generator's, so that --recipients applies. */
+const TAKES_RECIPIENTS: ReadonlySet<ScenarioKind> = new Set(['inbound', 'drain', 'relay', 'queue-scale']);
 /** Inbound and queue-scale runs warm up for at least this long (docs/decisions/0015). */
 export const DEFAULT_WARMUP_SECONDS = 5;
 // Time for starting, warming up and stopping one system, beyond the measured run itself.
@@ -189,7 +196,8 @@ export function loadFor(name: string, opts: BenchOptions): ScenarioLoad {
     ...(mix ? { sizes: mix } : {}),
     ...(parts ? { sizeSpec: formatSizeSpec(parts) } : {}),
     ...(opts.rate !== undefined && spec.kind !== 'idle' ? { rate: opts.rate } : {}),
-    recipients: spec.recipients,
+    // Only where the load generator's envelope is the scenario's; the others fix their message.
+    recipients: opts.recipients !== undefined && TAKES_RECIPIENTS.has(spec.kind) && spec.run === undefined ? opts.recipients : spec.recipients,
     processes: opts.processes ?? 1,
     warmupMessages,
     warmupMs,
@@ -224,6 +232,9 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
     }
   }
   positive('rate', opts.rate, false);
+  if (opts.recipients !== undefined && !(Number.isInteger(opts.recipients) && opts.recipients >= 1 && opts.recipients <= MAX_RECIPIENTS)) {
+    throw new BenchError('ERR_BENCH_OPTIONS', `recipients must be an integer from 1 to ${MAX_RECIPIENTS}, got ${opts.recipients}`);
+  }
   positive('sessions', opts.sessions);
   for (const c of opts.queueCounts ?? []) {
     if (!Number.isInteger(c) || c < 0) throw new BenchError('ERR_BENCH_OPTIONS', `queue counts must be integers of 0 or more, got ${c}`);

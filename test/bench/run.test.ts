@@ -16,7 +16,7 @@ import { DEFAULT_WARMUP_SECONDS, loadFor, runBench } from '../../bench/run.js';
 import { formatCount, formatRatio } from '../../bench/report.js';
 
 /** A target backed by an in-process smtp-server: lets runBench run without Postfix. */
-function smtpServerTarget(name: string, durable: boolean): PeerTarget & { starts: number; stops: number } {
+function smtpServerTarget(name: string, durable: boolean, onMessage?: (recipients: string[]) => void): PeerTarget & { starts: number; stops: number } {
   const t = {
     name,
     description: `smtp-server stand-in ${name}`,
@@ -30,7 +30,8 @@ function smtpServerTarget(name: string, durable: boolean): PeerTarget & { starts
         logger: false,
         disabledCommands: ['AUTH', 'STARTTLS'],
         authOptional: true,
-        onData(stream, _s, cb) {
+        onData(stream, session, cb) {
+          onMessage?.(session.envelope.rcptTo.map((r) => r.address));
           stream.resume();
           stream.on('end', () => cb());
         },
@@ -198,6 +199,33 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
     } finally {
       await rm(roundsDir, { recursive: true, force: true });
     }
+  });
+
+  it('--recipients gives every message that many recipients, where the load generator makes the envelope', async () => {
+    const seen: number[] = [];
+    const t = smtpServerTarget('gamma', true, (rcpts) => seen.push(new Set(rcpts).size));
+    const report = await runBench(
+      { scenarios: ['inbound-reuse'], peers: ['gamma'], messages: 30, concurrency: 3, warmup: 0, recipients: 4, limits: false, report: dir },
+      { targets: { gamma: t }, out: () => undefined, progress: { write: () => true }, handleSignals: false },
+    );
+    assert.equal(report.scenarios[0]?.runs[0]?.result?.sent, 30);
+    assert.equal(report.scenarios[0]?.load.recipients, 4);
+    assert.equal(seen.length, 30);
+    assert.ok(seen.every((n) => n === 4), `recipients per message: ${[...new Set(seen)].join(', ')}`);
+    const html = await readFile(report.file?.replace(/\.json$/, '.html') ?? '', 'utf8');
+    assert.match(html, /4 recipients per message/);
+    // Scenarios whose messages are fixed (idle probes, the signing and verifying variants) keep one.
+    for (const name of ['inbound-1conn', 'outbound-drain', 'relay-through', 'queue-scale']) assert.equal(loadFor(name, { scenarios: [], peers: [], recipients: 7 }).recipients, 7, name);
+    for (const name of ['idle-connections', 'dkim-sign-relay', 'inbound-verify', 'inbound-inspected']) assert.equal(loadFor(name, { scenarios: [], peers: [], recipients: 7 }).recipients, 1, name);
+    assert.equal(loadFor('inbound-reuse', { scenarios: [], peers: [] }).recipients, 1);
+  });
+
+  it('rejects a number of recipients outside 1 to 100', async () => {
+    for (const recipients of [0, 101, 2.5]) {
+      await assert.rejects(runBench({ scenarios: ['inbound-reuse'], peers: ['sink'], install: false, recipients }), { code: 'ERR_BENCH_OPTIONS', message: /recipients must be an integer from 1 to 100/ });
+    }
+    assert.equal(parseBenchArgs(['inbound-reuse', '--recipients', '3'])?.recipients, 3);
+    assert.throws(() => parseBenchArgs(['--recipients', 'some']), { code: 'ERR_BENCH_OPTIONS' });
   });
 
   it('rejects a number of rounds outside 1 to 9', async () => {
