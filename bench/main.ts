@@ -17,7 +17,8 @@ options:
   --peers LIST         systems Petrel is compared with, comma-separated, from postfix,haraka,sink
                        (default: postfix,haraka,sink); Petrel always runs
   --messages N         messages per measured run (default 5000; inbound-large 2000; outbound-drain
-                       20000; idle-connections: messages of each latency probe, default 500)
+                       20000; queue-scale 30000; idle-connections: messages of each latency probe,
+                       default 500)
   --duration SECONDS   run for a time instead of a message count (inbound scenarios, queue-scale)
   --concurrency C      simultaneous sessions (default 20)
   --size SPEC          message size: 2048, 2K, 100K, or a mix such as 70%2K,25%20K,5%500K (default 2K)
