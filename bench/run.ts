@@ -111,7 +111,7 @@ export interface BenchReport {
 }
 
 const DEFAULT_MESSAGES = 5000;
-/** Within every system's default limit on recipients per message (Petrel's recipients_max is 100). */
+/** RFC 5321 section 4.5.3.1.8: every server must take at least 100 recipients per message. */
 export const MAX_RECIPIENTS = 100;
 /** The scenario kinds whose envelope is the load generator's, so that --recipients applies. */
 const TAKES_RECIPIENTS: ReadonlySet<ScenarioKind> = new Set(['inbound', 'drain', 'relay', 'queue-scale']);
