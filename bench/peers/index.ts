@@ -17,13 +17,16 @@ export type { PeerInfo, PeerTarget, RunningPeer, StartOptions } from './types.js
 /** Names in the order tables list them: the system under test first, the ceiling last. */
 export const PEER_NAMES = ['petrel', 'postfix', 'haraka', 'sink'] as const;
 
-/** `profileDir`: Petrel's daemons are profiled into it (bench --profile); the other systems are not Node programs. */
-export function createTarget(name: string, opts: { profileDir?: string } = {}): PeerTarget {
+/**
+ * `profileDir`: Petrel's daemons are profiled into it (bench --profile); the other systems are not Node programs.
+ * `settle` false: Postfix starts without waiting for the file system to let go of deleted inodes (inode-settle.ts).
+ */
+export function createTarget(name: string, opts: { profileDir?: string; settle?: boolean } = {}): PeerTarget {
   switch (name) {
     case 'petrel':
       return petrelTarget(opts.profileDir ? { profileDir: opts.profileDir } : {});
     case 'postfix':
-      return postfixTarget();
+      return postfixTarget(opts.settle === false ? { windowMs: 0 } : {});
     case 'haraka':
       return harakaTarget();
     case 'sink':

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { PeerError } from '../errors.js';
 import { isExecutable, POSTCONF_BIN, POSTFIX_BIN, POSTQUEUE_BIN, POSTSUPER_BIN, postfixVersion } from './install.js';
 import { fdsFor, freePort, mustRun, runCommand, streamCommand, waitForBanner, waitPortClosed, withFdLimit } from './process.js';
+import { DEFAULT_MARKER, recordDeletion, settleBeforeStart } from './inode-settle.js';
+import type { SettleOptions } from './inode-settle.js';
 import type { PeerInfo, PeerTarget, RelayDiagnosis, RelayStartOptions, RunningPeer, RunningRelay, StartOptions } from './types.js';
 
 const INFO: PeerInfo = {
@@ -201,9 +203,14 @@ async function configure(port: number, mode: PostfixMode = { kind: 'store' }, ma
   await postconf(['-F', '*/*/chroot = n']);
 }
 
+/** Where Postfix keeps its queues. */
+async function queueDirectory(): Promise<string> {
+  return (await postconf(['-h', 'queue_directory'])).trim();
+}
+
 /** Files in any of Postfix's queues. */
 export async function queuedFiles(): Promise<number> {
-  const dir = (await postconf(['-h', 'queue_directory'])).trim();
+  const dir = await queueDirectory();
   let n = 0;
   for (const q of QUEUES) {
     try {
@@ -282,12 +289,27 @@ async function queueListing(lines = 20): Promise<string[]> {
 // (it is linear) without taking 12 GB of the machine for 10,000.
 export const POSTFIX_MAX_IDLE_SESSIONS = 2000;
 
-export function postfixTarget(): PeerTarget {
+/**
+ * `settle`: how long after its last run's queue files were deleted a run may start (inode-settle.ts);
+ * `windowMs: 0` for runs too short to matter.
+ */
+export function postfixTarget(settle: SettleOptions = {}): PeerTarget {
+  const marker = settle.marker ?? DEFAULT_MARKER;
+  /** Wait out the file system's delay on the last run's deleted inodes; the line says so in the report. */
+  const settleFirst = async (): Promise<string[] | undefined> => {
+    const line = await settleBeforeStart(await queueDirectory(), { ...settle, marker });
+    return line ? [line] : undefined;
+  };
+  /** Every run deletes queue files (at its stop, or as it delivers): the next one waits from here. */
+  const deleted = async (): Promise<void> => {
+    if ((settle.windowMs ?? 1) > 0) await recordDeletion(marker, await queueDirectory()).catch(() => undefined);
+  };
   return {
     ...INFO,
     maxIdleSessions: POSTFIX_MAX_IDLE_SESSIONS,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       await requireEmptyQueue('the inbound scenarios keep what they accept on hold and delete it afterwards');
+      const startNotes = await settleFirst();
       const port = opts.port ?? (await freePort(HOST));
       await bringUp(port, { kind: 'store' }, opts.maxSessions);
       let stopped = false;
@@ -300,6 +322,7 @@ export function postfixTarget(): PeerTarget {
           await deleteQueued();
         } finally {
           await stopPostfix(port);
+          await deleted();
         }
       };
       let pid: number | undefined;
@@ -315,6 +338,7 @@ export function postfixTarget(): PeerTarget {
         host: HOST,
         port,
         version: await postfixVersion(),
+        ...(startNotes ? { startNotes } : {}),
         stop,
         pids: () => (pid !== undefined && alive(pid) ? [pid] : []),
       };
@@ -323,6 +347,7 @@ export function postfixTarget(): PeerTarget {
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
       // The scenario counts messages in the queue: it must start empty.
       await requireEmptyQueue('the delivery scenarios count what is queued');
+      const startNotes = await settleFirst();
       const port = opts.port ?? (await freePort(HOST));
       await bringUp(port, { kind: 'relay', sinkPort: opts.sinkPort, hold: opts.hold });
       let stopped = false;
@@ -335,6 +360,7 @@ export function postfixTarget(): PeerTarget {
           await deleteQueued();
         } finally {
           await stopPostfix(port);
+          await deleted();
         }
       };
       let pid: number | undefined;
@@ -350,6 +376,7 @@ export function postfixTarget(): PeerTarget {
         host: HOST,
         port,
         version: await postfixVersion(),
+        ...(startNotes ? { startNotes } : {}),
         stop,
         pids: () => (pid !== undefined && alive(pid) ? [pid] : []),
         async release(): Promise<number> {

@@ -24,6 +24,8 @@ export interface RunningPeer {
   stop(): Promise<void>;
   /** Root processes of the system (their descendants belong to it too), for CPU and RSS sampling. */
   pids?(): number[];
+  /** What the report should say about how it was started (e.g. that it waited for the file system first). */
+  readonly startNotes?: readonly string[];
   /** Where its Prometheus metrics are served, when it has any (Petrel's admin listener). */
   metricsUrl?(): string | undefined;
   /**

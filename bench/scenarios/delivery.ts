@@ -9,7 +9,7 @@ import { LoadClients, type LoadInput, type LoadResult } from '../loadgen/index.j
 import { warmUp } from './warmup.js';
 import { startCountingSink, type CountingSink } from '../peers/sink.js';
 import type { PeerTarget, RelayDiagnosis, RunningRelay } from '../peers/types.js';
-import { slotEndOf } from './common.js';
+import { slotEndOf, withStartNotes } from './common.js';
 import { observe } from './observe.js';
 import { DeliverySampler, deliveryFigures, emptyFields, mismatch, POLL_MS, QUEUE_SETTLE_MS, waitQueued, watchDrain } from './follow.js';
 import type { DeliveryProgress, DeliveryResult, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
@@ -79,6 +79,7 @@ export async function runDeliveryTarget(
     outcome = { ...base, error: describeError(err) };
   }
   if (watch) outcome = { ...outcome, ...(await watch.finish()) };
+  outcome = withStartNotes(outcome, relay);
   await clients.close();
   // A failure is a finding: what the system said goes into the report (its files are kept). An
   // abort is not, and leaves nothing behind.

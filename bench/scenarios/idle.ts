@@ -9,6 +9,7 @@ import { runLoad, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import { fdsFor, withFdLimit } from '../peers/process.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
 import { treePssKb, treeUsage } from '../resources.js';
+import { withStartNotes } from './common.js';
 import { observe } from './observe.js';
 import type { IdleProbe, IdleResult, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
 
@@ -159,6 +160,7 @@ export async function runIdleTarget(spec: ScenarioSpec, load: ScenarioLoad, targ
     const observed = watch ? await watch.finish() : {};
     outcome = { ...base, version: peer?.version, ...observed, error: describeError(err) };
   }
+  outcome = withStartNotes(outcome, peer);
   if (peer) {
     phase('stop');
     try {

@@ -3,7 +3,7 @@
 import { describeError } from '../errors.js';
 import { LoadClients, type LoadInput, type LoadResult } from '../loadgen/index.js';
 import type { PeerTarget, RunningPeer } from '../peers/types.js';
-import { MIN_SLOT_MS, slotEndOf, STOP_RESERVE_MS } from './common.js';
+import { MIN_SLOT_MS, slotEndOf, STOP_RESERVE_MS, withStartNotes } from './common.js';
 import { observe } from './observe.js';
 import { warmUp } from './warmup.js';
 import type { InboundExtras, InboundProbe, ScenarioHooks, ScenarioLoad, ScenarioPhase, ScenarioSpec, TargetRun } from './types.js';
@@ -97,6 +97,7 @@ export async function runInboundTarget(
       error: describeError(err),
     };
   }
+  outcome = withStartNotes(outcome, peer);
   // Nothing above throws past its catch, so this always runs: the system never outlives its turn.
   await clients.close();
   if (peer) {

@@ -272,6 +272,7 @@ describe('runBench with injected targets', { timeout: 60_000 }, () => {
       limits: false,
     });
     assert.deepEqual(parseBenchArgs(['inbound-1conn', '--rounds', '3']), { scenarios: ['inbound-1conn'], peers: ['petrel', 'postfix', 'haraka', 'sink'], rounds: 3 });
+    assert.deepEqual(parseBenchArgs(['inbound-reuse', '--peers', 'postfix', '--no-settle']), { scenarios: ['inbound-reuse'], peers: ['petrel', 'postfix'], settle: false });
     assert.equal(parseBenchArgs(['--help']), undefined);
     assert.throws(() => parseBenchArgs(['--messages', 'many']), { code: 'ERR_BENCH_OPTIONS' });
   });
