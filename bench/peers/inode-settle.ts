@@ -72,12 +72,20 @@ export async function settleBeforeStart(dir: string, opts: SettleOptions, signal
   if (windowMs <= 0 || !(await delaysInodeReuse(dir))) return undefined;
   const wait = settleWaitMs(await lastDeletion(opts.marker ?? DEFAULT_MARKER), Date.now(), windowMs);
   if (wait <= 0) return undefined;
+  if (signal?.aborted) return undefined;
+  const began = Date.now();
   await new Promise<void>((resolve) => {
-    const t = setTimeout(resolve, wait);
-    signal?.addEventListener('abort', () => {
+    const onAbort = (): void => {
       clearTimeout(t);
       resolve();
-    }, { once: true });
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, wait);
+    signal?.addEventListener('abort', onAbort, { once: true });
   });
-  return `started after waiting ${(wait / 1000).toFixed(0)} s: its queue is on ext4 without a journal, which delays reusing the inodes of files deleted in the last minute (the previous run's queue files)`;
+  const waited = Date.now() - began;
+  if (signal?.aborted) return `interrupted after waiting ${(waited / 1000).toFixed(0)} s for the file system (ext4 without a journal)`;
+  return `started after waiting ${(waited / 1000).toFixed(0)} s: its queue is on ext4 without a journal, which delays reusing the inodes of files deleted in the last minute (the previous run's queue files)`;
 }

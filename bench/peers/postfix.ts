@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { PeerError } from '../errors.js';
 import { isExecutable, POSTCONF_BIN, POSTFIX_BIN, POSTQUEUE_BIN, POSTSUPER_BIN, postfixVersion } from './install.js';
 import { fdsFor, freePort, mustRun, runCommand, streamCommand, waitForBanner, waitPortClosed, withFdLimit } from './process.js';
-import { DEFAULT_MARKER, recordDeletion, settleBeforeStart } from './inode-settle.js';
+import { DEFAULT_MARKER, recordDeletion, SETTLE_MS, settleBeforeStart } from './inode-settle.js';
 import type { SettleOptions } from './inode-settle.js';
 import type { PeerInfo, PeerTarget, RelayDiagnosis, RelayStartOptions, RunningPeer, RunningRelay, StartOptions } from './types.js';
 
@@ -295,21 +295,22 @@ export const POSTFIX_MAX_IDLE_SESSIONS = 2000;
  */
 export function postfixTarget(settle: SettleOptions = {}): PeerTarget {
   const marker = settle.marker ?? DEFAULT_MARKER;
+  const settling = (settle.windowMs ?? SETTLE_MS) > 0;
   /** Wait out the file system's delay on the last run's deleted inodes; the line says so in the report. */
-  const settleFirst = async (): Promise<string[] | undefined> => {
-    const line = await settleBeforeStart(await queueDirectory(), { ...settle, marker });
+  const settleFirst = async (signal?: AbortSignal): Promise<string[] | undefined> => {
+    const line = await settleBeforeStart(await queueDirectory(), { ...settle, marker }, signal);
     return line ? [line] : undefined;
   };
   /** Every run deletes queue files (at its stop, or as it delivers): the next one waits from here. */
   const deleted = async (): Promise<void> => {
-    if ((settle.windowMs ?? 1) > 0) await recordDeletion(marker, await queueDirectory()).catch(() => undefined);
+    if (settling) await recordDeletion(marker, await queueDirectory()).catch(() => undefined);
   };
   return {
     ...INFO,
     maxIdleSessions: POSTFIX_MAX_IDLE_SESSIONS,
     async start(opts: StartOptions = {}): Promise<RunningPeer> {
       await requireEmptyQueue('the inbound scenarios keep what they accept on hold and delete it afterwards');
-      const startNotes = await settleFirst();
+      const startNotes = await settleFirst(opts.signal);
       const port = opts.port ?? (await freePort(HOST));
       await bringUp(port, { kind: 'store' }, opts.maxSessions);
       let stopped = false;
@@ -347,7 +348,7 @@ export function postfixTarget(settle: SettleOptions = {}): PeerTarget {
     async startRelay(opts: RelayStartOptions): Promise<RunningRelay> {
       // The scenario counts messages in the queue: it must start empty.
       await requireEmptyQueue('the delivery scenarios count what is queued');
-      const startNotes = await settleFirst();
+      const startNotes = await settleFirst(opts.signal);
       const port = opts.port ?? (await freePort(HOST));
       await bringUp(port, { kind: 'relay', sinkPort: opts.sinkPort, hold: opts.hold });
       let stopped = false;

@@ -44,6 +44,8 @@ export interface StartOptions {
    * file-descriptor limits are raised to allow that many and some more.
    */
   readonly maxSessions?: number;
+  /** Cuts short a wait before starting (the bench was interrupted). */
+  readonly signal?: AbortSignal;
 }
 
 /** How a system is started for the delivery scenarios: all mail for example.com goes to a sink. */
@@ -54,6 +56,8 @@ export interface RelayStartOptions {
   readonly hold: boolean;
   /** Loopback port to listen on; a free one is chosen when absent. */
   readonly port?: number;
+  /** Cuts short a wait before starting (the bench was interrupted). */
+  readonly signal?: AbortSignal;
 }
 
 /** What a relaying system could tell about a run that went wrong. */

@@ -54,7 +54,7 @@ export async function runDeliveryTarget(
   try {
     phase('start');
     sink = await startCountingSink();
-    relay = await target.startRelay({ sinkPort: sink.port, hold: spec.kind === 'drain' });
+    relay = await target.startRelay({ sinkPort: sink.port, hold: spec.kind === 'drain', ...(hooks.signal ? { signal: hooks.signal } : {}) });
     const running = relay;
     watch = observe(() => running, () => clients.pids);
     base = { ...base, description: relay.info.description, version: relay.version };

@@ -61,7 +61,7 @@ export async function runIdleTarget(spec: ScenarioSpec, load: ScenarioLoad, targ
   let watch: ReturnType<typeof observe> | undefined;
   try {
     phase('start');
-    peer = await target.start({ maxSessions: sessions });
+    peer = await target.start({ maxSessions: sessions, ...(hooks.signal ? { signal: hooks.signal } : {}) });
     const running = peer;
     watch = observe(() => running);
     const pids = (): number[] => running.pids?.() ?? [];

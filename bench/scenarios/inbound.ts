@@ -44,7 +44,7 @@ export async function runInboundTarget(
   const clients = new LoadClients({ execArgv: hooks.execArgv });
   try {
     phase('start');
-    peer = await target.start();
+    peer = await target.start(hooks.signal ? { signal: hooks.signal } : {});
     const running = peer;
     watch = observe(() => running, () => clients.pids);
     if (extras.probe) probe = await extras.probe(running);

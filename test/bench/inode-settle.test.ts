@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { postfixTarget } from '../../bench/peers/postfix.js';
-import { delaysInodeReuse, lastDeletion, settleWaitMs, SETTLE_MS } from '../../bench/peers/inode-settle.js';
+import { delaysInodeReuse, lastDeletion, recordDeletion, settleBeforeStart, settleWaitMs, SETTLE_MS } from '../../bench/peers/inode-settle.js';
 import { withStartNotes } from '../../bench/scenarios/common.js';
 import type { TargetRun } from '../../bench/scenarios/index.js';
 
@@ -92,6 +92,21 @@ describe('the Postfix target waits after its previous run', { timeout: 120_000 }
     } finally {
       await second.stop();
     }
+  });
+
+  it('stops waiting when the bench is interrupted', async () => {
+    const marker = join(dir, 'interrupted');
+    await recordDeletion(marker, dir);
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 300);
+    const t0 = Date.now();
+    const line = await settleBeforeStart(dir, { windowMs: 60_000, marker }, abort.signal);
+    const took = Date.now() - t0;
+    assert.ok(took < 5000, `${took} ms`);
+    if (ext4WithoutJournal(dir)) {
+      assert.ok(took >= 250, `it waited ${took} ms`);
+      assert.match(line ?? '', /^interrupted after waiting 0 s/);
+    } else assert.equal(line, undefined);
   });
 
   it('with a window of 0 neither waits nor records', async () => {
