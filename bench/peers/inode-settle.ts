@@ -37,7 +37,7 @@ export async function delaysInodeReuse(dir: string): Promise<boolean> {
   if (fstype !== 'ext4' || !source?.startsWith('/dev/')) return false;
   const device = basename(await realpath(source).catch(() => source));
   const task = await readFile(join('/sys/fs/ext4', device, 'journal_task'), 'utf8').catch(() => undefined);
-  // The journal thread's pid when there is a journal; "<none>" (or nothing, on older kernels) without.
+  // The journal thread's pid when there is a journal; "<none>" (as on the bench machine) without one.
   return task !== undefined && !/^\d+$/.test(task.trim());
 }
 
