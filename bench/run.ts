@@ -285,7 +285,8 @@ export async function runBench(opts: BenchOptions, env: BenchEnvironment = {}): 
   for (const { spec, load } of loads) {
     const n = spec.runCount ? spec.runCount(targets) : targets.filter((t) => appliesTo(spec, t)).length;
     // A Postfix run may first wait out the file system's delay on the last run's deleted queue files.
-    const b = runBudgetS(spec, load, opts.duration) + (settle && peerNames.includes('postfix') ? Math.ceil(SETTLE_MS / 1000) : 0);
+    const postfixRuns = settle && !spec.runCount && targets.some((t) => t.name === 'postfix' && appliesTo(spec, t));
+    const b = runBudgetS(spec, load, opts.duration) + (postfixRuns ? Math.ceil(SETTLE_MS / 1000) : 0);
     perRun.push(b);
     runs += n;
     budgetS += n * b;

@@ -163,7 +163,7 @@ export async function postfixRunning(): Promise<boolean> {
 
 async function masterPid(): Promise<number | undefined> {
   try {
-    const dir = (await postconf(['-h', 'queue_directory'])).trim();
+    const dir = await queueDirectory();
     const pid = Number.parseInt((await readFile(join(dir, 'pid', 'master.pid'), 'utf8')).trim(), 10);
     return Number.isInteger(pid) && pid > 1 ? pid : undefined;
   } catch {
